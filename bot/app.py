@@ -1,0 +1,189 @@
+"""The composition root: config -> store -> speech -> engine -> adapters, all on one event loop and one server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from adapters.http import create_app
+from bot import __version__
+from bot.config import Config
+from engine.audio import AudioConverter, AudioLimits, find_ffmpeg
+from engine.models import ModelFetchError, fetch_model, find_model, list_models
+from engine.service import InterviewEngine
+from engine.speech import SpeechPipeline, VoskTranscriber
+from engine.store import SessionStore
+
+logger = logging.getLogger(__name__)
+
+AUDIO_PURGE_INTERVAL = 3600.0
+
+
+class Adapter(Protocol):
+    """What bot/ needs from a chat adapter (adapters.telegram.TelegramAdapter, adapters.slack.SlackAdapter)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def routes(self) -> list[web.RouteDef]: ...
+
+
+@dataclass
+class Services:
+    """Everything `run` builds, in the order it must be closed in reverse."""
+
+    config: Config
+    store: SessionStore
+    transcriber: VoskTranscriber
+    pipeline: SpeechPipeline
+    engine: InterviewEngine
+    app: web.Application
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+
+
+def speech_models(config: Config) -> dict[str, Any]:
+    """language -> model folder for every model we can find, fetching the default one first if allowed."""
+    speech = config.speech
+    found = {info.language: info.path for info in list_models(
+        configured=speech.models, models_dir=speech.models_dir, env=os.environ
+    )}
+    default = speech.default_language
+    if default not in found and speech.auto_fetch:
+        logger.info("no speech model for %s; fetching it into %s", default, speech.models_dir)
+        try:
+            found[default] = fetch_model(default, speech.models_dir)
+        except ModelFetchError as exc:
+            logger.warning("could not fetch the %s speech model: %s", default, exc)
+    if default not in found:
+        info = find_model(default, configured=speech.models, models_dir=speech.models_dir, env=os.environ)
+        if info is None:
+            logger.warning(
+                "no speech model for the default language %s: voice answers get a clear message and typed answers "
+                "still work; fix with `interview-bot models fetch %s`", default, default,
+            )
+    return found
+
+
+def build_services(config: Config, models: dict[str, Any]) -> Services:
+    """Wire every object from the config; nothing here touches the network."""
+    store = SessionStore(config.store.path, archive_path=config.store.archive_path)
+    speech = config.speech
+    limits = AudioLimits(max_bytes=int(speech.max_audio_mb * 1024 * 1024), max_seconds=speech.max_audio_seconds)
+    transcriber = VoskTranscriber(models)
+    pipeline = SpeechPipeline(
+        transcriber,
+        AudioConverter(find_ffmpeg(speech.ffmpeg), limits),
+        workers=speech.workers,
+        job_timeout=speech.job_timeout_seconds,
+    )
+    engine = InterviewEngine(
+        store,
+        pipeline,
+        default_language=speech.default_language,
+        audio_dir=config.store.audio_dir,
+        audio_retention_seconds=config.store.audio_retention_days * 86400,
+        max_audio_bytes=limits.max_bytes,
+        stale_after_hours=config.store.stale_after_hours,
+    )
+    app = create_app(engine, config.http, version=__version__)
+    services = Services(config, store, transcriber, pipeline, engine, app)
+    for name, adapter in _chat_adapters(config, engine).items():
+        services.adapters[name] = adapter
+        app.router.add_routes(adapter.routes())
+    return services
+
+
+def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter]:
+    """Start each chat adapter that is configured, and say why the others are off."""
+    adapters: dict[str, Adapter] = {}
+    tg = config.telegram
+    if not tg.token:
+        logger.info("telegram: off (no token; set TELEGRAM_BOT_TOKEN or [telegram] token)")
+    elif tg.mode == "webhook" and not tg.webhook_url:
+        logger.warning("telegram: off (mode is webhook but [telegram] webhook_url is empty)")
+    else:
+        from adapters.telegram import TelegramAdapter
+
+        adapters["telegram"] = TelegramAdapter(engine, tg)
+        logger.info("telegram: on (%s)", tg.mode)
+    sl = config.slack
+    if not sl.bot_token:
+        logger.info("slack: off (no bot token; set SLACK_BOT_TOKEN or [slack] bot_token)")
+    elif sl.mode == "http" and not sl.signing_secret:
+        logger.warning("slack: off (http mode needs SLACK_SIGNING_SECRET or [slack] signing_secret)")
+    elif sl.mode == "socket" and not sl.app_token:
+        logger.warning("slack: off (socket mode needs SLACK_APP_TOKEN or [slack] app_token)")
+    else:
+        from adapters.slack import SlackAdapter
+
+        adapters["slack"] = SlackAdapter(engine, sl)
+        logger.info("slack: on (%s)", sl.mode)
+    return adapters
+
+
+async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or `stop` is set), then close everything in reverse order."""
+    started = time.monotonic()
+    models = await asyncio.to_thread(speech_models, config)
+    services = build_services(config, models)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(services.app, access_log=None)
+    await runner.setup()
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        site = web.TCPSite(runner, config.http.host, config.http.port)
+        await site.start()
+        logger.info(
+            "serving on http://%s:%d (http api %s) version=%s models=%s",
+            config.http.host, config.http.port, "on" if config.http.enabled else "off", __version__,
+            ",".join(sorted(models)) or "none",
+        )
+        if config.speech.default_language in models:
+            tasks.append(asyncio.create_task(_warm_up(services.transcriber, config.speech.default_language)))
+        tasks.append(asyncio.create_task(_purge_audio_forever(services.engine)))
+        for recovered in await services.engine.recover_pending("http"):
+            logger.info("recovered http answer session=%s ok=%s", recovered.session.session_id, recovered.error is None)
+        for name, adapter in services.adapters.items():
+            await adapter.start()
+            logger.info("%s: started", name)
+        logger.info("ready in %.1fs", time.monotonic() - started)
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        for task in tasks:
+            task.cancel()
+        for name, adapter in services.adapters.items():
+            try:
+                await adapter.stop()
+            except Exception:
+                logger.exception("%s: error while stopping", name)
+        await runner.cleanup()
+        await services.pipeline.close()
+        services.store.close()
+
+
+async def _warm_up(transcriber: VoskTranscriber, language: str) -> None:
+    """Load the default model now, so the first candidate does not wait for it."""
+    await asyncio.to_thread(transcriber.load, language)
+    logger.info("speech model for %s loaded", language)
+
+
+async def _purge_audio_forever(engine: InterviewEngine) -> None:
+    while True:
+        removed = await engine.purge_old_audio()
+        if removed:
+            logger.info("removed %d recordings past their retention period", removed)
+        await asyncio.sleep(AUDIO_PURGE_INTERVAL)

@@ -1,0 +1,234 @@
+"""The one typed configuration object: TOML file for settings, environment variables for secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = Path("config.toml")
+CONFIG_ENV = "INTERVIEW_BOT_CONFIG"
+
+
+class ConfigError(Exception):
+    """A bad configuration value; the message names the key and the file."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: Path = Path("data/sessions.json")
+    # Finished sessions move here, so the file every answer rewrites stays small. Empty: beside `path`.
+    archive_path: Path | None = None
+    audio_dir: Path = Path("data/audio")
+    audio_retention_days: float = 7.0
+    stale_after_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    default_language: str = "en-us"
+    models_dir: Path = Path("models")
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    max_audio_mb: float = 20.0
+    max_audio_seconds: float = 600.0
+    ffmpeg: str = ""  # empty: the ffmpeg bundled with imageio-ffmpeg
+    auto_fetch: bool = True
+    job_timeout_seconds: float = 300.0
+    models: dict[str, str] = field(default_factory=dict)  # language -> model folder, checked first
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str = ""
+    api_key: str = ""
+    max_body_mb: float = 20.0
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""
+    mode: str = "polling"
+    api_base_url: str = "https://api.telegram.org/bot"
+    file_base_url: str = "https://api.telegram.org/file/bot"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    admins: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    bot_token: str = ""
+    app_token: str = ""
+    signing_secret: str = ""
+    mode: str = "http"
+    api_base_url: str = "https://slack.com/api/"
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    log_level: str = "INFO"
+    source: Path | None = None  # the file it came from, for messages
+
+
+# Secrets may live in the environment instead of the file; the environment wins.
+SECRET_ENV = {
+    "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
+    "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "INTERVIEW_BOT_ADMIN_TOKEN": ("http", "admin_token"),
+    "INTERVIEW_BOT_API_KEY": ("http", "api_key"),
+}
+
+_CHOICES = {
+    ("telegram", "mode"): ("polling", "webhook"),
+    ("slack", "mode"): ("http", "socket"),
+    ("", "log_level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+_POSITIVE = {
+    ("speech", "workers"),
+    ("speech", "max_audio_mb"),
+    ("speech", "max_audio_seconds"),
+    ("speech", "job_timeout_seconds"),
+    ("http", "max_body_mb"),
+    ("store", "audio_retention_days"),
+    ("store", "stale_after_hours"),
+}
+
+
+def resolve_config_path(cli_path: str | None, env: Mapping[str, str]) -> Path | None:
+    """`--config`, else $INTERVIEW_BOT_CONFIG, else ./config.toml if present, else none (defaults)."""
+    if cli_path:
+        return Path(cli_path)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, merge and validate the configuration once at start; any problem is one ConfigError."""
+    env = os.environ if env is None else env
+    where = str(path) if path else "defaults"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for var, (section, key) in SECRET_ENV.items():
+        if env.get(var):
+            raw.setdefault(section, {})
+            if not isinstance(raw[section], dict):
+                raise ConfigError(f"{where}: [{section}] must be a table")
+            raw[section][key] = env[var]
+    config = _build(Config, raw, "", where)
+    return dataclasses.replace(config, source=Path(path) if path else None)
+
+
+def _build(cls: type, raw: Any, section: str, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [{section}] must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        label = f"{section}.{unknown[0]}" if section else unknown[0]
+        raise ConfigError(f"{where}: unknown key '{label}'")
+    values = {}
+    for name in names & set(raw):
+        label = f"{section}.{name}" if section else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], name, where)
+        else:
+            values[name] = _convert(raw[name], hint, label, where)
+            _check(section, name, values[name], label, where)
+    return cls(**values)
+
+
+def _convert(value: Any, hint: Any, label: str, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    bad = ConfigError(f"{where}: '{label}' must be {_describe(hint)}, got {value!r}")
+    if origin in (types.UnionType, typing.Union):
+        if value in ("", None) and type(None) in args:
+            return None
+        return _convert(value, next(a for a in args if a is not type(None)), label, where)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise bad
+    if hint is int:
+        if isinstance(value, bool):
+            raise bad
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad from None
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise bad
+        try:
+            return float(value)
+        except ValueError:
+            raise bad from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if hint is Path:
+        if not isinstance(value, str):
+            raise bad
+        return Path(value).expanduser()
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise bad
+        return tuple(_convert(v, args[0], label, where) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return {str(k): _convert(v, args[1], f"{label}.{k}", where) for k, v in value.items()}
+    raise bad
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(hint)[0])}"
+    if origin is dict:
+        return "a table"
+    if origin in (types.UnionType, typing.Union):
+        return _describe(next(a for a in typing.get_args(hint) if a is not type(None)))
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string", Path: "a path"}.get(
+        hint, str(hint)
+    )
+
+
+def _check(section: str, name: str, value: Any, label: str, where: str) -> None:
+    choices = _CHOICES.get((section, name))
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: '{label}' must be one of {', '.join(choices)}, got {value!r}")
+    if (section, name) in _POSITIVE and value <= 0:
+        raise ConfigError(f"{where}: '{label}' must be greater than 0, got {value!r}")
+    if (section, name) == ("http", "port") and not 0 <= value <= 65535:
+        raise ConfigError(f"{where}: '{label}' must be a port number (0-65535), got {value!r}")

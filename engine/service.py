@@ -1,0 +1,656 @@
+"""The interview engine: the one platform-free service every adapter calls."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import secrets
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine import errors
+from engine.feedback import analyze_answer, build_report, job_terms
+from engine.questions import plan_questions
+from engine.session import ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.store import SessionStore
+from engine.types import (
+    PLATFORMS,
+    AudioInput,
+    Feedback,
+    InterviewSpec,
+    Question,
+    Report,
+    SessionSummary,
+    Transcript,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+FIELD_LIMITS = {"role_title": 200, "company_name": 200, "industry": 100, "cv": 50_000, "jd": 50_000}
+MAX_TEXT_ANSWER = 20_000
+# Mime types we know, so saved audio keeps a meaningful extension; anything else is saved as .bin.
+AUDIO_EXTENSIONS = {
+    "audio/ogg": ".ogg",
+    "audio/oga": ".ogg",
+    "audio/opus": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/aac": ".aac",
+    "video/mp4": ".mp4",
+    "audio/webm": ".webm",
+    "video/webm": ".webm",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+}
+
+
+class SpeechService(Protocol):
+    """What the engine needs from the speech pipeline (engine.speech.SpeechPipeline)."""
+
+    async def transcribe(self, audio: AudioInput, language: str) -> Transcript: ...
+
+    @property
+    def queue_depth(self) -> int: ...
+
+    def has_language(self, language: str) -> bool: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class StartResult:
+    session: Session
+    question: Question
+    resumed: bool = False  # the same HTTP session was started again with the same parameters
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """What happened to one answer: the record, and either the next question or the final report."""
+
+    session: Session
+    answer: Answer
+    transcript: Transcript | None = None
+    next_question: Question | None = None
+    report: Report | None = None
+
+    @property
+    def feedback(self) -> Feedback | None:
+        return self.answer.feedback
+
+    @property
+    def finished(self) -> bool:
+        return self.report is not None
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """An answer that was interrupted by a restart, finished now; its reply still owes the candidate."""
+
+    session: Session
+    result: AnswerResult | None
+    error: errors.EngineError | None
+
+
+class InterviewEngine:
+    """Sessions, answers and reports; serialises each user's operations so answers land in order."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        speech: SpeechService | None,
+        *,
+        default_language: str = "en-us",
+        audio_dir: Path | None = None,
+        audio_retention_seconds: float = 7 * 86400,
+        max_audio_bytes: int = 20 * 1024 * 1024,
+        stale_after_hours: float = 24.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._speech = speech
+        self.default_language = default_language
+        self._audio_dir = audio_dir
+        self._retention = audio_retention_seconds
+        self._max_audio_bytes = max_audio_bytes
+        self.stale_after_hours = stale_after_hours
+        self._clock = clock
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # ----- starting and reading -------------------------------------------------------------------------
+
+    async def start(
+        self,
+        user: User,
+        spec: InterviewSpec,
+        *,
+        session_id: str | None = None,
+        route: dict[str, Any] | None = None,
+    ) -> StartResult:
+        """Plan and store a new interview. Chat users hold one active interview; HTTP names its sessions."""
+        _check_user(user)
+        spec = self._validated_spec(spec)
+        if session_id is not None:
+            _check_id("session_id", session_id)
+        async with self._lock(user):
+            if session_id is not None:
+                existing = await self._load(user, session_id)
+                if existing is not None:
+                    if existing.spec != spec:
+                        raise errors.SessionConflict(
+                            f"Session '{session_id}' already exists for this user with different parameters."
+                        )
+                    question = existing.current_question or existing.questions[-1]
+                    return StartResult(existing.snapshot(), question, resumed=True)
+            else:
+                active = await asyncio.to_thread(self._store.active_for, user.platform, user.user_id)
+                if active is not None:
+                    raise errors.SessionInProgress(Session.from_dict(active))
+                session_id = uuid.uuid4().hex[:12]
+            seed = secrets.randbits(32)
+            questions = plan_questions(spec, seed)
+            now = self._clock()
+            session = Session(
+                platform=user.platform,
+                user_id=user.user_id,
+                session_id=session_id,
+                name=user.name,
+                spec=spec,
+                seed=seed,
+                questions=questions,
+                created_at=now,
+                updated_at=now,
+                route=dict(route or {}),
+            )
+            await self._save(session)
+            logger.info(
+                "session started platform=%s user=%s session=%s round=%s questions=%d lang=%s",
+                user.platform, user.user_id, session_id, spec.round_type, len(questions), spec.language,
+            )
+            return StartResult(session.snapshot(), questions[0])
+
+    async def get_session(self, user: User, session_id: str | None = None) -> Session:
+        """The named session (any status), or without an id the user's active one."""
+        return (await self._find(user, session_id, active_only=session_id is None)).snapshot()
+
+    async def latest_session(self, user: User) -> Session:
+        """The user's most recent session, finished or not (for reports after the end)."""
+        _check_user(user)
+        doc = await asyncio.to_thread(self._store.latest_for, user.platform, user.user_id)
+        if doc is None:
+            raise errors.SessionNotFound()
+        return Session.from_dict(doc)
+
+    async def current_question(self, user: User, session_id: str | None = None) -> Question:
+        session = await self._find(user, session_id, active_only=True)
+        question = session.current_question
+        if question is None:
+            raise errors.SessionCompleted(session.snapshot())
+        return question
+
+    # ----- answering --------------------------------------------------------------------------------------
+
+    async def answer_text(self, user: User, text: str, *, session_id: str | None = None) -> AnswerResult:
+        """Record a typed answer to the current question, with the same analysis minus the speech parts."""
+        text = (text or "").strip()
+        if not text:
+            raise errors.InvalidInput({"text": "the answer is empty"})
+        if len(text) > MAX_TEXT_ANSWER:
+            raise errors.InvalidInput({"text": f"the answer is longer than {MAX_TEXT_ANSWER} characters"})
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=True)
+            self._require_active(session)
+            return await self._record(session, source="text", text=text)
+
+    async def answer_audio(
+        self, user: User, audio: AudioInput, *, session_id: str | None = None
+    ) -> AnswerResult:
+        """Save the voice answer durably, then transcribe and record it (in arrival order per user)."""
+        session = await self._find(user, session_id, active_only=session_id is None)
+        self._require_active(session)
+        if not audio.data:
+            raise errors.AudioEmpty()
+        if len(audio.data) > self._max_audio_bytes:
+            raise errors.AudioTooLarge(
+                f"That file is too large ({len(audio.data) / 1e6:.1f} MB; the limit is "
+                f"{self._max_audio_bytes / 1e6:.0f} MB). Please keep answers shorter."
+            )
+        if self._speech is None or not self._speech.has_language(session.language):
+            raise errors.SpeechUnavailable(
+                f"Voice answers in '{session.language}' are not available: no speech model is installed. "
+                f"Type your answer instead, or ask an admin to run `interview-bot models fetch {session.language}`."
+            )
+        pending_id = uuid.uuid4().hex[:16]
+        audio_file = await asyncio.to_thread(self._write_audio, session, pending_id, audio)
+        entry = {
+            "id": pending_id,
+            "audio_file": audio_file,
+            "mime_type": audio.mime_type,
+            "filename": audio.filename,
+            "received_at": self._clock(),
+            "attempts": 0,
+            "failed": False,
+        }
+
+        def add_pending(doc: dict[str, Any]) -> dict[str, Any]:
+            doc["pending"] = [*doc.get("pending", []), entry]
+            return doc
+
+        saved = await asyncio.to_thread(
+            self._store.update, session.platform, session.user_id, session.session_id, add_pending
+        )
+        if saved is None:  # forgotten between the lookup and now
+            await asyncio.to_thread(self._delete_audio, audio_file)
+            raise errors.SessionNotFound()
+        logger.info(
+            "voice answer queued platform=%s user=%s session=%s answer=%s bytes=%d mime=%s",
+            session.platform, session.user_id, session.session_id, pending_id, len(audio.data), audio.mime_type,
+        )
+        async with self._lock(user):
+            return await self._process_pending(user, session.session_id, pending_id)
+
+    async def retry(self, user: User, *, session_id: str | None = None) -> AnswerResult:
+        """Transcribe again the oldest voice answer whose transcription failed, from its saved audio."""
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            failed = [p for p in session.pending if p.get("failed")]
+            if not failed:
+                raise errors.InvalidInput({"retry": "there is no failed voice answer to retry"})
+            return await self._process_pending(user, session.session_id, failed[0]["id"])
+
+    async def recover_pending(self, platform: str) -> list[Recovered]:
+        """Finish voice answers a crash or restart interrupted; the adapter delivers the replies."""
+        docs = await asyncio.to_thread(self._store.pending_sessions)
+        recovered: list[Recovered] = []
+        for doc in docs:
+            if doc["platform"] != platform:
+                continue
+            user = User(doc["platform"], doc["user_id"], doc.get("name", ""))
+            for entry in doc["pending"]:
+                if entry.get("failed"):
+                    continue
+                logger.info(
+                    "recovering interrupted answer platform=%s user=%s session=%s answer=%s",
+                    platform, user.user_id, doc["session_id"], entry["id"],
+                )
+                try:
+                    async with self._lock(user):
+                        result = await self._process_pending(user, doc["session_id"], entry["id"])
+                except errors.EngineError as exc:
+                    session = await self._find(user, doc["session_id"], active_only=False)
+                    recovered.append(Recovered(session.snapshot(), None, exc))
+                else:
+                    recovered.append(Recovered(result.session, result, None))
+        return recovered
+
+    async def skip(self, user: User, *, session_id: str | None = None) -> AnswerResult:
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            return await self._record(session, source="skipped", text="")
+
+    async def end(self, user: User, *, session_id: str | None = None) -> Report:
+        """Stop early; what was answered so far stays, and the report covers it."""
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            session.status = ENDED
+            session.finished_at = session.updated_at = self._clock()
+            await self._drop_pending(session)
+            await self._save(session)
+            logger.info(
+                "session ended early platform=%s user=%s session=%s answered=%d/%d",
+                session.platform, session.user_id, session.session_id, session.answered_count, session.total,
+            )
+            return build_report(session)
+
+    async def report(self, user: User, *, session_id: str | None = None) -> Report:
+        """The report of the named session, or of the user's latest one (so far, if still running)."""
+        session = (
+            await self._find(user, session_id, active_only=False)
+            if session_id is not None
+            else await self.latest_session(user)
+        )
+        return build_report(session)
+
+    async def set_language(self, user: User, language: str, *, session_id: str | None = None) -> Session:
+        """Switch the language that the active interview's voice answers are transcribed in."""
+        language = language.strip().lower()
+        if not LANGUAGE_PATTERN.match(language):
+            raise errors.InvalidInput({"language": f"'{language}' is not a language code such as en-us or ko"})
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            session.spec = InterviewSpec.from_dict({**session.spec.to_dict(), "language": language})
+            session.updated_at = self._clock()
+            await self._save(session)
+            return session.snapshot()
+
+    # ----- admin and housekeeping -------------------------------------------------------------------------
+
+    async def list_sessions(
+        self,
+        *,
+        status: str | None = None,
+        platform: str | None = None,
+        user_id: str | None = None,
+        stale_only: bool = False,
+        stale_after_hours: float | None = None,
+    ) -> list[SessionSummary]:
+        """Who is interviewing, newest activity first; stale = active but silent for too long."""
+        if status is not None and status not in STATUSES:
+            raise errors.InvalidInput({"status": f"must be one of {', '.join(STATUSES)}"})
+        if platform is not None and platform not in PLATFORMS:
+            raise errors.InvalidInput({"platform": f"must be one of {', '.join(PLATFORMS)}"})
+        hours = self.stale_after_hours if stale_after_hours is None else stale_after_hours
+        cutoff = self._clock() - hours * 3600
+        docs = await asyncio.to_thread(self._store.list_sessions, include_finished=status != ACTIVE)
+        rows = []
+        for doc in docs:
+            stale = doc["status"] == ACTIVE and doc["updated_at"] < cutoff
+            if (
+                (status and doc["status"] != status)
+                or (platform and doc["platform"] != platform)
+                or (user_id and doc["user_id"] != user_id)
+                or (stale_only and not stale)
+            ):
+                continue
+            spec = doc["spec"]
+            rows.append(
+                SessionSummary(
+                    platform=doc["platform"],
+                    user_id=doc["user_id"],
+                    name=doc.get("name", ""),
+                    session_id=doc["session_id"],
+                    role_title=spec["role_title"],
+                    company_name=spec["company_name"],
+                    round_type=spec["round_type"],
+                    status=doc["status"],
+                    answered=sum(1 for a in doc["answers"] if a["source"] != "skipped"),
+                    total=len(doc["questions"]),
+                    created_at=doc["created_at"],
+                    updated_at=doc["updated_at"],
+                    stale=stale,
+                )
+            )
+        rows.sort(key=lambda r: r.updated_at, reverse=True)
+        return rows
+
+    async def forget(self, user: User) -> int:
+        """Delete every session and every saved recording of this user; returns how many sessions went."""
+        _check_user(user)
+        async with self._lock(user):
+            docs = await asyncio.to_thread(self._store.delete_user, user.platform, user.user_id)
+            if self._audio_dir is not None:
+                await asyncio.to_thread(self._delete_user_audio, user)
+        logger.info("user forgotten platform=%s user=%s sessions=%d", user.platform, user.user_id, len(docs))
+        return len(docs)
+
+    async def first_delivery(self, platform: str, delivery_id: str) -> bool:
+        """True the first time a platform delivers this update/event id, False for redeliveries."""
+        return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id))
+
+    async def purge_old_audio(self) -> int:
+        """Remove saved recordings older than the retention period; returns how many files went."""
+        if self._audio_dir is None:
+            return 0
+        return await asyncio.to_thread(self._purge_audio, self._clock() - self._retention)
+
+    @property
+    def queue_depth(self) -> int:
+        return self._speech.queue_depth if self._speech is not None else 0
+
+    def voice_available(self, language: str) -> bool:
+        return self._speech is not None and self._speech.has_language(language)
+
+    async def health(self) -> dict[str, Any]:
+        store_ok = await asyncio.to_thread(self._store.ping)
+        stats = await asyncio.to_thread(self._store.stats) if store_ok else {}
+        speech = self._speech.health() if self._speech is not None else {"available": False}
+        return {"store": {"ok": store_ok, **stats}, "speech": speech, "queue_depth": self.queue_depth}
+
+    # ----- internals ------------------------------------------------------------------------------------------
+
+    def _lock(self, user: User) -> asyncio.Lock:
+        key = (user.platform, user.user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    def _validated_spec(self, spec: InterviewSpec) -> InterviewSpec:
+        problems: dict[str, str] = {}
+        values = {}
+        for name, limit in FIELD_LIMITS.items():
+            value = getattr(spec, name)
+            if not isinstance(value, str):
+                problems[name] = "must be text"
+                continue
+            value = value.strip()
+            if name in ("role_title", "company_name", "industry") and not value:
+                problems[name] = "is required"
+            elif len(value) > limit:
+                problems[name] = f"must be at most {limit} characters"
+            values[name] = value
+        language = (spec.language or self.default_language).strip().lower()
+        if not LANGUAGE_PATTERN.match(language):
+            problems["language"] = f"'{language}' is not a language code such as en-us or ko"
+        if problems:
+            raise errors.InvalidInput(problems)
+        round_type = (spec.round_type or "full").strip().lower()
+        return InterviewSpec(**values, round_type=round_type, language=language)
+
+    async def _load(self, user: User, session_id: str) -> Session | None:
+        doc = await asyncio.to_thread(self._store.get, user.platform, user.user_id, session_id)
+        return Session.from_dict(doc) if doc is not None else None
+
+    async def _find(self, user: User, session_id: str | None, *, active_only: bool) -> Session:
+        _check_user(user)
+        if session_id is None:
+            doc = await asyncio.to_thread(self._store.active_for, user.platform, user.user_id)
+            if doc is None:
+                raise errors.SessionNotFound()
+            return Session.from_dict(doc)
+        _check_id("session_id", session_id)
+        session = await self._load(user, session_id)
+        if session is None or (active_only and not session.is_active):
+            raise errors.SessionNotFound(f"Session not found for user_id: {user.user_id}, session_id: {session_id}")
+        return session
+
+    @staticmethod
+    def _require_active(session: Session) -> None:
+        if not session.is_active:
+            raise errors.SessionCompleted(session.snapshot())
+
+    async def _save(self, session: Session) -> None:
+        await asyncio.to_thread(self._store.save, session.to_dict())
+
+    async def _record(
+        self, session: Session, *, source: str, text: str, transcript: Transcript | None = None,
+        audio_file: str = "",
+    ) -> AnswerResult:
+        """Attach an answer to the current question, advance, and finish the interview after the last one."""
+        question = session.current_question
+        assert question is not None  # callers check the session is active
+        feedback = None
+        if source != "skipped":
+            feedback = analyze_answer(question, text, job_terms=job_terms(session.spec), transcript=transcript)
+        now = self._clock()
+        answer = Answer(
+            index=session.position,
+            question=question,
+            source=source,
+            text=text,
+            answered_at=now,
+            feedback=feedback,
+            duration=transcript.duration if transcript else None,
+            audio_file=audio_file,
+        )
+        session.answers.append(answer)
+        session.position += 1
+        session.updated_at = now
+        report = None
+        if session.position >= session.total:
+            session.status = COMPLETED
+            session.finished_at = now
+            report = build_report(session)
+        await self._save(session)
+        logger.info(
+            "answer recorded platform=%s user=%s session=%s question=%d/%d source=%s score=%s",
+            session.platform, session.user_id, session.session_id, answer.index + 1, session.total, source,
+            feedback.score if feedback else "-",
+        )
+        return AnswerResult(
+            session=session.snapshot(),
+            answer=answer,
+            transcript=transcript,
+            next_question=session.current_question,
+            report=report,
+        )
+
+    async def _process_pending(self, user: User, session_id: str, pending_id: str) -> AnswerResult:
+        """Transcribe one saved voice answer and record it; the caller holds the user's lock."""
+        session = await self._find(user, session_id, active_only=False)
+        entry = next((p for p in session.pending if p["id"] == pending_id), None)
+        if entry is None:
+            raise errors.SessionNotFound()
+        if not session.is_active:
+            await self._remove_pending(session, pending_id, delete_audio=True)
+            raise errors.SessionCompleted(session.snapshot())
+        assert self._speech is not None
+        try:
+            data = await asyncio.to_thread(self._read_audio, entry["audio_file"])
+            transcript = await self._speech.transcribe(
+                AudioInput(data, entry.get("mime_type", ""), entry.get("filename", "")), session.language
+            )
+        except (errors.AudioError, errors.SpeechUnavailable) as exc:
+            logger.info(
+                "voice answer rejected platform=%s user=%s session=%s answer=%s reason=%s",
+                user.platform, user.user_id, session_id, pending_id, exc.code,
+            )
+            await self._remove_pending(session, pending_id, delete_audio=True)
+            raise
+        except errors.TranscriptionFailed:
+            await self._mark_failed(session, pending_id)
+            raise
+        except FileNotFoundError:
+            logger.error("saved audio missing answer=%s file=%s", pending_id, entry["audio_file"])
+            await self._remove_pending(session, pending_id, delete_audio=False)
+            raise errors.TranscriptionFailed("The recording was lost before it could be transcribed.") from None
+        except Exception:
+            logger.exception("transcription crashed answer=%s; kept for retry", pending_id)
+            await self._mark_failed(session, pending_id)
+            raise errors.TranscriptionFailed() from None
+        logger.info(
+            "voice answer transcribed platform=%s user=%s session=%s answer=%s seconds=%.1f rtf=%.2f words=%d",
+            user.platform, user.user_id, session_id, pending_id, transcript.duration,
+            transcript.real_time_factor, len(transcript.words),
+        )
+        session.pending = [p for p in session.pending if p["id"] != pending_id]
+        return await self._record(
+            session, source="voice", text=transcript.text, transcript=transcript, audio_file=entry["audio_file"]
+        )
+
+    async def _remove_pending(self, session: Session, pending_id: str, *, delete_audio: bool) -> None:
+        entry = next((p for p in session.pending if p["id"] == pending_id), None)
+        session.pending = [p for p in session.pending if p["id"] != pending_id]
+        await self._save(session)
+        if delete_audio and entry is not None:
+            await asyncio.to_thread(self._delete_audio, entry["audio_file"])
+
+    async def _mark_failed(self, session: Session, pending_id: str) -> None:
+        for entry in session.pending:
+            if entry["id"] == pending_id:
+                entry["attempts"] = entry.get("attempts", 0) + 1
+                entry["failed"] = True
+        await self._save(session)
+
+    async def _drop_pending(self, session: Session) -> None:
+        for entry in session.pending:
+            await asyncio.to_thread(self._delete_audio, entry["audio_file"])
+        session.pending = []
+
+    # Audio files are named from hashes and generated ids only: nothing a client sends becomes a path.
+    def _user_audio_dir(self, platform: str, user_id: str) -> Path:
+        assert self._audio_dir is not None
+        digest = hashlib.sha256(f"{platform}:{user_id}".encode()).hexdigest()[:24]
+        return self._audio_dir / digest
+
+    def _write_audio(self, session: Session, pending_id: str, audio: AudioInput) -> str:
+        if self._audio_dir is None:
+            raise errors.TranscriptionFailed("Voice answers need an audio folder configured.")
+        folder = self._user_audio_dir(session.platform, session.user_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        ext = AUDIO_EXTENSIONS.get(audio.mime_type.split(";")[0].strip().lower(), ".bin")
+        path = folder / f"{pending_id}{ext}"
+        tmp = path.with_suffix(path.suffix + ".part")
+        with open(tmp, "wb") as fh:
+            fh.write(audio.data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+        return str(path.relative_to(self._audio_dir))
+
+    def _read_audio(self, relative: str) -> bytes:
+        assert self._audio_dir is not None
+        return (self._audio_dir / relative).read_bytes()
+
+    def _delete_audio(self, relative: str) -> None:
+        if self._audio_dir is not None and relative:
+            (self._audio_dir / relative).unlink(missing_ok=True)
+
+    def _delete_user_audio(self, user: User) -> None:
+        folder = self._user_audio_dir(user.platform, user.user_id)
+        if folder.is_dir():
+            for path in folder.iterdir():
+                path.unlink(missing_ok=True)
+            folder.rmdir()
+
+    def _purge_audio(self, cutoff: float) -> int:
+        assert self._audio_dir is not None
+        if not self._audio_dir.is_dir():
+            return 0
+        pending = {
+            p["audio_file"] for doc in self._store.pending_sessions() for p in doc.get("pending", [])
+        }
+        removed = 0
+        for path in self._audio_dir.glob("*/*"):
+            relative = str(path.relative_to(self._audio_dir))
+            if relative not in pending and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _check_user(user: User) -> None:
+    problems = {}
+    if user.platform not in PLATFORMS:
+        problems["platform"] = f"must be one of {', '.join(PLATFORMS)}"
+    if not isinstance(user.user_id, str) or not ID_PATTERN.match(user.user_id):
+        problems["user_id"] = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
+    if problems:
+        raise errors.InvalidInput(problems)
+
+
+def _check_id(name: str, value: str) -> None:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise errors.InvalidInput(
+            {name: "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"}
+        )

@@ -1,0 +1,140 @@
+"""The interview session as the engine keeps it, and its round trip to a store document."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.types import Feedback, InterviewSpec, Question
+
+ACTIVE = "active"
+COMPLETED = "completed"  # every question answered or skipped
+ENDED = "ended"  # stopped early by the candidate
+STATUSES = (ACTIVE, COMPLETED, ENDED)
+
+
+@dataclass
+class Answer:
+    """One recorded answer (or skip) to one planned question."""
+
+    index: int
+    question: Question
+    source: str  # "voice", "text", "skipped"
+    text: str
+    answered_at: float
+    feedback: Feedback | None = None
+    duration: float | None = None
+    audio_file: str = ""  # relative to the audio folder; kept for the retention period
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "question": self.question.to_dict(),
+            "source": self.source,
+            "text": self.text,
+            "answered_at": self.answered_at,
+            "feedback": self.feedback.to_dict() if self.feedback else None,
+            "duration": self.duration,
+            "audio_file": self.audio_file,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        return cls(
+            index=data["index"],
+            question=Question.from_dict(data["question"]),
+            source=data["source"],
+            text=data.get("text", ""),
+            answered_at=data["answered_at"],
+            feedback=Feedback.from_dict(data["feedback"]) if data.get("feedback") else None,
+            duration=data.get("duration"),
+            audio_file=data.get("audio_file", ""),
+        )
+
+
+@dataclass
+class Session:
+    """A candidate's interview. Returned to adapters as a snapshot: changing it changes nothing stored."""
+
+    platform: str
+    user_id: str
+    session_id: str
+    spec: InterviewSpec
+    seed: int
+    questions: list[Question]
+    created_at: float
+    updated_at: float
+    name: str = ""
+    status: str = ACTIVE
+    position: int = 0  # index of the current question
+    answers: list[Answer] = field(default_factory=list)
+    # Voice answers saved to disk but not yet transcribed, oldest first: finished after a crash.
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    # Opaque to the engine: where the adapter sends replies (chat id, Slack channel and thread).
+    route: dict[str, Any] = field(default_factory=dict)
+    finished_at: float | None = None
+
+    @property
+    def language(self) -> str:
+        return self.spec.language
+
+    @property
+    def total(self) -> int:
+        return len(self.questions)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ACTIVE
+
+    @property
+    def current_question(self) -> Question | None:
+        if not self.is_active or self.position >= len(self.questions):
+            return None
+        return self.questions[self.position]
+
+    @property
+    def answered_count(self) -> int:
+        return sum(1 for a in self.answers if a.source != "skipped")
+
+    def snapshot(self) -> Session:
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "name": self.name,
+            "spec": self.spec.to_dict(),
+            "seed": self.seed,
+            "status": self.status,
+            "questions": [q.to_dict() for q in self.questions],
+            "position": self.position,
+            "answers": [a.to_dict() for a in self.answers],
+            "pending": copy.deepcopy(self.pending),
+            "route": copy.deepcopy(self.route),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        return cls(
+            platform=data["platform"],
+            user_id=data["user_id"],
+            session_id=data["session_id"],
+            name=data.get("name", ""),
+            spec=InterviewSpec.from_dict(data["spec"]),
+            seed=data["seed"],
+            status=data["status"],
+            questions=[Question.from_dict(q) for q in data["questions"]],
+            position=data["position"],
+            answers=[Answer.from_dict(a) for a in data.get("answers", [])],
+            pending=list(data.get("pending", [])),
+            route=dict(data.get("route", {})),
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            finished_at=data.get("finished_at"),
+        )

@@ -1,0 +1,183 @@
+"""Small frozen values that cross the boundary between adapters and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PLATFORMS = ("telegram", "slack", "http")
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is speaking: a chat user on one platform (the session key is platform + user_id)."""
+
+    platform: str
+    user_id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class InterviewSpec:
+    """What the candidate asked for when starting an interview."""
+
+    role_title: str
+    company_name: str
+    industry: str
+    cv: str = ""
+    jd: str = ""
+    round_type: str = "full"
+    language: str = ""  # empty: the engine's default language
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InterviewSpec:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    """A voice answer as the platform delivered it: raw bytes plus whatever hints it gave."""
+
+    data: bytes
+    mime_type: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One planned interview question; `skill` is set for experience and gap questions."""
+
+    id: str
+    category: str  # intro, behavioral, situational, technical, experience, gap, motivation, closing
+    text: str
+    skill: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Question:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class Word:
+    """A recognised word with its timing (seconds) and the recogniser's confidence (0..1)."""
+
+    word: str
+    start: float
+    end: float
+    conf: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the speech recogniser heard in one answer."""
+
+    text: str
+    words: tuple[Word, ...] = ()
+    duration: float = 0.0  # seconds of audio
+    processing_seconds: float = 0.0
+    language: str = ""
+    model: str = ""
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.processing_seconds / self.duration if self.duration else 0.0
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Deterministic analysis of one answer; every number can be explained to the candidate."""
+
+    score: int  # 0..100
+    score_parts: dict[str, int] = field(default_factory=dict)
+    word_count: int = 0
+    duration: float | None = None  # seconds, voice answers only
+    wpm: float | None = None  # voice answers only
+    pace: str | None = None  # "slow", "good", "fast"; None for text answers
+    fillers: dict[str, int] = field(default_factory=dict)
+    hedges: dict[str, int] = field(default_factory=dict)
+    relevant_terms: tuple[str, ...] = ()
+    star: dict[str, bool] = field(default_factory=dict)  # behavioural questions only
+    length: str = "ok"  # "short", "ok", "long"
+    unsure_words: tuple[str, ...] = ()
+    tips: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["relevant_terms"] = list(self.relevant_terms)
+        data["unsure_words"] = list(self.unsure_words)
+        data["tips"] = list(self.tips)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Feedback:
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("relevant_terms", "unsure_words", "tips"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class QuestionScore:
+    index: int
+    question: str
+    category: str
+    source: str  # voice, text, skipped
+    score: int | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """The end-of-interview summary."""
+
+    session_id: str
+    role_title: str
+    company_name: str
+    status: str
+    overall_score: int
+    answered: int
+    skipped: int
+    total: int
+    per_question: tuple[QuestionScore, ...] = ()
+    strengths: tuple[str, ...] = ()
+    improvements: tuple[str, ...] = ()
+    average_wpm: float | None = None
+    total_fillers: int = 0
+    filler_breakdown: dict[str, int] = field(default_factory=dict)
+    top_words: tuple[tuple[str, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["per_question"] = [asdict(q) for q in self.per_question]
+        data["top_words"] = [[w, n] for w, n in self.top_words]
+        data["strengths"] = list(self.strengths)
+        data["improvements"] = list(self.improvements)
+        return data
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One row of the admin `/sessions` view."""
+
+    platform: str
+    user_id: str
+    name: str
+    session_id: str
+    role_title: str
+    company_name: str
+    round_type: str
+    status: str
+    answered: int
+    total: int
+    created_at: float
+    updated_at: float
+    stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,42 @@
+"""Builds the real engine for adapter tests: a TinyDB store in a temp folder and the real speech pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.audio import AudioConverter, AudioLimits
+from engine.service import InterviewEngine
+from engine.speech import SpeechPipeline, Transcriber
+from engine.store import SessionStore
+
+# Words of the Korean test model's vocabulary that espeak-ng speaks clearly enough for a confidence of 1.0.
+KO_GRAMMAR: Sequence[str] = ("안녕하세요", "감사합니다", "[unk]")
+
+
+def build_engine(
+    data_dir: Path,
+    transcriber: Transcriber | None,
+    *,
+    workers: int = 2,
+    grammar: Sequence[str] | None = KO_GRAMMAR,
+    default_language: str = "ko",
+    limits: AudioLimits | None = None,
+) -> tuple[InterviewEngine, SessionStore, SpeechPipeline | None]:
+    """One engine on files under data_dir; reopen with the same data_dir to simulate a restart."""
+    store = SessionStore(data_dir / "sessions.json")
+    pipeline = None
+    if transcriber is not None:
+        pipeline = SpeechPipeline(
+            transcriber,
+            AudioConverter(limits=limits or AudioLimits()),
+            workers=workers,
+            grammars={"ko": list(grammar)} if grammar else None,
+        )
+    engine = InterviewEngine(
+        store,
+        pipeline,
+        default_language=default_language,
+        audio_dir=data_dir / "audio",
+    )
+    return engine, store, pipeline

@@ -1,0 +1,94 @@
+"""The typed config: TOML plus secrets from the environment, with errors that name the key and the file."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config, resolve_config_path
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file_serve_the_http_api_on_localhost():
+    config = load_config(None, {})
+    assert config.http.enabled and config.http.host == "127.0.0.1" and config.http.port == 8000
+    assert config.store.path == Path("data/sessions.json")
+    assert config.speech.default_language == "en-us"
+    assert config.telegram.token == "" and config.slack.bot_token == ""
+
+
+def test_example_file_documents_every_key():
+    """config.example.toml must load and mention every field of every section."""
+    example = Path(__file__).parent.parent / "config.example.toml"
+    config = load_config(example, {})
+    text = example.read_text(encoding="utf-8")
+    for section in ("store", "speech", "http", "telegram", "slack"):
+        assert f"[{section}]" in text
+        for name in getattr(config, section).__dataclass_fields__:
+            assert f"\n{name} =" in text or f"\n# {name}" in text or f"[{section}.{name}]" in text, (section, name)
+
+
+def test_file_values_are_typed(tmp_path):
+    path = write(
+        tmp_path,
+        '[speech]\nworkers = 4\nmax_audio_mb = 5\n[telegram]\nadmins = [42, 43]\n[speech.models]\nko = "/m/ko"\n',
+    )
+    config = load_config(path, {})
+    assert config.speech.workers == 4
+    assert config.speech.max_audio_mb == 5.0
+    assert config.telegram.admins == (42, 43)
+    assert config.speech.models == {"ko": "/m/ko"}
+    assert config.source == path
+
+
+def test_secrets_come_from_the_environment_and_win(tmp_path):
+    path = write(tmp_path, '[slack]\nbot_token = "from-file"\n')
+    env = {"SLACK_BOT_TOKEN": "xoxb-env", "TELEGRAM_BOT_TOKEN": "123:abc", "INTERVIEW_BOT_ADMIN_TOKEN": "s3cret"}
+    config = load_config(path, env)
+    assert config.slack.bot_token == "xoxb-env"
+    assert config.telegram.token == "123:abc"
+    assert config.http.admin_token == "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[speech]\nworkers = "many"\n', "'speech.workers' must be a whole number"),
+        ("[speech]\nworkers = 0\n", "'speech.workers' must be greater than 0"),
+        ('[telegram]\nmode = "push"\n', "'telegram.mode' must be one of polling, webhook"),
+        ("[http]\nport = 70000\n", "'http.port' must be a port number"),
+        ("[http]\nprot = 8000\n", "unknown key 'http.prot'"),
+        ('[telegram]\nadmins = "me"\n', "'telegram.admins' must be a list of a whole number"),
+        ("[store\n", "not valid TOML"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_file(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert needle in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", {})
+
+
+def test_config_path_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path(None, {}) is None
+    (tmp_path / "config.toml").write_text("")
+    assert resolve_config_path(None, {}) == Path("config.toml")
+    assert resolve_config_path(None, {"INTERVIEW_BOT_CONFIG": "/etc/bot.toml"}) == Path("/etc/bot.toml")
+    assert resolve_config_path("cli.toml", {"INTERVIEW_BOT_CONFIG": "/etc/bot.toml"}) == Path("cli.toml")
+
+
+def test_config_is_frozen():
+    config = Config()
+    with pytest.raises(AttributeError):
+        config.http.port = 1  # type: ignore[misc]
