@@ -88,10 +88,12 @@ class AtomicJSONStorage(Storage):
     parsed once, on open: the store holds an exclusive lock, so nobody else changes it underneath us.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, read_only: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
-        self._remove_leftover_temp_files()
+        self.read_only = read_only
+        if not read_only:
+            self._remove_leftover_temp_files()
         self._data: dict[str, dict[str, Any]] | None = self._load()
 
     def _temp_prefix(self) -> str:
@@ -109,8 +111,11 @@ class AtomicJSONStorage(Storage):
         except FileNotFoundError:
             return None
         if not raw.strip():
-            logger.warning("%s is empty; starting with no data", self.path)
-            return None
+            # We never write an empty file, so something else truncated it: the sessions may be recoverable.
+            raise StoreCorrupt(
+                f"The session database {self.path} is empty. Restore it from a backup, "
+                "or delete it to start with no sessions."
+            )
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -131,6 +136,8 @@ class AtomicJSONStorage(Storage):
         return self._data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.read_only:
+            raise RuntimeError(f"{self.path} was opened read-only")
         try:
             payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=self._temp_prefix(), suffix=".tmp")
@@ -161,7 +168,7 @@ class AtomicJSONStorage(Storage):
 class _Shelf:
     """The sessions table of one TinyDB database, indexed by (platform, user_id) then session_id."""
 
-    def __init__(self, db: TinyDB, label: str) -> None:
+    def __init__(self, db: TinyDB, label: str, *, fix: bool = True) -> None:
         self.db = db
         self.label = label
         self.table = db.table(SESSIONS, cache_size=0)
@@ -171,7 +178,7 @@ class _Shelf:
         except ValueError as exc:
             where = db.storage.path if isinstance(db.storage, AtomicJSONStorage) else label
             raise StoreCorrupt(f"The session database {where} holds a session it cannot use: {exc}.") from exc
-        if duplicates:
+        if duplicates and fix:
             # Only hand-editing produces these; keep the newest write.
             logger.warning("%s: dropping %d duplicate session copies", label, len(duplicates))
             self._write(lambda: self.table.remove(doc_ids=duplicates))
@@ -262,8 +269,10 @@ class SessionStore:
 
     DELIVERY_IDS_KEPT = 5000
 
-    def __init__(self, path: Path | None, *, archive_path: Path | None = None) -> None:
+    def __init__(self, path: Path | None, *, archive_path: Path | None = None, read_only: bool = False) -> None:
+        """Open (and lock) the store; read_only takes no lock and never writes, for a snapshot beside a running bot."""
         self._lock = threading.RLock()
+        self._read_only = read_only
         self._closed = False
         self._lock_fd: int | None = None
         self.path = Path(path) if path is not None else None
@@ -277,21 +286,24 @@ class SessionStore:
                 if archive_path is not None
                 else self.path.with_name(f"{self.path.stem}-archive.json")
             )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.archive_path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = self._acquire_lock(Path(f"{self.path}.lock"), self.path)
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.archive_path.parent.mkdir(parents=True, exist_ok=True)
+                self._lock_fd = self._acquire_lock(Path(f"{self.path}.lock"), self.path)
             try:
-                self._main_db = TinyDB(str(self.path), storage=AtomicJSONStorage)
-                self._archive_db = TinyDB(str(self.archive_path), storage=AtomicJSONStorage)
+                self._main_db = TinyDB(str(self.path), storage=AtomicJSONStorage, read_only=read_only)
+                self._archive_db = TinyDB(str(self.archive_path), storage=AtomicJSONStorage, read_only=read_only)
             except BaseException:
                 self._release_lock()
                 raise
         self._deliveries = self._main_db.table(DELIVERIES, cache_size=0)
         try:
-            self._main = _Shelf(self._main_db, "main")
-            self._archive = _Shelf(self._archive_db, "archive")
+            # Read-only, reads still pick the newest copy of a session; only the cleanup on disk is skipped.
+            self._main = _Shelf(self._main_db, "main", fix=not read_only)
+            self._archive = _Shelf(self._archive_db, "archive", fix=not read_only)
             self._rev = max((doc.get(REV, 0) for shelf in (self._main, self._archive) for doc in shelf), default=0)
-            self._repair()
+            if not read_only:
+                self._repair()
         except BaseException:
             self._release_lock()
             raise
@@ -347,9 +359,11 @@ class SessionStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, writing: bool = False) -> None:
         if self._closed:
             raise RuntimeError("the session store is closed")
+        if writing and self._read_only:
+            raise RuntimeError("the session store was opened read-only")
 
     def _repair(self) -> None:
         """Finish what a crash interrupted: a session in both files, or one in the wrong file."""
@@ -376,11 +390,9 @@ class SessionStore:
     def _belongs_in_archive(self, doc: dict[str, Any]) -> bool:
         return doc.get("status") != ACTIVE and not doc.get("pending")
 
-    def _find(self, key: Key) -> tuple[_Shelf, dict[str, Any]] | None:
-        found = [(shelf, doc) for shelf in (self._main, self._archive) if (doc := shelf.read(key)) is not None]
-        if not found:
-            return None
-        return max(found, key=lambda pair: pair[1].get(REV, 0))
+    def _find(self, key: Key) -> dict[str, Any] | None:
+        copies = [doc for shelf in (self._main, self._archive) if (doc := shelf.read(key)) is not None]
+        return max(copies, key=lambda doc: doc.get(REV, 0)) if copies else None
 
     def _put(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Store a normalised copy where it belongs; returns what was stored (with its revision)."""
@@ -400,13 +412,13 @@ class SessionStore:
         with self._lock:
             self._check_open()
             found = self._find((platform, user_id, session_id))
-            return _public(found[1]) if found else None
+            return _public(found) if found else None
 
     def active_for(self, platform: str, user_id: str) -> dict | None:
         """The user's session with status "active", the most recently updated if there are several."""
         with self._lock:
             self._check_open()
-            active = [doc for doc in self._main.user_docs(platform, user_id) if doc.get("status") == ACTIVE]
+            active = [doc for doc in self._user_docs(platform, user_id) if doc.get("status") == ACTIVE]
             return _public(max(active, key=_recency)) if active else None
 
     def latest_for(self, platform: str, user_id: str) -> dict | None:
@@ -426,21 +438,31 @@ class SessionStore:
         docs = [doc for shelf in (self._main, self._archive) for doc in shelf.user_docs(platform, user_id)]
         return sorted(_newest_copies(docs), key=_recency, reverse=True)
 
+    def _current_main_docs(self) -> list[dict[str, Any]]:
+        """The main file's sessions, minus any stale copy left by a move to the archive that failed halfway."""
+        docs = []
+        for doc in self._main:
+            archived = self._archive.read(_key(doc))
+            if archived is None or archived.get(REV, 0) < doc.get(REV, 0):
+                docs.append(doc)
+        return docs
+
     def list_sessions(self, *, include_finished: bool = True) -> list[dict]:
         """Every session, most recently updated first; only status "active" ones unless include_finished."""
         with self._lock:
             self._check_open()
-            shelves = (self._archive, self._main) if include_finished else (self._main,)
-            docs = _newest_copies([doc for shelf in shelves for doc in shelf])
-            chosen = [doc for doc in docs if include_finished or doc.get("status") == ACTIVE]
-            return [_public(doc) for doc in sorted(chosen, key=_recency, reverse=True)]
+            if include_finished:
+                docs = _newest_copies([doc for shelf in (self._main, self._archive) for doc in shelf])
+            else:
+                docs = [doc for doc in self._current_main_docs() if doc.get("status") == ACTIVE]
+            return [_public(doc) for doc in sorted(docs, key=_recency, reverse=True)]
 
     def pending_sessions(self) -> list[dict]:
         """Sessions holding voice answers saved but not transcribed (to finish after a crash), newest first."""
         with self._lock:
             self._check_open()
             # Sessions with pending work never go to the archive, so the main file is enough.
-            docs = [doc for doc in self._main if doc.get("pending")]
+            docs = [doc for doc in self._current_main_docs() if doc.get("pending")]
             return [_public(doc) for doc in sorted(docs, key=_recency, reverse=True)]
 
     # -- writes ----------------------------------------------------------------------------------------------
@@ -450,18 +472,18 @@ class SessionStore:
         stored = _copy(doc)
         _key(stored)
         with self._lock:
-            self._check_open()
+            self._check_open(writing=True)
             self._put(stored)
 
     def update(self, platform: str, user_id: str, session_id: str, fn: Callable[[dict], dict]) -> dict | None:
         """Read-modify-write with no other write in between; fn gets a private copy and returns the new doc."""
         key = (platform, user_id, session_id)
         with self._lock:
-            self._check_open()
+            self._check_open(writing=True)
             found = self._find(key)
             if found is None:
                 return None
-            new = fn(_public(found[1]))
+            new = fn(_public(found))
             if not isinstance(new, dict):
                 raise TypeError(f"update function must return the new document, got {type(new).__name__}")
             stored = _copy(new)
@@ -472,7 +494,7 @@ class SessionStore:
     def delete_user(self, platform: str, user_id: str) -> list[dict]:
         """Remove every session of the user from both files; returns what was removed."""
         with self._lock:
-            self._check_open()
+            self._check_open(writing=True)
             removed = [_public(doc) for doc in self._user_docs(platform, user_id)]
             for shelf in (self._main, self._archive):
                 shelf.remove([_key(doc) for doc in shelf.user_docs(platform, user_id)])
@@ -483,7 +505,7 @@ class SessionStore:
         """True the first time this platform delivery is seen, False for a redelivery; remembered on disk."""
         delivery_id = str(delivery_id)
         with self._lock:
-            self._check_open()
+            self._check_open(writing=True)
             row = next((doc for doc in self._deliveries if doc.get("platform") == platform), None)
             ids = list(row["ids"]) if row is not None else []
             if delivery_id in ids:
@@ -503,7 +525,7 @@ class SessionStore:
         """Session counts and file sizes in bytes (0 for the in-memory store)."""
         with self._lock:
             self._check_open()
-            main_docs = list(self._main)
+            main_docs = self._current_main_docs()
             return {
                 "active": sum(1 for doc in main_docs if doc.get("status") == ACTIVE),
                 "pending": sum(1 for doc in main_docs if doc.get("pending")),
@@ -519,9 +541,10 @@ class SessionStore:
                 return False
             if self.path is None or self.archive_path is None:
                 return True
+            file_mode = os.R_OK if self._read_only else os.R_OK | os.W_OK
             for file in (self.path, self.archive_path):
-                if not os.access(file.parent, os.W_OK | os.X_OK):
+                if not self._read_only and not os.access(file.parent, os.W_OK | os.X_OK):
                     return False
-                if file.exists() and not os.access(file, os.R_OK | os.W_OK):
+                if file.exists() and not os.access(file, file_mode):
                     return False
             return True

@@ -1,0 +1,588 @@
+"""Tests for engine.store: persistence across processes, kill -9 safety, locking, threads, archive layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StoreLocked
+from engine.session import Answer, Session
+from engine.store import SessionStore, StoreCorrupt
+from engine.types import Feedback, InterviewSpec, Question
+
+ROOT = Path(__file__).resolve().parents[1]
+CHILD = Path(__file__).with_name("store_writer_child.py")
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+QUESTIONS = [
+    Question(id="intro-1", category="intro", text="Tell me about yourself."),
+    Question(id="beh-1", category="behavioral", text="Describe a conflict you resolved."),
+    Question(id="tech-1", category="technical", text="How would you design a rate limiter?", skill="python"),
+]
+
+
+def make_doc(
+    user_id: str = "u1",
+    session_id: str = "s1",
+    *,
+    platform: str = "telegram",
+    status: str = "active",
+    answers: int = 0,
+    pending: list[dict] | None = None,
+    updated_at: float = 1000.0,
+) -> dict:
+    """A document exactly as the engine produces it, via Session.to_dict()."""
+    session = Session(
+        platform=platform,
+        user_id=user_id,
+        session_id=session_id,
+        spec=InterviewSpec(
+            role_title="Senior Backend Engineer",
+            company_name="TechCorp Inc",
+            industry="Technology",
+            cv="Experienced Python developer with 5+ years. 파이썬 개발자",
+            jd="Senior backend role requiring Python, Node.js",
+            language="ko",
+        ),
+        seed=42,
+        questions=list(QUESTIONS),
+        created_at=updated_at - 100,
+        updated_at=updated_at,
+        name="김민수",
+        status=status,
+        position=answers,
+        pending=list(pending or []),
+        route={"chat_id": 12345},
+        finished_at=updated_at if status != "active" else None,
+    )
+    for index in range(answers):
+        session.answers.append(
+            Answer(
+                index=index,
+                question=QUESTIONS[index],
+                source="voice",
+                text=f"안녕하세요 answer {index}",
+                answered_at=updated_at - 50 + index,
+                feedback=Feedback(score=60 + index, fillers={"um": 2}, tips=("Slow down.",), pace="good"),
+                duration=20.0,
+                audio_file=f"{session_id}/{index}.ogg",
+            )
+        )
+    return session.to_dict()
+
+
+def run_child(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(CHILD), *args], env=CHILD_ENV, capture_output=True, text=True, timeout=60, **kwargs
+    )
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request, tmp_path):
+    path = None if request.param == "memory" else tmp_path / "db" / "sessions.json"
+    opened = SessionStore(path)
+    yield opened
+    opened.close()
+
+
+# -- the API, for the in-memory store the engine tests use and for the file store -----------------------------
+
+
+def test_saved_session_reads_back_unchanged(store):
+    doc = make_doc(answers=2)
+    store.save(doc)
+    assert store.get("telegram", "u1", "s1") == doc
+    assert Session.from_dict(store.get("telegram", "u1", "s1")).to_dict() == doc
+    assert store.get("telegram", "u1", "other") is None
+    assert store.get("slack", "u1", "s1") is None
+
+
+def test_save_replaces_the_same_session(store):
+    store.save(make_doc(answers=0))
+    store.save(make_doc(answers=2, updated_at=2000.0))
+    assert store.sessions_for("telegram", "u1") == [make_doc(answers=2, updated_at=2000.0)]
+
+
+def test_returned_documents_are_private_copies(store):
+    store.save(make_doc(answers=1))
+    got = store.get("telegram", "u1", "s1")
+    got["answers"][0]["text"] = "changed"
+    got["status"] = "ended"
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=1)
+
+
+def test_user_lookups(store):
+    store.save(make_doc("u1", "old-done", status="completed", answers=3, updated_at=100.0))
+    store.save(make_doc("u1", "active", updated_at=200.0))
+    store.save(make_doc("u1", "newest-ended", status="ended", answers=1, updated_at=300.0))
+    store.save(make_doc("u2", "other-user", updated_at=400.0))
+    store.save(make_doc("u1", "other-platform", platform="slack", updated_at=500.0))
+
+    assert store.active_for("telegram", "u1")["session_id"] == "active"
+    assert store.latest_for("telegram", "u1")["session_id"] == "newest-ended"
+    assert [d["session_id"] for d in store.sessions_for("telegram", "u1")] == ["newest-ended", "active", "old-done"]
+    assert store.active_for("telegram", "nobody") is None
+    assert store.latest_for("telegram", "nobody") is None
+    assert store.sessions_for("telegram", "nobody") == []
+
+
+def test_active_for_picks_the_newest_of_several_active(store):
+    store.save(make_doc("u1", "a", updated_at=100.0))
+    store.save(make_doc("u1", "b", updated_at=300.0))
+    store.save(make_doc("u1", "c", updated_at=200.0))
+    assert store.active_for("telegram", "u1")["session_id"] == "b"
+
+
+def test_list_sessions(store):
+    store.save(make_doc("u1", "done", status="completed", updated_at=100.0))
+    store.save(make_doc("u2", "live", updated_at=200.0))
+    store.save(make_doc("u3", "waiting", status="ended", pending=[{"audio": "x.ogg"}], updated_at=300.0))
+    assert [d["session_id"] for d in store.list_sessions()] == ["waiting", "live", "done"]
+    assert [d["session_id"] for d in store.list_sessions(include_finished=False)] == ["live"]
+
+
+def test_update_is_a_read_modify_write_on_a_copy(store):
+    store.save(make_doc(answers=1))
+
+    def add_answer(doc):
+        doc["answers"].append(make_doc(answers=2)["answers"][1])
+        doc["position"] = 2
+        return doc
+
+    saved = store.update("telegram", "u1", "s1", add_answer)
+    assert saved == make_doc(answers=2) | {"position": 2}
+    assert store.get("telegram", "u1", "s1") == saved
+
+    def fail_halfway(doc):
+        doc["status"] = "ended"
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.update("telegram", "u1", "s1", fail_halfway)
+    assert store.get("telegram", "u1", "s1") == saved
+
+    with pytest.raises(ValueError, match="key"):
+        store.update("telegram", "u1", "s1", lambda doc: doc | {"session_id": "stolen"})
+    assert store.get("telegram", "u1", "stolen") is None
+
+
+def test_update_of_a_missing_session_returns_none_without_calling_fn(store):
+    called = []
+    assert store.update("telegram", "u1", "nope", lambda doc: called.append(doc) or doc) is None
+    assert called == []
+
+
+def test_pending_sessions(store):
+    store.save(make_doc("u1", "idle"))
+    store.save(make_doc("u2", "busy", pending=[{"audio_file": "busy/1.ogg", "received_at": 5.0}]))
+    store.save(make_doc("u3", "ended-busy", status="ended", pending=[{"audio_file": "e/1.ogg"}]))
+    assert sorted(d["session_id"] for d in store.pending_sessions()) == ["busy", "ended-busy"]
+
+    store.update("telegram", "u3", "ended-busy", lambda doc: doc | {"pending": []})
+    assert [d["session_id"] for d in store.pending_sessions()] == ["busy"]
+    assert store.get("telegram", "u3", "ended-busy")["pending"] == []
+
+
+def test_delete_user_removes_every_session(store):
+    store.save(make_doc("u1", "live"))
+    store.save(make_doc("u1", "done", status="completed", answers=3))
+    store.save(make_doc("u2", "keep"))
+    removed = store.delete_user("telegram", "u1")
+    assert sorted(d["session_id"] for d in removed) == ["done", "live"]
+    assert store.sessions_for("telegram", "u1") == []
+    assert store.get("telegram", "u1", "done") is None
+    assert store.get("telegram", "u2", "keep") is not None
+    assert store.delete_user("telegram", "u1") == []
+
+
+def test_claim_delivery(store):
+    assert store.claim_delivery("telegram", "1001") is True
+    assert store.claim_delivery("telegram", "1001") is False
+    assert store.claim_delivery("slack", "1001") is True
+    assert store.claim_delivery("telegram", "1002") is True
+
+
+def test_stats_ping_close(store):
+    store.save(make_doc("u1", "live"))
+    store.save(make_doc("u2", "done", status="completed"))
+    stats = store.stats()
+    assert (stats["active"], stats["archived"]) == (1, 1)
+    if store.path is not None:
+        assert stats["main_bytes"] == store.path.stat().st_size > 0
+        assert stats["archive_bytes"] == store.archive_path.stat().st_size > 0
+    assert store.ping() is True
+    store.close()
+    store.close()
+    assert store.ping() is False
+    with pytest.raises(RuntimeError, match="closed"):
+        store.get("telegram", "u1", "live")
+
+
+def test_in_memory_store_writes_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with SessionStore(None) as memory:
+        memory.save(make_doc(status="completed"))
+        memory.claim_delivery("http", "x")
+        assert memory.get("telegram", "u1", "s1")["status"] == "completed"
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- files, processes and crashes -------------------------------------------------------------------------
+
+
+def test_sessions_written_by_another_process_are_read_back(tmp_path):
+    db = tmp_path / "data" / "sessions.json"
+    docs = [
+        make_doc("u1", "live", answers=2, updated_at=300.0),
+        make_doc("u1", "done", status="completed", answers=3, updated_at=200.0),
+        make_doc("u2", "waiting", status="ended", pending=[{"audio_file": "w/1.ogg"}], updated_at=100.0),
+    ]
+    docs_file = tmp_path / "docs.json"
+    docs_file.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+
+    result = run_child("save", str(db), str(docs_file))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["saved", "3"]
+
+    with SessionStore(db) as store:
+        for doc in docs:
+            assert store.get(doc["platform"], doc["user_id"], doc["session_id"]) == doc
+        assert store.active_for("telegram", "u1") == docs[0]
+        assert store.pending_sessions() == [docs[2]]
+        assert [d["session_id"] for d in store.sessions_for("telegram", "u1")] == ["live", "done"]
+
+
+def read_acks(proc: subprocess.Popen) -> list[list[str]]:
+    out = proc.stdout.read()
+    # A line cut short by the kill was never acknowledged.
+    return [line.split() for line in out.split("\n")[:-1]]
+
+
+def test_kill_9_never_loses_an_acknowledged_write_or_breaks_the_file(tmp_path):
+    db = tmp_path / "sessions.json"
+    rng = random.Random(20240611)
+    expected: dict[str, dict] = {}  # session id -> what the child acknowledged
+    kills_mid_run = 0
+    for round_number in range(25):
+        proc = subprocess.Popen(
+            [sys.executable, str(CHILD), "loop", str(db), str(round_number)],
+            env=CHILD_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+        time.sleep(rng.uniform(0, 0.15))
+        proc.send_signal(signal.SIGKILL)
+        acks = read_acks(proc)
+        assert proc.wait(timeout=10) == -signal.SIGKILL, proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+        kills_mid_run += bool(acks)
+
+        round_deliveries = []
+        for kind, session_id, *rest in acks:
+            state = expected.setdefault(session_id, {"answers": 0, "finished": False})
+            if kind == "answer":
+                state["answers"] = int(rest[0])
+            elif kind == "finish":
+                state["finished"] = True
+            elif kind == "delivery":
+                round_deliveries.append(f"{session_id}-delivery")
+
+        with SessionStore(db) as store:  # loads, or the test fails here
+            for session_id, state in expected.items():
+                doc = store.get("telegram", "crash-user", session_id)
+                assert doc is not None, f"round {round_number}: acknowledged session {session_id} lost"
+                texts = [answer["text"] for answer in doc["answers"]]
+                # The write in flight at the kill may or may not have landed; every acknowledged one has.
+                assert len(texts) >= state["answers"], (round_number, session_id, texts, state)
+                assert texts == [f"{session_id} answer {n}" for n in range(1, len(texts) + 1)]
+                if state["finished"]:
+                    assert doc["status"] == "completed", (round_number, session_id)
+            for delivery_id in round_deliveries:
+                assert store.claim_delivery("telegram", delivery_id) is False, delivery_id
+            finished = {sid for sid, state in expected.items() if state["finished"]}
+            assert not finished & {d["session_id"] for d in store.list_sessions(include_finished=False)}
+        assert not list(tmp_path.glob("*.tmp")), "leftover temp files survive a reopen"
+    assert kills_mid_run >= 10, "the child was mostly killed before it wrote anything"
+    assert sum(state["finished"] for state in expected.values()) >= 5
+
+
+def test_second_open_is_refused_while_another_process_holds_the_store(tmp_path):
+    db = tmp_path / "sessions.json"
+    holder = subprocess.Popen(
+        [sys.executable, str(CHILD), "hold", str(db)],
+        env=CHILD_ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "ready\n", holder.stderr.read()
+        with pytest.raises(StoreLocked) as refused:
+            SessionStore(db)
+        assert str(db) in refused.value.message
+        assert f"pid {holder.pid}" in refused.value.message
+        holder.stdin.write("done\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=10) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        for stream in (holder.stdin, holder.stdout, holder.stderr):
+            stream.close()
+    with SessionStore(db) as store:
+        assert store.ping()
+
+
+def test_second_open_in_the_same_process_is_refused_until_close(tmp_path):
+    db = tmp_path / "sessions.json"
+    first = SessionStore(db)
+    with pytest.raises(StoreLocked, match="already open in this process") as refused:
+        SessionStore(db)
+    assert str(db) in refused.value.message
+    first.save(make_doc())
+    first.close()
+    with SessionStore(db) as second:
+        assert second.get("telegram", "u1", "s1") == make_doc()
+
+
+def test_many_threads_lose_no_update(tmp_path):
+    db = tmp_path / "sessions.json"
+    store = SessionStore(db)
+    store.save(make_doc("shared", "shared"))
+    for n in range(100):
+        store.save(make_doc(f"user-{n}", f"s-{n}"))
+    start = threading.Barrier(110)
+    errors: list[BaseException] = []
+
+    def bump(n: int) -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                store.update("telegram", f"user-{n}", f"s-{n}", lambda d: d | {"position": d["position"] + 1})
+        except BaseException as exc:
+            errors.append(exc)
+
+    def append(n: int) -> None:
+        try:
+            start.wait()
+            for k in range(10):
+                store.update(
+                    "telegram",
+                    "shared",
+                    "shared",
+                    lambda d, k=k: d | {"answers": [*d["answers"], {"text": f"{n}-{k}"}]},
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump, args=(n,)) for n in range(100)]
+    threads += [threading.Thread(target=append, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store.close()
+
+    with SessionStore(db) as reopened:
+        assert all(reopened.get("telegram", f"user-{n}", f"s-{n}")["position"] == 3 for n in range(100))
+        texts = [a["text"] for a in reopened.get("telegram", "shared", "shared")["answers"]]
+        assert sorted(texts) == sorted(f"{n}-{k}" for n in range(10) for k in range(10))
+
+
+def main_file_session_ids(db: Path) -> set[str]:
+    data = json.loads(db.read_text(encoding="utf-8"))
+    return {doc["session_id"] for doc in data.get("sessions", {}).values()}
+
+
+def test_finished_sessions_move_to_the_archive_and_the_main_file_stays_small(tmp_path):
+    db = tmp_path / "sessions.json"
+    with SessionStore(db) as store:
+        assert store.archive_path == tmp_path / "sessions-archive.json"
+        store.save(make_doc("u1", "live", answers=1))
+        size_with_one_active = db.stat().st_size
+        for n in range(20):
+            store.save(make_doc(f"user-{n}", f"done-{n}", answers=2))
+            store.update("telegram", f"user-{n}", f"done-{n}", lambda d: d | {"status": "completed"})
+        assert db.stat().st_size == size_with_one_active
+        assert main_file_session_ids(db) == {"live"}
+        assert store.stats()["archived"] == 20
+        assert store.get("telegram", "user-3", "done-3")["status"] == "completed"
+        assert store.latest_for("telegram", "user-3")["session_id"] == "done-3"
+        assert len(store.list_sessions()) == 21
+
+        # A finished session that is resumed comes back to the main file.
+        store.update("telegram", "user-3", "done-3", lambda d: d | {"status": "active"})
+        assert main_file_session_ids(db) == {"live", "done-3"}
+        assert store.active_for("telegram", "user-3")["session_id"] == "done-3"
+
+    with SessionStore(db) as store:
+        assert store.get("telegram", "user-5", "done-5") == make_doc("user-5", "done-5", answers=2) | {
+            "status": "completed"
+        }
+        store.save(make_doc("user-5", "live-5"))
+        assert len(store.delete_user("telegram", "user-5")) == 2
+    with SessionStore(db) as store:
+        assert store.sessions_for("telegram", "user-5") == []
+    assert "done-5" not in (tmp_path / "sessions-archive.json").read_text(encoding="utf-8")
+
+
+def test_custom_archive_path(tmp_path):
+    db = tmp_path / "a" / "sessions.json"
+    archive = tmp_path / "b" / "old.json"
+    with SessionStore(db, archive_path=archive) as store:
+        store.save(make_doc(status="ended"))
+    assert "s1" in archive.read_text(encoding="utf-8")
+    with SessionStore(db, archive_path=archive) as store:
+        assert store.get("telegram", "u1", "s1")["status"] == "ended"
+
+
+def test_claim_delivery_survives_reopen_and_keeps_only_the_newest(tmp_path, monkeypatch):
+    db = tmp_path / "sessions.json"
+    monkeypatch.setattr(SessionStore, "DELIVERY_IDS_KEPT", 5)
+    with SessionStore(db) as store:
+        assert all(store.claim_delivery("telegram", str(n)) for n in range(8))
+    with SessionStore(db) as store:
+        assert [store.claim_delivery("telegram", str(n)) for n in range(3, 8)] == [False] * 5
+        # The oldest ids were dropped to keep the main file bounded.
+        assert store.claim_delivery("telegram", "0") is True
+
+
+def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
+    db = tmp_path / "sessions.json"
+    with SessionStore(db) as store:
+        store.save(make_doc())
+    good = db.read_bytes()
+    db.write_text('{"sessions": {"1": {"platform": "telegram", "user_', encoding="utf-8")
+    with pytest.raises(StoreCorrupt) as corrupt:
+        SessionStore(db)
+    assert str(db) in corrupt.value.message
+    assert db.read_text(encoding="utf-8").startswith('{"sessions": {"1"'), "the damaged file was overwritten"
+
+    db.write_bytes(b"")
+    with pytest.raises(StoreCorrupt, match="empty"):
+        SessionStore(db)
+
+    db.write_text("[1, 2, 3]", encoding="utf-8")
+    with pytest.raises(StoreCorrupt, match="not a TinyDB database"):
+        SessionStore(db)
+
+    # The failed opens released the lock: once repaired, the store opens.
+    db.write_bytes(good)
+    with SessionStore(db) as store:
+        assert store.get("telegram", "u1", "s1") == make_doc()
+
+
+def test_a_corrupt_archive_is_reported(tmp_path):
+    db = tmp_path / "sessions.json"
+    archive = tmp_path / "sessions-archive.json"
+    archive.write_bytes(b"\x00\x00\x00")
+    with pytest.raises(StoreCorrupt) as corrupt:
+        SessionStore(db)
+    assert str(archive) in corrupt.value.message
+
+
+def test_a_leftover_temp_file_is_ignored_and_removed(tmp_path):
+    db = tmp_path / "sessions.json"
+    with SessionStore(db) as store:
+        store.save(make_doc())
+    leftover = tmp_path / ".sessions.json.abc123.tmp"
+    leftover.write_text('{"sessions": {"1": {"half', encoding="utf-8")
+    with SessionStore(db) as store:
+        assert store.get("telegram", "u1", "s1") == make_doc()
+    assert not leftover.exists()
+
+
+def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
+    db = tmp_path / "sessions.json"
+    store = SessionStore(db)
+    store.save(make_doc(answers=1))
+    real_replace = os.replace
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.update("telegram", "u1", "s1", lambda d: d | {"position": 9})
+    with pytest.raises(OSError, match="No space"):
+        store.save(make_doc("u2", "s2"))
+    monkeypatch.setattr(os, "replace", real_replace)
+
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=1)
+    assert store.get("telegram", "u2", "s2") is None
+    store.save(make_doc("u3", "s3"))
+    store.close()
+    assert not list(tmp_path.glob("*.tmp"))
+    with SessionStore(db) as reopened:
+        assert [d["session_id"] for d in reopened.list_sessions()] == ["s1", "s3"]
+
+
+def test_a_move_interrupted_between_the_two_files_keeps_the_newer_copy(tmp_path, monkeypatch):
+    db = tmp_path / "sessions.json"
+    store = SessionStore(db)
+    store.save(make_doc(answers=2))
+    real_replace = os.replace
+
+    def main_file_fails(src, dst):
+        if Path(dst) == db:
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", main_file_fails)
+    finished = make_doc(answers=3, status="completed")
+    with pytest.raises(OSError):
+        store.save(finished)  # written to the archive, not yet removed from the main file
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert store.get("telegram", "u1", "s1") == finished
+    assert store.sessions_for("telegram", "u1") == [finished]
+    assert store.active_for("telegram", "u1") is None
+    store.close()
+
+    with SessionStore(db) as reopened:
+        assert reopened.list_sessions() == [finished]
+        assert main_file_session_ids(db) == set()
+
+
+def test_read_only_snapshot_beside_the_running_writer(tmp_path):
+    db = tmp_path / "sessions.json"
+    writer = SessionStore(db)
+    writer.save(make_doc("u1", "live", answers=1))
+    writer.save(make_doc("u2", "done", status="completed", answers=3))
+    files_before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    snapshot = SessionStore(db, read_only=True)  # the writer holds the lock; reading needs none
+    assert [d["session_id"] for d in snapshot.list_sessions(include_finished=False)] == ["live"]
+    assert snapshot.get("telegram", "u2", "done") == make_doc("u2", "done", status="completed", answers=3)
+    with pytest.raises(RuntimeError, match="read-only"):
+        snapshot.save(make_doc("u3", "new"))
+    with pytest.raises(RuntimeError, match="read-only"):
+        snapshot.claim_delivery("telegram", "1")
+    assert snapshot.ping()
+    snapshot.close()
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files_before
+
+    writer.update("telegram", "u1", "live", lambda d: d | {"status": "ended"})
+    with SessionStore(db, read_only=True) as later:
+        assert later.list_sessions(include_finished=False) == []
+    writer.close()
+
+
+def test_read_only_open_of_a_missing_database_is_empty_and_creates_nothing(tmp_path):
+    with SessionStore(tmp_path / "none" / "sessions.json", read_only=True) as snapshot:
+        assert snapshot.list_sessions() == []
+    assert list(tmp_path.iterdir()) == []
