@@ -198,7 +198,7 @@ class InterviewEngine:
         return Session.from_dict(doc)
 
     async def current_question(self, user: User, session_id: str | None = None) -> Question:
-        session = await self._find(user, session_id, active_only=True)
+        session = await self._find(user, session_id, active_only=session_id is None)
         question = session.current_question
         if question is None:
             raise errors.SessionCompleted(session.snapshot())
@@ -214,55 +214,53 @@ class InterviewEngine:
         if len(text) > MAX_TEXT_ANSWER:
             raise errors.InvalidInput({"text": f"the answer is longer than {MAX_TEXT_ANSWER} characters"})
         async with self._lock(user):
-            session = await self._find(user, session_id, active_only=True)
+            session = await self._find(user, session_id, active_only=session_id is None)
             self._require_active(session)
             return await self._record(session, source="text", text=text)
 
     async def answer_audio(
         self, user: User, audio: AudioInput, *, session_id: str | None = None
     ) -> AnswerResult:
-        """Save the voice answer durably, then transcribe and record it (in arrival order per user)."""
-        session = await self._find(user, session_id, active_only=session_id is None)
-        self._require_active(session)
-        if not audio.data:
-            raise errors.AudioEmpty()
-        if len(audio.data) > self._max_audio_bytes:
-            raise errors.AudioTooLarge(
-                f"That file is too large ({len(audio.data) / 1e6:.1f} MB; the limit is "
-                f"{self._max_audio_bytes / 1e6:.0f} MB). Please keep answers shorter."
-            )
-        if self._speech is None or not self._speech.has_language(session.language):
-            raise errors.SpeechUnavailable(
-                f"Voice answers in '{session.language}' are not available: no speech model is installed. "
-                f"Type your answer instead, or ask an admin to run `interview-bot models fetch {session.language}`."
-            )
-        pending_id = uuid.uuid4().hex[:16]
-        audio_file = await asyncio.to_thread(self._write_audio, session, pending_id, audio)
-        entry = {
-            "id": pending_id,
-            "audio_file": audio_file,
-            "mime_type": audio.mime_type,
-            "filename": audio.filename,
-            "received_at": self._clock(),
-            "attempts": 0,
-            "failed": False,
-        }
+        """Save the voice answer durably, then transcribe and record it.
 
-        def add_pending(doc: dict[str, Any]) -> dict[str, Any]:
-            doc["pending"] = [*doc.get("pending", []), entry]
-            return doc
-
-        saved = await asyncio.to_thread(
-            self._store.update, session.platform, session.user_id, session.session_id, add_pending
-        )
-        if saved is None:  # forgotten between the lookup and now
-            await asyncio.to_thread(self._delete_audio, audio_file)
-            raise errors.SessionNotFound()
-        logger.info(
-            "voice answer queued platform=%s user=%s session=%s answer=%s bytes=%d mime=%s",
-            session.platform, session.user_id, session.session_id, pending_id, len(audio.data), audio.mime_type,
-        )
+        The user's lock is the first thing awaited, so one user's answers are recorded in the order they arrived.
+        """
+        _check_user(user)
         async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            if not audio.data:
+                raise errors.AudioEmpty()
+            if len(audio.data) > self._max_audio_bytes:
+                raise errors.AudioTooLarge(
+                    f"That file is too large ({len(audio.data) / 1e6:.1f} MB; the limit is "
+                    f"{self._max_audio_bytes / 1e6:.0f} MB). Please keep answers shorter."
+                )
+            if not self.voice_available(session.language):
+                raise errors.SpeechUnavailable(
+                    f"Voice answers in '{session.language}' are not available: no speech model is installed. "
+                    f"Type your answer instead, or ask an admin to run "
+                    f"`interview-bot models fetch {session.language}`."
+                )
+            pending_id = uuid.uuid4().hex[:16]
+            audio_file = await asyncio.to_thread(self._write_audio, session, pending_id, audio)
+            session.pending.append(
+                {
+                    "id": pending_id,
+                    "audio_file": audio_file,
+                    "mime_type": audio.mime_type,
+                    "filename": audio.filename,
+                    "received_at": self._clock(),
+                    "attempts": 0,
+                    "failed": False,
+                }
+            )
+            await self._save(session)
+            logger.info(
+                "voice answer saved platform=%s user=%s session=%s answer=%s bytes=%d mime=%s queue=%d",
+                session.platform, session.user_id, session.session_id, pending_id, len(audio.data),
+                audio.mime_type, self.queue_depth,
+            )
             return await self._process_pending(user, session.session_id, pending_id)
 
     async def retry(self, user: User, *, session_id: str | None = None) -> AnswerResult:
@@ -332,7 +330,7 @@ class InterviewEngine:
     async def set_language(self, user: User, language: str, *, session_id: str | None = None) -> Session:
         """Switch the language that the active interview's voice answers are transcribed in."""
         language = language.strip().lower()
-        if not LANGUAGE_PATTERN.match(language):
+        if not LANGUAGE_PATTERN.fullmatch(language):
             raise errors.InvalidInput({"language": f"'{language}' is not a language code such as en-us or ko"})
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
@@ -450,7 +448,7 @@ class InterviewEngine:
                 problems[name] = f"must be at most {limit} characters"
             values[name] = value
         language = (spec.language or self.default_language).strip().lower()
-        if not LANGUAGE_PATTERN.match(language):
+        if not LANGUAGE_PATTERN.fullmatch(language):
             problems["language"] = f"'{language}' is not a language code such as en-us or ko"
         if problems:
             raise errors.InvalidInput(problems)
@@ -643,14 +641,14 @@ def _check_user(user: User) -> None:
     problems = {}
     if user.platform not in PLATFORMS:
         problems["platform"] = f"must be one of {', '.join(PLATFORMS)}"
-    if not isinstance(user.user_id, str) or not ID_PATTERN.match(user.user_id):
+    if not isinstance(user.user_id, str) or not ID_PATTERN.fullmatch(user.user_id):
         problems["user_id"] = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
     if problems:
         raise errors.InvalidInput(problems)
 
 
 def _check_id(name: str, value: str) -> None:
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise errors.InvalidInput(
             {name: "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"}
         )

@@ -1,0 +1,619 @@
+"""Answer feedback: a deterministic, explainable analysis of each answer, and the end-of-interview report."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.questions import extract_skills, job_terms, skill_info
+from engine.session import ENDED, Answer, Session
+from engine.types import Feedback, Question, QuestionScore, Report, Transcript
+
+__all__ = ["analyze_answer", "build_report", "job_terms"]
+
+logger = logging.getLogger(__name__)
+
+STAR_CATEGORIES = ("behavioral", "situational")
+TERM_CATEGORIES = ("technical", "experience", "gap")
+SLOW_WPM = 110
+FAST_WPM = 170
+UNSURE_CONF = 0.6
+LONG_WORDS = 350
+LONG_SECONDS = 180.0
+MIN_WORDS_FOR_PACE = 10  # fewer words say nothing reliable about speaking rate
+PART_MAX = {"content": 35, "structure": 25, "delivery": 25, "relevance": 15}
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_UNK = re.compile(r"\[unk\]|<unk>", re.IGNORECASE)
+_WORD = re.compile(r"\w+(?:'\w+)*")
+_TOKEN = re.compile(r"\w+(?:'\w+)*|[.,!?;:]")
+_SENTENCE_PUNCT = frozenset(".!?;:")
+
+# Spoken variants folded into one filler name.
+_SINGLE_FILLERS = {
+    "um": "um", "umm": "um", "ummm": "um", "uhm": "um", "hmm": "hmm", "hmmm": "hmm",
+    "uh": "uh", "uhh": "uh", "er": "er", "erm": "er",
+    "basically": "basically", "actually": "actually", "literally": "literally",
+}
+_HEDGE_PHRASES = {
+    ("i", "think"): "i think", ("i", "guess"): "i guess", ("i", "suppose"): "i suppose",
+    ("maybe",): "maybe", ("probably",): "probably", ("perhaps",): "perhaps", ("might",): "might",
+    ("i'm", "not", "sure"): "i'm not sure", ("im", "not", "sure"): "i'm not sure",
+    ("i", "am", "not", "sure"): "i'm not sure", ("not", "sure"): "i'm not sure",
+}
+# "like" is a verb or a preposition after these ("I like", "would like", "looks like", "things like").
+_LIKE_NOT_FILLER_AFTER = _wordset(
+    "i you we they he she would i'd we'd you'd they'd don't didn't doesn't do does did not really also "
+    "look looks looked feel feels felt seem seems seemed sound sounds sounded something anything nothing "
+    "things stuff more less much exactly very people just"
+)
+_SUBJECTS = _wordset("i we you they he she it it's there that's this")
+_INTENSIFIERS = _wordset("really super so totally just literally basically very um uh")
+_YOU_KNOW_NOT_AFTER = _wordset(
+    "do did don't didn't if as would could should will might whether let to make"
+)
+_YOU_KNOW_NOT_BEFORE = _wordset(
+    "how that the about it this him her them a an which where who whether when why me us each everyone "
+    "everything exactly"
+)
+# "what kind of", "this sort of": a real noun, not a filler.
+_KIND_OF_NOT_AFTER = _wordset(
+    "what which this that the a an any some every each these those one same different other no all "
+    "new right wrong first only"
+)
+
+_STAR_PATTERNS = {
+    "situation": (
+        r"\b(when|while) (i|we) (was|were|worked|joined|had|led|started|moved)\b",
+        r"\b(at|in) (my|our) (last|previous|current|old|first|former) \w+",
+        r"\b(last|this|that) (year|quarter|month|summer|spring|autumn|fall|winter|sprint|week)\b",
+        r"\bin (19|20)\d\d\b",
+        r"\b(a few|two|three|several) (years|months|weeks) ago\b",
+        r"\bthe (situation|context|background|problem|issue|challenge|project) (was|is|were)\b",
+        r"\bthere (was|were)\b",
+        r"\bwe were\b",
+        r"\bi was (working|leading|part of|on a|on the|a |an |the )",
+        r"\bif (the|a|my|our|this|that|someone|a customer|i|we)\b",
+    ),
+    "task": (
+        r"\bmy (task|job|role|goal|responsibility|aim|objective|priority|first priority) (was|is|would be)\b",
+        r"\bi was (responsible|in charge|asked|tasked|expected|supposed|hired|brought in)\b",
+        r"\b(responsible for|in charge of|my responsibility)\b",
+        r"\b(i|we) (needed|had|wanted) to\b",
+        r"\bthe (goal|aim|objective|target|deadline|task|priority) (was|is|would be)\b",
+        r"\bi('d| would)? need to\b",
+        r"\bmy (first )?priority\b",
+        r"\bmake sure\b",
+    ),
+    "action": (
+        r"\bi (\w+ly )?(?!needed\b|wanted\b|hoped\b|liked\b|loved\b|enjoyed\b|learned\b|learnt\b)\w+ed\b",
+        r"\bi (\w+ly )?(built|wrote|led|made|ran|set up|took|spoke|met|gave|found|brought|began|chose|drove|sent|"
+        r"put|got|did|broke|taught|sat down|went|kept|held|rewrote|rebuilt|dug|split|cut|shipped|"
+        r"reached out|paid|began|sought)\b",
+        r"\b(i would|i'd|i will|i'll) (first |then |also |probably |start by )?\w+",
+        r"\b(first|then|next|after that),? i\b",
+        r"\bso i\b",
+        r"\b(my approach|what i did)\b",
+    ),
+    "result": (
+        r"\bas a result\b",
+        r"\bresult(ed|s)?\b",
+        r"\bin the end\b",
+        r"\boutcome\b",
+        r"\bwhich (led|meant|helped|allowed|saved|cut|reduced|increased|improved)\b",
+        r"\b(we|i|it|this|that|the team|they) (\w+ly )?(reduced|increased|cut|saved|improved|delivered|shipped|"
+        r"launched|grew|doubled|halved|tripled|won|hit|met|exceeded|finished|beat|recovered|closed|retained|"
+        r"dropped|fell|rose|went down|went up)\b",
+        r"\b(dropped|fell|rose|grew|went down|went up) (by|from|to)\b",
+        r"\bended up\b",
+        r"\b(eventually|ultimately|finally)\b",
+        r"\bimpact\b",
+        r"\bi (learned|learnt)\b",
+        r"\blesson\b",
+        r"\b(so that|that way)\b",
+        r"\bsuccess(ful|fully)?\b",
+    ),
+}
+_STAR_RE = {part: re.compile("|".join(patterns)) for part, patterns in _STAR_PATTERNS.items()}
+_NUMBER_RE = re.compile(
+    r"\d|%|\bper ?cent\b|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|million|millions|billion|"
+    r"half|twice|doubled|halved|tripled)\b"
+)
+_REASON_RE = re.compile(r"\b(because|since|so that|which means|which meant|that's why|the reason|in order to|due to)\b")
+_SIGNPOST_RE = re.compile(
+    r"\b(first|firstly|second|secondly|then|next|after that|finally|lastly|overall|in short|to sum up|"
+    r"in summary|the main|the key|my approach)\b"
+)
+_EXAMPLE_RE = re.compile(
+    r"\b(for example|for instance|such as|e\.g\.|when i|at my|in my (last|previous|current|old)|one time|"
+    r"recently|last year|a project)\b"
+)
+
+# Words too common to say anything about an answer ("most used words" and question overlap skip them).
+STOP_WORDS = _wordset(
+    """a about above after again against all also am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during
+    each few for from further get got had hadn't has hasn't have haven't having he he'd he'll he's her here
+    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
+    just let's lot lots me more most much mustn't my myself no nor not now of off on once one only or other
+    ought our ours ourselves out over own really same shan't she she'd she'll she's should shouldn't so some
+    something such than that that's the their theirs them themselves then there there's these they they'd
+    they'll they're they've thing things think this those through to too under until up us very was wasn't we
+    we'd we'll we're we've were weren't what what's when when's where where's which while who who's whom why
+    why's will with won't would wouldn't yeah yes you you'd you'll you're you've your yours yourself yourselves
+    okay ok well went go going gonna want wanted make made also even still quite way like know mean sort kind
+    tell describe walk give example time times did work worked"""
+)
+_QUESTION_NOISE = _wordset("tell describe walk give example time would happened handle happen approach")
+_FILLER_WORDS = frozenset(_SINGLE_FILLERS) | {"like", "so", "know", "mean", "sort", "kind"}
+_HEDGE_WORDS = frozenset({"maybe", "probably", "perhaps", "might", "guess", "suppose", "sure"})
+
+
+@dataclass(frozen=True)
+class _Tip:
+    severity: int  # higher first; only the top three reach the candidate
+    text: str
+
+
+def analyze_answer(
+    question: Question, text: str, *, job_terms: Sequence[str], transcript: Transcript | None = None
+) -> Feedback:
+    """Score one answer out of 100 and give one to three concrete tips.
+
+    score = content (35: length for the question type, numbers, named specifics) + structure (25: STAR parts for
+    behavioural and situational questions, otherwise reasons, signposts and examples) + delivery (25: fillers,
+    hedges and, for voice, pace; scaled down for very short answers) + relevance (15: job terms used, words shared
+    with the question). Voice answers (a transcript) also get duration, words per minute over the speaking time
+    (first word start to last word end) and pace; typed answers have none of those. Pace is always reported but
+    only costs points or earns a tip from ten words up. An empty answer scores 0 with one tip.
+    """
+    clean = _UNK.sub(" ", text.replace("’", "'")).strip()
+    lowered = clean.lower()
+    words = _WORD.findall(lowered)
+    word_count = len(words)
+    star_question = question.category in STAR_CATEGORIES
+    short_limit = 40 if star_question else 20
+
+    duration = wpm = pace = None
+    unsure: tuple[str, ...] = ()
+    if transcript is not None:
+        duration = round(transcript.duration, 2)
+        wpm = _words_per_minute(transcript, word_count)
+        pace = None if wpm is None else "slow" if wpm < SLOW_WPM else "fast" if wpm > FAST_WPM else "good"
+        unsure = _unsure_words(transcript)
+
+    fillers, hedges = _count_fillers_and_hedges(lowered)
+    terms = list(job_terms)
+    if question.skill and question.skill.lower() not in {t.lower() for t in terms}:
+        terms.append(question.skill)
+    used_terms = _terms_used(clean, terms)
+    star = {part: bool(pattern.search(lowered)) for part, pattern in _STAR_RE.items()} if star_question else {}
+    has_number = bool(_NUMBER_RE.search(lowered))
+    if star:
+        star["metrics"] = has_number
+
+    if word_count < short_limit:
+        length = "short"
+    elif word_count > LONG_WORDS or (duration or 0) > LONG_SECONDS:
+        length = "long"
+    else:
+        length = "ok"
+
+    parts = _score_parts(
+        question, lowered, words, length=length, short_limit=short_limit, star=star, has_number=has_number,
+        used_terms=used_terms, terms=terms, fillers=fillers, hedges=hedges, pace=pace, wpm=wpm,
+        named=bool(used_terms or extract_skills(clean)),
+    )
+    tips = _tips(
+        question, word_count, length=length, duration=duration, wpm=wpm, pace=pace, fillers=fillers, hedges=hedges,
+        star=star, has_number=has_number, used_terms=used_terms, terms=terms, unsure=unsure,
+    )
+    return Feedback(
+        score=sum(parts.values()),
+        score_parts=parts,
+        word_count=word_count,
+        duration=duration,
+        wpm=wpm,
+        pace=pace,
+        fillers=fillers,
+        hedges=hedges,
+        relevant_terms=tuple(used_terms),
+        star=star,
+        length=length,
+        unsure_words=unsure,
+        tips=tips,
+    )
+
+
+def _words_per_minute(transcript: Transcript, word_count: int) -> float | None:
+    """Speaking rate over the time actually spoken: leading and trailing silence do not make anyone slow."""
+    timed = [w for w in transcript.words if not _UNK.fullmatch(w.word.strip())]
+    if timed:
+        seconds = timed[-1].end - timed[0].start
+        count = len(timed)
+    else:
+        seconds = transcript.duration
+        count = word_count
+    if count == 0 or seconds <= 0:
+        return None
+    return round(count * 60.0 / seconds, 1)
+
+
+def _unsure_words(transcript: Transcript) -> tuple[str, ...]:
+    unsure: list[str] = []
+    for word in transcript.words:
+        if word.conf < UNSURE_CONF and not _UNK.fullmatch(word.word.strip()) and word.word not in unsure:
+            unsure.append(word.word)
+    return tuple(unsure)
+
+
+def _count_fillers_and_hedges(lowered: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Count filler words and hedging phrases; ambiguous words ("like", "so", "kind of") only where they fill."""
+    tokens = _TOKEN.findall(lowered)
+    fillers: Counter[str] = Counter()
+    hedges: Counter[str] = Counter()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        prev = tokens[i - 1] if i > 0 else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        hedge = _match_hedge(tokens, i)
+        if hedge:
+            key, size = hedge
+            hedges[key] += 1
+            i += size
+            continue
+        if token in _SINGLE_FILLERS:
+            fillers[_SINGLE_FILLERS[token]] += 1
+        elif token == "like" and _like_is_filler(prev, nxt):
+            fillers["like"] += 1
+        elif token == "so" and (not prev or prev in _SENTENCE_PUNCT):
+            fillers["so"] += 1
+        elif token == "you" and nxt == "know" and prev not in _YOU_KNOW_NOT_AFTER:
+            after = tokens[i + 2] if i + 2 < len(tokens) else ""
+            if after not in _YOU_KNOW_NOT_BEFORE:
+                fillers["you know"] += 1
+                i += 2
+                continue
+        elif token in ("kind", "sort") and nxt == "of" and prev not in _KIND_OF_NOT_AFTER:
+            fillers[f"{token} of"] += 1
+            i += 2
+            continue
+        elif token == "i" and nxt == "mean" and prev != "what":
+            fillers["i mean"] += 1
+            i += 2
+            continue
+        i += 1
+    return _ranked(fillers), _ranked(hedges)
+
+
+def _match_hedge(tokens: list[str], i: int) -> tuple[str, int] | None:
+    for size in (4, 3, 2, 1):
+        key = _HEDGE_PHRASES.get(tuple(tokens[i : i + size]))
+        if key:
+            return key, size
+    return None
+
+
+def _like_is_filler(prev: str, nxt: str) -> bool:
+    """"It was, like, huge" and "and like we just" fill; "I like", "looks like" and "things like" do not."""
+    if prev in _LIKE_NOT_FILLER_AFTER:
+        return False
+    if nxt == "," or (prev in (",", "") and (nxt in _SUBJECTS or nxt in _SENTENCE_PUNCT)):
+        return True
+    return prev in ("and", "so", "but", "um", "uh", "was", "like", ",") and (
+        nxt in _SUBJECTS or nxt in _INTENSIFIERS
+    )
+
+
+def _ranked(counts: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _terms_used(text: str, terms: Sequence[str]) -> list[str]:
+    """Job terms the answer mentions: skills through their aliases ("postgres" is PostgreSQL), words as words."""
+    skills_found = {s.lower() for s in extract_skills(text)}
+    used: list[str] = []
+    for term in terms:
+        if skill_info(term) is not None:
+            hit = term.lower() in skills_found
+        else:
+            hit = bool(re.search(rf"(?<!\w){re.escape(term)}(?:s|es)?(?!\w)", text, re.IGNORECASE))
+        if hit and term not in used:
+            used.append(term)
+    return used
+
+
+def _stems(words: Sequence[str]) -> set[str]:
+    """Crude stems, so "deadline" meets "deadlines" and "prioritise" meets "prioritize"."""
+    return {w[:6] for w in words if len(w) >= 4 and w not in STOP_WORDS and w not in _QUESTION_NOISE}
+
+
+def _score_parts(
+    question: Question, lowered: str, words: list[str], *, length: str, short_limit: int, star: dict[str, bool],
+    has_number: bool, used_terms: list[str], terms: list[str], fillers: dict[str, int], hedges: dict[str, int],
+    pace: str | None, wpm: float | None, named: bool,
+) -> dict[str, int]:
+    word_count = len(words)
+    if word_count == 0:
+        return dict.fromkeys(PART_MAX, 0)
+    # Very short answers earn delivery and neutral credit only in proportion to what was said.
+    size = min(1.0, word_count / short_limit)
+
+    ideal_min = 80 if star else 40
+    if length == "long":
+        length_points = 15
+    elif word_count < ideal_min:
+        length_points = round(25 * word_count / ideal_min)
+    else:
+        length_points = 25
+    content = length_points + (5 if has_number else 0) + (5 if named else 0)
+
+    if star:
+        structure = 5 * star["situation"] + 4 * star["task"] + 8 * star["action"] + 8 * star["result"]
+    else:
+        structure = (
+            9 * bool(_REASON_RE.search(lowered))
+            + 8 * bool(_SIGNPOST_RE.search(lowered))
+            + 8 * bool(_EXAMPLE_RE.search(lowered))
+        )
+
+    penalty = min(12, round(sum(fillers.values()) * 100 / word_count * 1.2))
+    penalty += min(6, 2 * max(0, sum(hedges.values()) - 1))
+    if pace in ("slow", "fast") and wpm is not None and word_count >= MIN_WORDS_FOR_PACE:
+        distance = SLOW_WPM - wpm if pace == "slow" else wpm - FAST_WPM
+        penalty += min(8, 3 + round(distance / 10))
+    delivery = max(0, round(PART_MAX["delivery"] * size - penalty))
+
+    # No job terms to compare against (no JD, an intro question): half credit rather than a penalty.
+    term_points = min(10, 4 * len(used_terms)) if terms else round(5 * size)
+    shared = _stems(words) & _stems(_WORD.findall(question.text.lower()))
+    relevance = term_points + min(5, 2 * len(shared))
+
+    return {"content": content, "structure": structure, "delivery": delivery, "relevance": relevance}
+
+
+def _tips(
+    question: Question, word_count: int, *, length: str, duration: float | None, wpm: float | None,
+    pace: str | None, fillers: dict[str, int], hedges: dict[str, int], star: dict[str, bool], has_number: bool,
+    used_terms: list[str], terms: list[str], unsure: tuple[str, ...],
+) -> tuple[str, ...]:
+    """The three most useful things to change, most important first; never none."""
+    if word_count == 0:
+        return ("I didn't catch an answer. Give it a go: even three or four sentences are good practice.",)
+    tips: list[_Tip] = []
+    if length == "short":
+        if star:
+            tips.append(_Tip(90, f"Give more detail: {word_count} words is short for this question; aim for 1–2 "
+                                 "minutes that walk through the situation, your task, what you did and the result."))
+        else:
+            tips.append(_Tip(90, f"Say a little more: {word_count} words is brief; add your reasoning and one "
+                                 "concrete example."))
+    elif length == "long":
+        spoken = f" ({duration / 60:.1f} minutes)" if duration and duration > LONG_SECONDS else ""
+        tips.append(_Tip(75, f"Tighten it: {word_count} words{spoken} is long; lead with your main point and aim "
+                             "for under two minutes."))
+    if pace in ("slow", "fast") and wpm is not None and word_count >= MIN_WORDS_FOR_PACE:
+        if pace == "fast":
+            tips.append(_Tip(80, f"Slow down: {wpm:.0f} words per minute; aim for 130–160."))
+        else:
+            tips.append(_Tip(78, f"Pick up the pace a little: {wpm:.0f} words per minute; aim for 130–160."))
+    total_fillers = sum(fillers.values())
+    if total_fillers >= 3 or (total_fillers >= 2 and total_fillers * 100 / word_count >= 5):
+        top, top_count = next(iter(fillers.items()))
+        if top_count == total_fillers:
+            text = f"You said '{top}' {top_count} times; pause silently instead of filling the gap."
+        else:
+            listed = ", ".join(f"'{k}' {n}" for k, n in list(fillers.items())[:3])
+            text = f"You used {total_fillers} filler words ({listed}); pause silently instead of filling the gap."
+        tips.append(_Tip(70 + min(total_fillers, 9), text))
+    total_hedges = sum(hedges.values())
+    if total_hedges >= 2:
+        listed = ", ".join(f"'{_display(k)}'" for k in list(hedges)[:3])
+        tips.append(_Tip(55, f"Sound more certain: you hedged {total_hedges} times ({listed}); state what you did "
+                             "and what you know."))
+    if star:
+        if not star["result"]:
+            tips.append(_Tip(66, "Close with the result, ideally a number (time saved, % improved, customers "
+                                 "helped)."))
+        elif not has_number:
+            tips.append(_Tip(45, "Put a number on the result (for example 'cut response time by 40%') so it "
+                                 "sticks."))
+        if not star["action"]:
+            tips.append(_Tip(64, "Say what you did yourself: use 'I' and concrete verbs (I built, I led, "
+                                 "I decided), not only 'we'."))
+        if not star["situation"]:
+            tips.append(_Tip(50, "Open with a sentence of context: where you were and what was at stake."))
+        if not star["task"]:
+            tips.append(_Tip(42, "Make your goal clear: what were you responsible for, and what did success look "
+                                 "like?"))
+    if question.skill and question.skill not in used_terms:
+        skill = skill_info(question.skill)
+        tips.append(_Tip(62, f"Name {skill.phrase if skill else question.skill} explicitly and say what you did "
+                             "with it."))
+    elif question.category in TERM_CATEGORIES and terms and not used_terms:
+        tips.append(_Tip(35, f"Connect it to the job: mention {_join(terms[:3], 'or')} where it's true for you."))
+    if len(unsure) >= 3 and len(unsure) >= 0.1 * word_count:
+        tips.append(_Tip(30, f"Some words were hard to make out ({', '.join(unsure[:3])}); speak a little more "
+                             "clearly or closer to the microphone."))
+    if not tips:
+        if star:
+            text = "Strong answer: keep this situation, task, action and result shape for your other stories."
+        elif has_number:
+            text = "Good answer: clear and specific. Keep this style for the rest of the interview."
+        else:
+            text = "Good answer: to make it memorable, add one concrete example with a number."
+        tips.append(_Tip(0, text))
+    tips.sort(key=lambda t: -t.severity)
+    return tuple(t.text for t in tips[:3])
+
+
+def _display(phrase: str) -> str:
+    return re.sub(r"\bi\b", "I", phrase.replace("i'm", "I'm"))
+
+
+def _join(items: Sequence[str], word: str = "and") -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+# ----- the report ---------------------------------------------------------------------------------------------
+
+
+def build_report(session: Session) -> Report:
+    """Summarise a session, finished or not (an interview ended before any answer still has a report).
+
+    overall_score is the mean score over the questions the candidate reached: each answered question counts its
+    score and each skipped one counts 0; questions never reached (the interview ended early) do not count. With no
+    question reached it is 0. per_question lists the reached questions in order (skipped: score None).
+    """
+    terms = job_terms(session.spec)
+    answers = sorted(session.answers, key=lambda a: a.index)
+    per_question: list[QuestionScore] = []
+    answered: list[tuple[Answer, Feedback]] = []
+    for answer in answers:
+        feedback = None
+        if answer.source != "skipped":
+            # Stored answers always carry feedback; recomputing keeps an old or hand-made record reportable.
+            feedback = answer.feedback or analyze_answer(answer.question, answer.text, job_terms=terms)
+            answered.append((answer, feedback))
+        per_question.append(
+            QuestionScore(
+                index=answer.index,
+                question=answer.question.text,
+                category=answer.question.category,
+                source=answer.source,
+                score=feedback.score if feedback else None,
+            )
+        )
+    skipped = len(answers) - len(answered)
+    reached = len(answers)
+    overall = int(sum(f.score for _, f in answered) / reached + 0.5) if reached else 0
+
+    voice_wpm = [f.wpm for a, f in answered if a.source == "voice" and f.wpm is not None]
+    average_wpm = round(sum(voice_wpm) / len(voice_wpm), 1) if voice_wpm else None
+    filler_totals: Counter[str] = Counter()
+    for _, feedback in answered:
+        filler_totals.update(feedback.fillers)
+
+    report = Report(
+        session_id=session.session_id,
+        role_title=session.spec.role_title,
+        company_name=session.spec.company_name,
+        status=session.status,
+        overall_score=overall,
+        answered=len(answered),
+        skipped=skipped,
+        total=session.total,
+        per_question=tuple(per_question),
+        strengths=_strengths(answered, average_wpm, filler_totals),
+        improvements=_improvements(session, answered, skipped, terms, filler_totals),
+        average_wpm=average_wpm,
+        total_fillers=sum(filler_totals.values()),
+        filler_breakdown=_ranked(filler_totals),
+        top_words=_top_words([a.text for a, _ in answered]),
+    )
+    logger.debug(
+        "report session=%s overall=%d answered=%d skipped=%d", session.session_id, overall, len(answered), skipped
+    )
+    return report
+
+
+def _strengths(
+    answered: list[tuple[Answer, Feedback]], average_wpm: float | None, fillers: Counter[str]
+) -> tuple[str, ...]:
+    strengths: list[str] = []
+    feedbacks = [f for _, f in answered]
+    star = [f for f in feedbacks if f.star]
+    structured = [f for f in star if f.star.get("situation") and f.star.get("action") and f.star.get("result")]
+    if structured and len(structured) * 2 >= len(star):
+        strengths.append(f"Used STAR structure ({len(structured)} of {len(star)} behavioural answers)")
+    if average_wpm is not None and SLOW_WPM <= average_wpm <= FAST_WPM:
+        strengths.append(f"Good pace ({average_wpm:.0f} words per minute on average)")
+    mentioned: Counter[str] = Counter()
+    for feedback in feedbacks:
+        mentioned.update(feedback.relevant_terms)
+    if mentioned:
+        # Counter.most_common keeps first-seen order among equal counts.
+        strengths.append("Mentioned " + _join([t for t, _ in mentioned.most_common(4)]))
+    if any(f.star.get("metrics") and f.star.get("result") for f in star):
+        strengths.append("Backed results with numbers")
+    words = sum(f.word_count for f in feedbacks)
+    if words >= 60 and sum(fillers.values()) * 100 / words < 2:
+        strengths.append("Few filler words")
+    if len(feedbacks) >= 2 and all(f.length == "ok" for f in feedbacks):
+        strengths.append("Well-sized answers")
+    return tuple(strengths[:4])
+
+
+def _improvements(
+    session: Session, answered: list[tuple[Answer, Feedback]], skipped: int, terms: list[str],
+    fillers: Counter[str],
+) -> tuple[str, ...]:
+    """The three issues seen most often (ties in the order below), each with its figures."""
+    feedbacks = [f for _, f in answered]
+    n = len(feedbacks)
+    issues: list[tuple[int, str]] = []
+
+    def add(count: int, text: str) -> None:
+        if count:
+            issues.append((count, text))
+
+    add(skipped, f"Answer every question (skipped: {skipped}); even a short attempt is useful practice.")
+    short = sum(f.length == "short" for f in feedbacks)
+    add(short, f"Give fuller answers (short: {short} of {n}); aim for 1–2 minutes with a concrete example.")
+    star = [f for f in feedbacks if f.star]
+    no_result = sum(not f.star.get("result") for f in star)
+    add(no_result, f"End behavioural answers with the result, ideally a number (missing in {no_result} of "
+                   f"{len(star)}).")
+    voice = [f for a, f in answered if a.source == "voice" and f.wpm is not None]
+    fast = sum(f.pace == "fast" and f.word_count >= MIN_WORDS_FOR_PACE for f in voice)
+    slow = sum(f.pace == "slow" and f.word_count >= MIN_WORDS_FOR_PACE for f in voice)
+    add(fast, f"Slow down: over {FAST_WPM} words per minute in {fast} of {len(voice)} voice answers; aim for 130–160.")
+    add(slow, f"Speak a little faster: under {SLOW_WPM} words per minute in {slow} of {len(voice)} voice answers; "
+              "aim for 130–160.")
+    heavy = sum(sum(f.fillers.values()) >= 3 for f in feedbacks)
+    if heavy:
+        top, top_count = fillers.most_common(1)[0]
+        add(heavy, f"Cut filler words: {sum(fillers.values())} in total, most often '{top}' ({top_count}).")
+    hedge_totals: Counter[str] = Counter()
+    for feedback in feedbacks:
+        hedge_totals.update(feedback.hedges)
+    hedgy = sum(sum(f.hedges.values()) >= 2 for f in feedbacks)
+    if hedgy:
+        listed = _join([f"'{_display(h)}'" for h, _ in hedge_totals.most_common(2)], "or")
+        add(hedgy, f"Sound more certain: cut phrases like {listed} and say what you did and know.")
+    long = sum(f.length == "long" for f in feedbacks)
+    add(long, f"Keep answers tighter (long: {long} of {n}); lead with your main point and aim for under two minutes.")
+    mentioned = {t for f in feedbacks for t in f.relevant_terms}
+    unused = [t for t in terms if t not in mentioned]
+    off_topic = sum(a.question.category in TERM_CATEGORIES and not f.relevant_terms for a, f in answered)
+    if unused:
+        add(off_topic, f"Tie answers to the job: mention {_join(unused[:3])} where it's true for you.")
+    reached = n + skipped
+    if session.status == ENDED and reached < session.total:
+        add(1, f"Finish the interview: you reached {reached} of {session.total} questions before ending it.")
+    order = {text: i for i, (_, text) in enumerate(issues)}
+    issues.sort(key=lambda issue: (-issue[0], order[issue[1]]))
+    return tuple(text for _, text in issues[:3])
+
+
+def _top_words(texts: Sequence[str], limit: int = 5) -> tuple[tuple[str, int], ...]:
+    """The candidate's most repeated words (at least twice), leaving out stop words, fillers and hedges."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        for word in _WORD.findall(_UNK.sub(" ", text.replace("’", "'")).lower()):
+            if len(word) >= 3 and not word.isdigit() and word not in STOP_WORDS and word not in _FILLER_WORDS \
+                    and word not in _HEDGE_WORDS:
+                counts[word] += 1
+    return tuple((w, c) for w, c in counts.most_common() if c >= 2)[:limit]

@@ -1,0 +1,349 @@
+"""The engine's service API with an in-memory store and a scripted speech service (real speech: test_speech.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import errors
+from engine.service import InterviewEngine
+from engine.store import SessionStore
+from engine.types import AudioInput, InterviewSpec, Transcript, User, Word
+
+SPEC = InterviewSpec(
+    role_title="Senior Backend Engineer",
+    company_name="TechCorp Inc",
+    industry="Technology",
+    cv="Experienced Python developer with 5+ years of PostgreSQL and Docker.",
+    jd="Senior backend role requiring Python, Node.js, Kubernetes and PostgreSQL.",
+    round_type="full",
+)
+ALICE = User("telegram", "1001", "Alice")
+
+
+class ScriptedSpeech:
+    """Hears the text written in the audio bytes (b"say:..."); b"junk" is not audio; b"hang" never finishes."""
+
+    def __init__(self, languages: tuple[str, ...] = ("en-us",), jitter: float = 0.0) -> None:
+        self._languages = languages
+        self._jitter = jitter
+        self.calls: list[str] = []
+        self.fail_next: Exception | None = None
+
+    async def transcribe(self, audio: AudioInput, language: str) -> Transcript:
+        self.calls.append(audio.data.decode(errors="replace"))
+        if self._jitter:
+            await asyncio.sleep(random.random() * self._jitter)
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        if audio.data == b"hang":
+            await asyncio.Event().wait()
+        if not audio.data.startswith(b"say:"):
+            raise errors.AudioInvalid()
+        words = audio.data[4:].decode().split()
+        timed = tuple(Word(w, i * 0.4, i * 0.4 + 0.35, 0.95) for i, w in enumerate(words))
+        return Transcript(" ".join(words), timed, duration=len(words) * 0.4 + 0.5, processing_seconds=0.1,
+                          language=language)
+
+    @property
+    def queue_depth(self) -> int:
+        return 0
+
+    def has_language(self, language: str) -> bool:
+        return language in self._languages
+
+    def health(self) -> dict[str, Any]:
+        return {"languages": list(self._languages)}
+
+
+def make_engine(tmp_path: Path, speech: ScriptedSpeech | None = None, store: SessionStore | None = None,
+                clock=None) -> InterviewEngine:
+    kwargs = {"clock": clock} if clock else {}
+    return InterviewEngine(store or SessionStore(None), speech or ScriptedSpeech(), audio_dir=tmp_path / "audio",
+                           **kwargs)
+
+
+def voice(text: str) -> AudioInput:
+    return AudioInput(f"say:{text}".encode(), "audio/ogg", "voice.ogg")
+
+
+GOOD_ANSWER = (
+    "In my last role our checkout service was timing out under load. My task was to cut latency before Black "
+    "Friday. I profiled the Python code, moved the hot queries to PostgreSQL indexes and added caching. As a "
+    "result p95 latency dropped by 60 percent and we handled twice the traffic."
+)
+
+
+async def test_start_plans_tailored_questions_and_asks_the_first(tmp_path):
+    engine = make_engine(tmp_path)
+    result = await engine.start(ALICE, SPEC)
+    session = result.session
+    assert result.question == session.questions[0]
+    assert session.status == "active" and session.position == 0
+    assert 6 <= session.total <= 10
+    texts = " ".join(q.text for q in session.questions)
+    assert "TechCorp Inc" in texts or "Technology" in texts
+    assert session.language == "en-us"
+
+
+async def test_one_active_interview_per_chat_user_is_not_silently_replaced(tmp_path):
+    engine = make_engine(tmp_path)
+    first = await engine.start(ALICE, SPEC)
+    with pytest.raises(errors.SessionInProgress) as info:
+        await engine.start(ALICE, SPEC)
+    assert info.value.session.session_id == first.session.session_id
+    # The candidate can end it and start again; the old one stays as history.
+    await engine.end(ALICE)
+    second = await engine.start(ALICE, SPEC)
+    assert second.session.session_id != first.session.session_id
+    rows = await engine.list_sessions(user_id="1001")
+    assert {r.status for r in rows} == {"active", "ended"}
+
+
+async def test_http_sessions_are_idempotent_and_conflict_on_different_parameters(tmp_path):
+    engine = make_engine(tmp_path)
+    web_user = User("http", "test-user-001")
+    first = await engine.start(web_user, SPEC, session_id="session-001")
+    again = await engine.start(web_user, SPEC, session_id="session-001")
+    assert again.resumed and again.session.session_id == "session-001"
+    assert again.question == first.question
+    other = InterviewSpec(**{**SPEC.to_dict(), "company_name": "OtherCorp"})
+    with pytest.raises(errors.SessionConflict):
+        await engine.start(web_user, other, session_id="session-001")
+    # A user on the HTTP API may hold several sessions.
+    await engine.start(web_user, other, session_id="session-002")
+    assert len(await engine.list_sessions(platform="http")) == 2
+
+
+async def test_missing_and_invalid_fields_are_named(tmp_path):
+    engine = make_engine(tmp_path)
+    with pytest.raises(errors.InvalidInput) as info:
+        await engine.start(ALICE, InterviewSpec(role_title="", company_name=" ", industry="Tech"))
+    assert set(info.value.fields) == {"role_title", "company_name"}
+    with pytest.raises(errors.InvalidInput) as info:
+        await engine.start(ALICE, InterviewSpec("Engineer", "Acme", "Tech", round_type="marathon"))
+    assert "round_type" in info.value.fields
+    assert "behavioral" in info.value.fields["round_type"]
+
+
+@pytest.mark.parametrize("hostile", ["../../etc/passwd", "a" * 129, "", "x y", "사용자", "id\n", "-lead"])
+async def test_hostile_ids_are_refused(tmp_path, hostile):
+    engine = make_engine(tmp_path)
+    with pytest.raises(errors.InvalidInput):
+        await engine.start(User("http", hostile), SPEC, session_id="s1")
+    with pytest.raises(errors.InvalidInput):
+        await engine.start(User("http", "ok"), SPEC, session_id=hostile)
+
+
+async def test_a_whole_interview_by_voice_and_text_ends_with_a_report(tmp_path):
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech)
+    started = await engine.start(ALICE, SPEC)
+    total = started.session.total
+    result = await engine.answer_audio(ALICE, voice(GOOD_ANSWER))
+    assert result.answer.source == "voice"
+    assert result.transcript is not None and "PostgreSQL" in result.transcript.text
+    assert result.feedback is not None and result.feedback.wpm is not None
+    assert result.next_question == started.session.questions[1]
+    result = await engine.answer_text(ALICE, "Um, I think, like, I basically did some stuff with Python.")
+    assert result.feedback.fillers and result.feedback.wpm is None
+    result = await engine.skip(ALICE)
+    assert result.answer.source == "skipped"
+    for _ in range(total - 3):
+        result = await engine.answer_text(ALICE, GOOD_ANSWER)
+    assert result.finished and result.next_question is None
+    report = result.report
+    assert report.status == "completed"
+    assert report.total == total and report.skipped == 1 and report.answered == total - 1
+    assert [q.source for q in report.per_question][:3] == ["voice", "text", "skipped"]
+    with pytest.raises(errors.SessionNotFound):
+        await engine.answer_text(ALICE, "one more")
+    # The report stays available after the end.
+    assert (await engine.report(ALICE)).overall_score == report.overall_score
+
+
+async def test_repeat_returns_the_current_question_without_advancing(tmp_path):
+    engine = make_engine(tmp_path)
+    started = await engine.start(ALICE, SPEC)
+    assert await engine.current_question(ALICE) == started.question
+    await engine.answer_text(ALICE, GOOD_ANSWER)
+    assert await engine.current_question(ALICE) == started.session.questions[1]
+
+
+async def test_operations_without_an_interview_raise_session_not_found(tmp_path):
+    engine = make_engine(tmp_path)
+    for call in (
+        engine.get_session(ALICE),
+        engine.current_question(ALICE),
+        engine.answer_text(ALICE, "hello"),
+        engine.answer_audio(ALICE, voice("hello")),
+        engine.skip(ALICE),
+        engine.end(ALICE),
+        engine.report(ALICE),
+    ):
+        with pytest.raises(errors.SessionNotFound) as info:
+            await call
+        assert "/interview" in info.value.message
+    with pytest.raises(errors.SessionNotFound) as info:
+        await engine.get_session(User("http", "u1"), "s1")
+    assert "Session not found" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [(b"junk", errors.AudioInvalid), (b"", errors.AudioEmpty), (b"say:" + b"x" * 200, errors.AudioTooLarge)],
+)
+async def test_bad_audio_keeps_the_question_pending_and_loses_nothing(tmp_path, data, error):
+    engine = InterviewEngine(SessionStore(None), ScriptedSpeech(), audio_dir=tmp_path / "audio", max_audio_bytes=100)
+    started = await engine.start(ALICE, SPEC)
+    await engine.answer_text(ALICE, GOOD_ANSWER)
+    with pytest.raises(error):
+        await engine.answer_audio(ALICE, AudioInput(data, "audio/ogg"))
+    session = await engine.get_session(ALICE)
+    assert session.position == 1 and len(session.answers) == 1 and session.pending == []
+    assert await engine.current_question(ALICE) == started.session.questions[1]
+    assert not any((tmp_path / "audio").rglob("*.ogg")), "a rejected recording must not be kept"
+
+
+async def test_voice_without_a_model_for_the_language_says_how_to_fix_it(tmp_path):
+    engine = make_engine(tmp_path, ScriptedSpeech(languages=("ko",)))
+    await engine.start(ALICE, SPEC)
+    with pytest.raises(errors.SpeechUnavailable) as info:
+        await engine.answer_audio(ALICE, voice("hello"))
+    assert "interview-bot models fetch en-us" in info.value.message
+    # Typed answers still work, and switching to a language with a model makes voice work.
+    await engine.answer_text(ALICE, GOOD_ANSWER)
+    await engine.set_language(ALICE, "ko")
+    result = await engine.answer_audio(ALICE, voice("annyeong"))
+    assert result.answer.text == "annyeong"
+
+
+async def test_a_crash_mid_transcription_is_finished_after_restart(tmp_path):
+    store = SessionStore(tmp_path / "sessions.json")
+    engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
+    await engine.start(ALICE, SPEC, route={"chat_id": 1001})
+    task = asyncio.create_task(engine.answer_audio(ALICE, AudioInput(b"hang", "audio/ogg")))
+    while not (await engine.get_session(ALICE)).pending:
+        await asyncio.sleep(0.01)
+    task.cancel()  # the process dies here: the answer was saved but never transcribed
+    store.close()
+    saved = next((tmp_path / "audio").rglob("*.ogg"))
+    saved.write_bytes(b"say:" + GOOD_ANSWER.encode())  # what the candidate had said
+
+    store = SessionStore(tmp_path / "sessions.json")
+    engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
+    assert await engine.recover_pending("slack") == []
+    [recovered] = await engine.recover_pending("telegram")
+    assert recovered.error is None and recovered.session.route == {"chat_id": 1001}
+    assert recovered.result.answer.source == "voice" and "PostgreSQL" in recovered.result.answer.text
+    session = await engine.get_session(ALICE)
+    assert session.position == 1 and session.pending == []
+    store.close()
+
+
+async def test_a_failed_transcription_can_be_retried_from_the_saved_audio(tmp_path):
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech)
+    await engine.start(ALICE, SPEC)
+    speech.fail_next = errors.TranscriptionFailed()
+    with pytest.raises(errors.TranscriptionFailed):
+        await engine.answer_audio(ALICE, voice("my answer"))
+    session = await engine.get_session(ALICE)
+    assert session.position == 0 and session.pending[0]["failed"] is True
+    result = await engine.retry(ALICE)
+    assert result.answer.text == "my answer"
+    assert (await engine.get_session(ALICE)).pending == []
+    with pytest.raises(errors.InvalidInput):
+        await engine.retry(ALICE)
+
+
+async def test_an_unexpected_crash_in_the_recogniser_is_kept_for_retry(tmp_path):
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech)
+    await engine.start(ALICE, SPEC)
+    speech.fail_next = RuntimeError("kaldi exploded")
+    with pytest.raises(errors.TranscriptionFailed):
+        await engine.answer_audio(ALICE, voice("kept"))
+    assert (await engine.retry(ALICE)).answer.text == "kept"
+
+
+async def test_many_users_at_once_and_one_user_answering_ten_times_in_a_row(tmp_path):
+    speech = ScriptedSpeech(jitter=0.02)
+    engine = make_engine(tmp_path, speech, store=SessionStore(tmp_path / "sessions.json"))
+    users = [User("slack", f"U{i:03d}") for i in range(100)]
+    long_spec = InterviewSpec(**{**SPEC.to_dict(), "round_type": "full"})
+    await asyncio.gather(*(engine.start(u, long_spec) for u in users))
+    await asyncio.gather(*(engine.answer_audio(u, voice(f"answer from {u.user_id}")) for u in users))
+    for u in users:
+        session = await engine.get_session(u)
+        assert [a.text for a in session.answers] == [f"answer from {u.user_id}"]
+
+    busy = User("telegram", "42")
+    started = await engine.start(busy, long_spec)
+    n = min(10, started.session.total)
+    results = await asyncio.gather(
+        *(
+            engine.answer_audio(busy, voice(f"note {i}")) if i % 2 else engine.answer_text(busy, f"typed {i}")
+            for i in range(n)
+        ),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, Exception)]
+    session = (await engine.latest_session(busy))
+    assert [a.text for a in session.answers] == [f"note {i}" if i % 2 else f"typed {i}" for i in range(n)]
+    assert [a.index for a in session.answers] == list(range(n))
+
+
+async def test_admin_list_filters_and_flags_stale_sessions(tmp_path):
+    now = [1_000_000.0]
+    engine = make_engine(tmp_path, clock=lambda: now[0])
+    await engine.start(User("telegram", "1"), SPEC)
+    now[0] += 30 * 3600
+    await engine.start(User("slack", "U2"), SPEC)
+    await engine.start(User("http", "web"), SPEC, session_id="s1")
+    await engine.end(User("http", "web"), session_id="s1")
+    rows = await engine.list_sessions()
+    assert [r.user_id for r in rows][-1] == "1"
+    stale = await engine.list_sessions(stale_only=True)
+    assert [(r.platform, r.user_id) for r in stale] == [("telegram", "1")]
+    assert [r.user_id for r in await engine.list_sessions(status="ended")] == ["web"]
+    assert [r.user_id for r in await engine.list_sessions(platform="slack")] == ["U2"]
+    with pytest.raises(errors.InvalidInput):
+        await engine.list_sessions(status="paused")
+
+
+async def test_forget_deletes_sessions_and_recordings(tmp_path):
+    engine = make_engine(tmp_path)
+    await engine.start(ALICE, SPEC)
+    await engine.answer_audio(ALICE, voice("recorded answer"))
+    assert any((tmp_path / "audio").rglob("*.ogg"))
+    assert await engine.forget(ALICE) == 1
+    assert not any((tmp_path / "audio").rglob("*.ogg"))
+    with pytest.raises(errors.SessionNotFound):
+        await engine.report(ALICE)
+    assert await engine.list_sessions() == []
+
+
+async def test_old_recordings_are_purged_after_the_retention_period(tmp_path):
+    now = [time.time()]
+    engine = InterviewEngine(SessionStore(None), ScriptedSpeech(), audio_dir=tmp_path / "audio",
+                             audio_retention_seconds=3600, clock=lambda: now[0])
+    await engine.start(ALICE, SPEC)
+    await engine.answer_audio(ALICE, voice("keep me a while"))
+    assert await engine.purge_old_audio() == 0
+    now[0] += 7200
+    assert await engine.purge_old_audio() == 1
+    assert not any((tmp_path / "audio").rglob("*.ogg"))
+
+
+async def test_deliveries_are_claimed_once(tmp_path):
+    engine = make_engine(tmp_path)
+    assert await engine.first_delivery("telegram", "555")
+    assert not await engine.first_delivery("telegram", "555")
+    assert await engine.first_delivery("slack", "555")
