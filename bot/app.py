@@ -94,15 +94,16 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         max_audio_bytes=limits.max_bytes,
         stale_after_hours=config.store.stale_after_hours,
     )
-    app = create_app(engine, config.http, version=__version__)
+    # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
+    app = create_app(engine, config.http, version=__version__) if config.http.enabled else web.Application()
     services = Services(config, store, transcriber, pipeline, engine, app)
-    for name, adapter in _chat_adapters(config, engine).items():
+    for name, adapter in _chat_adapters(config, engine, limits).items():
         services.adapters[name] = adapter
         app.router.add_routes(adapter.routes())
     return services
 
 
-def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter]:
+def _chat_adapters(config: Config, engine: InterviewEngine, limits: AudioLimits) -> dict[str, Adapter]:
     """Start each chat adapter that is configured, and say why the others are off."""
     adapters: dict[str, Adapter] = {}
     tg = config.telegram
@@ -125,7 +126,7 @@ def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter
     else:
         from adapters.slack import SlackAdapter
 
-        adapters["slack"] = SlackAdapter(engine, sl)
+        adapters["slack"] = SlackAdapter(engine, sl, max_audio_bytes=limits.max_bytes)
         logger.info("slack: on (%s)", sl.mode)
     return adapters
 
@@ -156,9 +157,15 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         tasks.append(asyncio.create_task(_purge_audio_forever(services.engine)))
         for recovered in await services.engine.recover_pending("http"):
             logger.info("recovered http answer session=%s ok=%s", recovered.session.session_id, recovered.error is None)
-        for name, adapter in services.adapters.items():
-            await adapter.start()
-            logger.info("%s: started", name)
+        for name, adapter in list(services.adapters.items()):
+            try:
+                await adapter.start()
+            except Exception:
+                # One platform refusing our token must not take the others down.
+                logger.exception("%s: failed to start; the other adapters keep running", name)
+                del services.adapters[name]
+            else:
+                logger.info("%s: started", name)
         logger.info("ready in %.1fs", time.monotonic() - started)
         await stop.wait()
         logger.info("stopping")

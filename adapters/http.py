@@ -1,0 +1,705 @@
+"""The HTTP API (aiohttp): the old interview system's endpoints, backed by the shared interview engine."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import BodyPartReader, hdrs, web
+
+# The stock 100-continue reply, for uploads within the limit (aiohttp has no public name for it).
+from aiohttp.web_urldispatcher import _default_expect_handler
+
+from adapters.openapi import build_openapi
+from bot.config import HttpConfig
+from engine import errors
+from engine.questions import ROUND_TYPES
+from engine.service import ID_PATTERN, AnswerResult, InterviewEngine
+from engine.session import STATUSES, Answer, Session
+from engine.types import PLATFORMS, AudioInput, InterviewSpec, Question, Report, Transcript, User
+
+logger = logging.getLogger(__name__)
+
+ENGINE = web.AppKey("engine", InterviewEngine)
+CONFIG = web.AppKey("http_config", HttpConfig)
+VERSION = web.AppKey("version", str)
+STARTED = web.AppKey("started_monotonic", float)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+PLATFORM = "http"
+API_PREFIX = "/api/interview/"
+DEBUG_PREFIX = "/api/interview/debug/"
+# A client may pass its own request id for tracing; anything else gets a fresh one.
+CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+ID_PROBLEM = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
+# Form fields other than the audio are small; a bigger one is a client bug, not an answer.
+MAX_ID_FIELD_BYTES = 4096
+SESSION_HINT = "Start a session with POST /api/interview/start and use the same user_id and session_id"
+TEXT_FIELDS = ("role_title", "company_name", "industry")
+OPTIONAL_TEXT_FIELDS = ("cv", "jd", "language")
+
+
+class ApiError(Exception):
+    """An HTTP-level failure the API reports as JSON; raised by handlers, rendered once by the middleware."""
+
+    def __init__(self, status: int, error: str, code: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+def create_app(engine: InterviewEngine, config: HttpConfig, *, version: str) -> web.Application:
+    """The root aiohttp app: the interview API, /healthz and the OpenAPI document (bot/app.py adds chat routes)."""
+    max_body = _max_body_bytes(config)
+    app = web.Application(
+        client_max_size=max_body,
+        middlewares=[request_context_middleware, error_middleware, api_key_middleware],
+    )
+    app[ENGINE] = engine
+    app[CONFIG] = config
+    app[VERSION] = version
+    app[STARTED] = time.monotonic()
+    app.on_response_prepare.append(_add_request_id_header)
+    app.router.add_routes(
+        [
+            web.post("/api/interview/start", start_interview, expect_handler=expect_within_limit),
+            web.get("/api/interview/state/{user_id}/{session_id}", get_state),
+            web.post("/api/interview/answer", submit_answer, expect_handler=expect_within_limit),
+            web.post("/api/interview/skip", skip_question, expect_handler=expect_within_limit),
+            web.post("/api/interview/end", end_interview, expect_handler=expect_within_limit),
+            web.get("/api/interview/report/{user_id}/{session_id}", get_report),
+            web.get("/api/interview/debug/sessions", debug_sessions),
+            web.get("/healthz", healthz),
+            web.get("/api/openapi.json", openapi_document),
+        ]
+    )
+    return app
+
+
+# ----- handlers ------------------------------------------------------------------------------------------------
+
+
+async def start_interview(request: web.Request) -> web.Response:
+    """Start a named session; starting it again with the same parameters returns it as it is now."""
+    payload = await _json_object(request)
+    problems: dict[str, str] = {}
+    user_id = _id_value(payload.get("user_id"), "user_id", problems)
+    session_id = _id_value(payload.get("session_id"), "session_id", problems)
+    values: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        value = payload.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            problems[name] = "is required"
+        elif not isinstance(value, str):
+            problems[name] = "must be a string"
+        else:
+            values[name] = value
+    for name in OPTIONAL_TEXT_FIELDS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, str):
+            problems[name] = "must be a string"
+        elif value is not None:
+            values[name] = value
+    round_type = payload.get("round_type") or "full"
+    if not isinstance(round_type, str) or round_type.strip().lower() not in ROUND_TYPES:
+        problems["round_type"] = f"must be one of {', '.join(ROUND_TYPES)}"
+    if problems:
+        raise errors.InvalidInput(problems)
+    engine = request.app[ENGINE]
+    result = await engine.start(
+        User(PLATFORM, user_id),
+        InterviewSpec(**values, round_type=round_type.strip().lower()),
+        session_id=session_id,
+    )
+    session = result.session
+    # A finished session started again answers with its last question, as the engine does.
+    index = session.position if session.current_question is not None else session.total - 1
+    body = {
+        **_session_json(session, engine),
+        "question": _question_json(result.question, index),
+        "resumed": result.resumed,
+    }
+    return web.json_response(body, status=200 if result.resumed else 201, dumps=_dumps)
+
+
+async def get_state(request: web.Request) -> web.Response:
+    """Progress, the current question and every answer so far (any status)."""
+    user, session_id = _path_ids(request)
+    engine = request.app[ENGINE]
+    session = await engine.get_session(user, session_id)
+    return web.json_response(_session_json(session, engine), dumps=_dumps)
+
+
+async def submit_answer(request: web.Request) -> web.Response:
+    """Answer the current question with a recording (audio_file) or typed text (text)."""
+    form = await _read_answer_form(request)
+    problems: dict[str, str] = {}
+    user_id = _id_value(form.user_id, "user_id", problems)
+    session_id = _id_value(form.session_id, "session_id", problems)
+    if form.audio is not None and form.text is not None:
+        problems["text"] = "send either audio_file or text, not both"
+    if problems:
+        raise errors.InvalidInput(problems)
+    if form.audio is None and form.text is None:
+        raise ApiError(
+            400,
+            "Audio file is required",
+            "audio_required",
+            "Send the recording as the audio_file field of a multipart/form-data body, "
+            "or a typed answer as the text field.",
+        )
+    engine = request.app[ENGINE]
+    user = User(PLATFORM, user_id)
+    if form.audio is not None:
+        result = await engine.answer_audio(user, form.audio, session_id=session_id)
+    else:
+        result = await engine.answer_text(user, form.text or "", session_id=session_id)
+    return web.json_response(_answer_result_json(result), dumps=_dumps)
+
+
+async def skip_question(request: web.Request) -> web.Response:
+    """Skip the current question; the next one (or the final report) comes back."""
+    user, session_id = _body_ids(await _json_object(request))
+    result = await request.app[ENGINE].skip(user, session_id=session_id)
+    return web.json_response(_answer_result_json(result), dumps=_dumps)
+
+
+async def end_interview(request: web.Request) -> web.Response:
+    """Stop early; the report covers what was answered."""
+    user, session_id = _body_ids(await _json_object(request))
+    report = await request.app[ENGINE].end(user, session_id=session_id)
+    return web.json_response(_report_json(user, session_id, report), dumps=_dumps)
+
+
+async def get_report(request: web.Request) -> web.Response:
+    """The report of a session: final once it is completed or ended, so far while it runs."""
+    user, session_id = _path_ids(request)
+    report = await request.app[ENGINE].report(user, session_id=session_id)
+    return web.json_response(_report_json(user, session_id, report), dumps=_dumps)
+
+
+async def debug_sessions(request: web.Request) -> web.Response:
+    """Admin list of sessions on every platform; off unless an admin token is configured."""
+    _require_admin(request)
+    query = request.query
+    problems: dict[str, str] = {}
+    user_id = query.get("user_id") or None
+    if user_id is not None:
+        user_id = _id_value(user_id, "user_id", problems)
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        problems["status"] = f"must be one of {', '.join(STATUSES)}"
+    platform = query.get("platform") or None
+    if platform is not None and platform not in PLATFORMS:
+        problems["platform"] = f"must be one of {', '.join(PLATFORMS)}"
+    stale = query.get("stale", "").strip().lower()
+    if stale not in ("", "0", "1", "true", "false", "yes", "no"):
+        problems["stale"] = "must be 1 or 0"
+    if problems:
+        raise errors.InvalidInput(problems)
+    engine = request.app[ENGINE]
+    rows = await engine.list_sessions(
+        status=status,
+        platform=platform,
+        user_id=user_id,
+        stale_only=stale in ("1", "true", "yes"),
+    )
+    body = {
+        "count": len(rows),
+        "stale_after_hours": engine.stale_after_hours,
+        "sessions": [row.to_dict() for row in rows],
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness plus what an operator checks first: the store, the speech models, the queue."""
+    engine = request.app[ENGINE]
+    health = await engine.health()
+    store = dict(health.get("store", {}))
+    store_ok = bool(store.pop("ok", False))
+    # Degraded speech means voice answers in the default language cannot be transcribed.
+    speech_ok = engine.voice_available(engine.default_language)
+    body = {
+        "status": "ok" if store_ok and speech_ok else "degraded",
+        "store": {"reachable": store_ok, **store},
+        "speech": {**health.get("speech", {}), "available": speech_ok, "default_language": engine.default_language},
+        "queue_depth": health.get("queue_depth", 0),
+        "version": request.app[VERSION],
+        "uptime_seconds": round(time.monotonic() - request.app[STARTED], 1),
+    }
+    # Without the store nothing works: tell load balancers. Without speech, typed answers still do.
+    return web.json_response(body, status=200 if store_ok else 503, dumps=_dumps)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(request.app[VERSION]), dumps=_dumps)
+
+
+# ----- middlewares -------------------------------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (echoed as X-Request-ID) and log one line when it is done."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request[REQUEST_ID] = incoming if CLIENT_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # only non-errors (redirects) get past the error middleware
+        status = exc.status
+        raise
+    finally:
+        logger.info(
+            "request_id=%s %s %s -> %d %.1fms",
+            request[REQUEST_ID],
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place errors become HTTP: JSON bodies for everything, never a traceback."""
+    try:
+        content_length = request.content_length
+        if content_length is not None and content_length > _max_body_bytes(request.app[CONFIG]):
+            # Refused before reading: aiohttp discards the unread body without buffering it.
+            raise _body_too_large(request)
+        return await handler(request)
+    except ApiError as exc:
+        return _error_response(request, exc)
+    except errors.EngineError as exc:
+        return _error_response(request, _engine_error(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error_response(request, _http_error(request, exc))
+    except Exception:
+        logger.exception("unhandled error request_id=%s %s %s", request[REQUEST_ID], request.method, request.path)
+        return _error_response(request, ApiError(500, "Internal server error", "internal_error"))
+
+
+@web.middleware
+async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """When http.api_key is set, the interview endpoints need it; health, spec and admin routes do not."""
+    key = request.app[CONFIG].api_key
+    if key and request.path.startswith(API_PREFIX) and not request.path.startswith(DEBUG_PREFIX):
+        given = request.headers.get("X-API-Key") or _bearer(request)
+        if not given:
+            raise _unauthorized("An API key is required: send it as X-API-Key or Authorization: Bearer.")
+        if not _same_secret(given, key):
+            raise _unauthorized("The API key is not valid.")
+    return await handler(request)
+
+
+async def expect_within_limit(request: web.Request) -> web.StreamResponse | None:
+    """Answer `Expect: 100-continue` (curl sends it for big uploads) with 413 when the declared size is over
+    the limit, so the client never sends the body. aiohttp runs this before any middleware."""
+    content_length = request.content_length
+    if content_length is None or content_length <= _max_body_bytes(request.app[CONFIG]):
+        return await _default_expect_handler(request)
+    request[REQUEST_ID] = uuid.uuid4().hex
+    response = _error_response(request, _body_too_large(request))
+    response.force_close()  # the unsent body must not be read as the next request
+    logger.info(
+        "request_id=%s %s %s -> 413 (%d bytes declared; refused before the body was sent)",
+        request[REQUEST_ID],
+        request.method,
+        request.path,
+        content_length,
+    )
+    return response
+
+
+async def _add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+
+
+# ----- error mapping -------------------------------------------------------------------------------------------
+
+
+def _engine_error(exc: errors.EngineError) -> ApiError:
+    """Domain errors in the old system's words (`error`), with a stable `code` and the engine's `detail`."""
+    if isinstance(exc, errors.SessionNotFound):
+        return ApiError(404, "Session not found", exc.code, exc.message, hint=SESSION_HINT)
+    if isinstance(exc, errors.InvalidInput):
+        return ApiError(400, "Invalid request", exc.code, exc.message, fields=exc.fields)
+    if isinstance(exc, errors.SessionCompleted):
+        return ApiError(
+            409,
+            "Interview already completed",
+            exc.code,
+            exc.message,
+            hint="GET /api/interview/report/{user_id}/{session_id} for the report, or start a new session_id",
+        )
+    if isinstance(exc, errors.SessionConflict):
+        return ApiError(
+            409,
+            "Session already exists",
+            exc.code,
+            exc.message,
+            hint="Use a new session_id, or send exactly the parameters the session was started with",
+        )
+    if isinstance(exc, errors.SessionInProgress):
+        return ApiError(409, "Interview already in progress", exc.code, exc.message)
+    if isinstance(exc, errors.AudioTooLarge):
+        return ApiError(413, "Audio file too large", exc.code, exc.message)
+    if isinstance(exc, errors.AudioError):
+        return ApiError(
+            422,
+            "Speech recognition failed",
+            exc.code,
+            exc.message,
+            hint="The question is still waiting for an answer: send another recording or a text answer",
+        )
+    if isinstance(exc, errors.SpeechUnavailable):
+        return ApiError(
+            503,
+            "Speech recognition unavailable",
+            exc.code,
+            exc.message,
+            hint="Typed answers still work: send a text field instead of audio_file",
+        )
+    if isinstance(exc, errors.TranscriptionFailed):
+        # The recogniser crashed or timed out: a server-side, usually passing condition, so 503 and Retry-After.
+        error = ApiError(
+            503,
+            "Speech recognition failed",
+            exc.code,
+            exc.message,
+            hint="The question is still waiting for an answer: send the recording again in a moment",
+        )
+        error.headers["Retry-After"] = "5"
+        return error
+    if exc.code in ("store_locked", "store_corrupt"):
+        logger.error("store unavailable: %s", exc.message)
+        return ApiError(503, "Service unavailable", exc.code, exc.message)
+    return ApiError(400, "Invalid request", exc.code, exc.message)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> ApiError:
+    if exc.status == 404:
+        return ApiError(
+            404,
+            "Not found",
+            "not_found",
+            f"No endpoint at {request.path}",
+            hint="The API is described at GET /api/openapi.json",
+        )
+    if exc.status == 405:
+        allowed = sorted(m for m in getattr(exc, "allowed_methods", ()) if m != hdrs.METH_HEAD)
+        error = ApiError(
+            405,
+            "Method not allowed",
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.path}",
+            allowed=allowed,
+        )
+        error.headers["Allow"] = ", ".join(allowed)
+        return error
+    if exc.status == 413:
+        return _body_too_large(request)
+    return ApiError(exc.status, exc.reason, re.sub(r"\W+", "_", exc.reason.lower()).strip("_"))
+
+
+def _error_response(request: web.Request, exc: ApiError) -> web.Response:
+    body: dict[str, Any] = {"error": exc.error, "code": exc.code}
+    if exc.detail:
+        body["detail"] = exc.detail
+    body.update(exc.extra)
+    body["request_id"] = request[REQUEST_ID]
+    return web.json_response(body, status=exc.status, headers=exc.headers, dumps=_dumps)
+
+
+def _body_too_large(request: web.Request) -> ApiError:
+    limit = _max_body_bytes(request.app[CONFIG])
+    return ApiError(
+        413,
+        "Request body too large",
+        "body_too_large",
+        f"The request body is over the {limit / 1024 / 1024:g} MB limit; keep answers shorter.",
+    )
+
+
+def _unauthorized(detail: str) -> ApiError:
+    error = ApiError(401, "Unauthorized", "unauthorized", detail)
+    error.headers["WWW-Authenticate"] = "Bearer"
+    return error
+
+
+# ----- request parsing -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class AnswerForm:
+    user_id: str | None = None
+    session_id: str | None = None
+    text: str | None = None
+    audio: AudioInput | None = None
+
+
+async def _read_answer_form(request: web.Request) -> AnswerForm:
+    """Stream the multipart body part by part, counting every byte against the body limit as it arrives."""
+    if request.content_type == "application/json":
+        payload = await _json_object(request)
+        return AnswerForm(
+            user_id=payload.get("user_id"), session_id=payload.get("session_id"), text=_opt_str(payload, "text")
+        )
+    if request.content_type == "application/x-www-form-urlencoded":
+        # A plain form cannot carry a file; it is read whole under client_max_size, like JSON.
+        fields = await request.post()
+        return AnswerForm(
+            user_id=_form_str(fields.get("user_id")),
+            session_id=_form_str(fields.get("session_id")),
+            text=_form_str(fields.get("text")),
+        )
+    if request.content_type != "multipart/form-data":
+        raise ApiError(
+            400,
+            "Invalid request",
+            "invalid_request",
+            "Send multipart/form-data with user_id, session_id and audio_file (or text); "
+            f"got Content-Type {request.content_type or 'none'}.",
+        )
+    limit = _max_body_bytes(request.app[CONFIG])
+    form = AnswerForm()
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ApiError(400, "Invalid request", "invalid_request", "Nested multipart bodies are not accepted.")
+            name = part.name or ""
+            if name == "audio_file":
+                data = await _read_part(request, part, limit)
+                form.audio = AudioInput(data, part.headers.get(hdrs.CONTENT_TYPE, ""), _safe_filename(part.filename))
+            elif name in ("user_id", "session_id"):
+                raw = await _read_part(request, part, limit, cap=MAX_ID_FIELD_BYTES, field=name)
+                setattr(form, name, raw.decode("utf-8", errors="replace"))
+            elif name == "text":
+                form.text = (await _read_part(request, part, limit)).decode("utf-8", errors="replace")
+            else:
+                await _read_part(request, part, limit)  # unknown fields are read past, never kept
+    except ValueError as exc:  # a malformed multipart body (bad boundary, broken headers)
+        raise ApiError(400, "Invalid request", "invalid_request", f"Malformed multipart body: {exc}") from None
+    return form
+
+
+async def _read_part(
+    request: web.Request, part: BodyPartReader, limit: int, *, cap: int | None = None, field: str = ""
+) -> bytes:
+    chunks = bytearray()
+    while chunk := await part.read_chunk():
+        # total_bytes counts the raw body received so far, so chunked uploads are bounded too.
+        if request.content.total_bytes > limit:
+            raise _body_too_large(request)
+        chunks.extend(chunk)
+        if cap is not None and len(chunks) > cap:
+            raise errors.InvalidInput({field: f"must be at most {cap} bytes"})
+    return bytes(chunks)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object body; read under client_max_size, so an oversized body is refused, not buffered."""
+    body = await request.read()
+    if not body.strip():
+        raise ApiError(400, "Invalid request", "invalid_json", "The request body is empty; send a JSON object.")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(
+            400,
+            "Invalid request",
+            "invalid_json",
+            f"The request body is not valid JSON ({exc}); send a JSON object with Content-Type application/json.",
+        ) from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "Invalid request", "invalid_json", "The request body must be a JSON object.")
+    return payload
+
+
+def _id_value(value: Any, name: str, problems: dict[str, str]) -> str:
+    if value is None or value == "":
+        problems[name] = "is required"
+    elif not isinstance(value, str) or not ID_PATTERN.match(value):
+        problems[name] = ID_PROBLEM
+    else:
+        return value
+    return ""
+
+
+def _path_ids(request: web.Request) -> tuple[User, str]:
+    return _checked_ids(request.match_info.get("user_id"), request.match_info.get("session_id"))
+
+
+def _body_ids(payload: dict[str, Any]) -> tuple[User, str]:
+    return _checked_ids(payload.get("user_id"), payload.get("session_id"))
+
+
+def _checked_ids(user_id: Any, session_id: Any) -> tuple[User, str]:
+    problems: dict[str, str] = {}
+    user_id = _id_value(user_id, "user_id", problems)
+    session_id = _id_value(session_id, "session_id", problems)
+    if problems:
+        raise errors.InvalidInput(problems)
+    return User(PLATFORM, user_id), session_id
+
+
+def _form_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _opt_str(payload: dict[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    if value is not None and not isinstance(value, str):
+        raise errors.InvalidInput({name: "must be a string"})
+    return value
+
+
+def _safe_filename(filename: str | None) -> str:
+    """Only the last path component, for logs and format hints; the engine never uses it as a path."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return name[:200]
+
+
+def _require_admin(request: web.Request) -> None:
+    token = request.app[CONFIG].admin_token
+    if not token:
+        raise ApiError(
+            404,
+            "Not found",
+            "debug_disabled",
+            "The debug endpoint is disabled: set http.admin_token (or INTERVIEW_BOT_ADMIN_TOKEN) to enable it.",
+        )
+    given = _bearer(request)
+    if not given:
+        raise _unauthorized("Send the admin token as Authorization: Bearer <token>.")
+    if not _same_secret(given, token):
+        raise ApiError(403, "Forbidden", "forbidden", "The admin token is not valid.")
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _max_body_bytes(config: HttpConfig) -> int:
+    return int(config.max_body_mb * 1024 * 1024)
+
+
+# ----- response bodies -----------------------------------------------------------------------------------------
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _question_json(question: Question | None, index: int) -> dict[str, Any] | None:
+    if question is None:
+        return None
+    return {"index": index, "number": index + 1, **question.to_dict()}
+
+
+def _progress_json(session: Session) -> dict[str, int]:
+    skipped = sum(1 for a in session.answers if a.source == "skipped")
+    return {
+        "position": session.position,
+        "total": session.total,
+        "answered": session.answered_count,
+        "skipped": skipped,
+        "remaining": max(session.total - session.position, 0) if session.is_active else 0,
+    }
+
+
+def _answer_json(answer: Answer) -> dict[str, Any]:
+    return {
+        "index": answer.index,
+        "question": answer.question.to_dict(),
+        "source": answer.source,
+        "transcript": answer.text,
+        "feedback": answer.feedback.to_dict() if answer.feedback else None,
+        "duration": answer.duration,
+        "answered_at": answer.answered_at,
+    }
+
+
+def _session_json(session: Session, engine: InterviewEngine) -> dict[str, Any]:
+    return {
+        "user_id": session.user_id,
+        "session_id": session.session_id,
+        "status": session.status,
+        "spec": session.spec.to_dict(),
+        "progress": _progress_json(session),
+        "current_question": _question_json(session.current_question, session.position),
+        "answers": [_answer_json(a) for a in session.answers],
+        "pending_voice_answers": len(session.pending),
+        "voice_available": engine.voice_available(session.language),
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "finished_at": session.finished_at,
+    }
+
+
+def _speech_json(transcript: Transcript | None) -> dict[str, Any] | None:
+    if transcript is None:
+        return None
+    return {
+        "duration": transcript.duration,
+        "processing_seconds": transcript.processing_seconds,
+        "language": transcript.language,
+        "model": transcript.model,
+        "words": [{"word": w.word, "start": w.start, "end": w.end, "conf": w.conf} for w in transcript.words],
+    }
+
+
+def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
+    session = result.session
+    return {
+        "user_id": session.user_id,
+        "session_id": session.session_id,
+        "status": session.status,
+        "source": result.answer.source,
+        "transcript": result.answer.text,
+        "feedback": result.feedback.to_dict() if result.feedback else None,
+        "speech": _speech_json(result.transcript),
+        "answer": _answer_json(result.answer),
+        "next_question": _question_json(result.next_question, session.position),
+        "finished": result.finished,
+        "report": result.report.to_dict() if result.report else None,
+        "progress": _progress_json(session),
+    }
+
+
+def _report_json(user: User, session_id: str, report: Report) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "session_id": session_id,
+        "status": report.status,
+        "final": report.status != "active",
+        "report": report.to_dict(),
+    }

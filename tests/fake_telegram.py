@@ -1,0 +1,355 @@
+"""A local fake of the Telegram Bot API: the real python-telegram-bot talks HTTP to it, tests read what users saw."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456:TEST-token"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Interview Coach", "username": "interview_coach_bot"}
+MAX_TEXT = 4096
+# Parameters PTB sends as plain strings; every other form value is JSON-encoded by PTB.
+STRING_PARAMS = {
+    "text", "caption", "callback_query_id", "file_id", "url", "secret_token", "action", "parse_mode",
+    "inline_message_id",
+}  # fmt: skip
+
+
+@dataclass
+class Call:
+    """One Bot API request as the bot made it."""
+
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class BotMessage:
+    """A message the bot sent, with its latest text after any edits."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    reply_markup: dict[str, Any] | None = None
+    edits: list[str] = field(default_factory=list)
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """Every inline button (text and callback_data), row by row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [button for row in rows for button in row]
+
+    def button_data(self, label_part: str) -> str:
+        """The callback_data of the button whose label contains `label_part`."""
+        for button in self.buttons:
+            if label_part.lower() in button["text"].lower():
+                return button["callback_data"]
+        raise AssertionError(f"no button containing {label_part!r} in {[b['text'] for b in self.buttons]}")
+
+
+class FakeTelegram:
+    """The Bot API subset the adapter uses, on 127.0.0.1 with a port the OS picks; records every call."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.messages: list[BotMessage] = []
+        self.webhook: dict[str, Any] | None = None
+        self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, data)
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+        self.port = 0
+
+    # ----- server ------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        async with self._changed:
+            self._closing = True  # ends any long poll at once, so shutdown does not wait for its timeout
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def file_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.match_info["method"]
+        params = _decode(await request.post())
+        handler = getattr(self, f"_m_{method}", None)
+        if method != "getUpdates":
+            await self._record(Call(method, params))
+        if handler is None:
+            return _error(404, "Not Found")
+        try:
+            result = await handler(params)
+        except _ApiError as exc:
+            return _error(exc.status, exc.description)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        for file_path, data in self._files.values():
+            if file_path == path:
+                return web.Response(body=data, content_type="application/octet-stream")
+        return web.Response(status=404)
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    # ----- Bot API methods -------------------------------------------------------------------------------
+
+    async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return BOT_USER
+
+    async def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        return True
+
+    async def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = params
+        return True
+
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Long poll: confirm (drop) everything below `offset`, then wait up to `timeout` seconds for more."""
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        async with self._changed:
+            # Confirmation happens when the call arrives, as in Telegram: a poll left waiting by a stopped
+            # bot must not drop what is pushed later.
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            while True:
+                ready = [u for u in self._updates if u["update_id"] >= offset]
+                if ready or self._closing or time.monotonic() >= deadline:
+                    return ready[:limit]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        text = params.get("text", "")
+        _check_text(text)
+        message = BotMessage(int(params["chat_id"]), next(self._message_ids), text, params.get("reply_markup"))
+        self.messages.append(message)
+        return _message_json(message)
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(int(params["chat_id"]), int(params["message_id"]))
+        text = params.get("text", "")
+        _check_text(text)
+        markup = params.get("reply_markup")
+        if text == message.text and markup == message.reply_markup:
+            raise _ApiError(400, "Bad Request: message is not modified")
+        message.edits.append(message.text)
+        message.text = text
+        message.reply_markup = markup
+        return _message_json(message)
+
+    async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(int(params["chat_id"]), int(params["message_id"]))
+        message.reply_markup = params.get("reply_markup")
+        return _message_json(message)
+
+    async def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = params["file_id"]
+        if file_id not in self._files:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        path, data = self._files[file_id]
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data), "file_path": path}
+
+    def _find(self, chat_id: int, message_id: int) -> BotMessage:
+        for message in self.messages:
+            if message.chat_id == chat_id and message.message_id == message_id:
+                return message
+        raise _ApiError(400, "Bad Request: message to edit not found")
+
+    # ----- what tests inject -------------------------------------------------------------------------------
+
+    def add_file(self, data: bytes, folder: str = "voice", suffix: str = ".oga") -> str:
+        """Store a file the bot can fetch with getFile; returns its file_id."""
+        number = next(self._file_ids)
+        file_id = f"file-{number}"
+        self._files[file_id] = (f"{folder}/file_{number}{suffix}", data)
+        return file_id
+
+    async def push(self, *updates: dict[str, Any]) -> None:
+        """Queue updates for getUpdates, all at once (so one poll returns them together, as Telegram does)."""
+        async with self._changed:
+            self._updates.extend(updates)
+            self._changed.notify_all()
+
+    def message_update(self, user_id: int, **content: Any) -> dict[str, Any]:
+        """An update carrying a new private message from `user_id` (text, voice, sticker...)."""
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": f"User{user_id}"},
+            "from": _user(user_id),
+            **content,
+        }
+        text = content.get("text", "")
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def text_update(self, user_id: int, text: str) -> dict[str, Any]:
+        return self.message_update(user_id, text=text)
+
+    def voice_update(self, user_id: int, data: bytes, *, mime_type: str = "audio/ogg") -> dict[str, Any]:
+        """A voice note whose bytes the bot can download; duration and size as Telegram reports them."""
+        file_id = self.add_file(data)
+        voice = {"file_id": file_id, "file_unique_id": f"u{file_id}", "duration": 2, "mime_type": mime_type,
+                 "file_size": len(data)}  # fmt: skip
+        return self.message_update(user_id, voice=voice)
+
+    def video_note_update(self, user_id: int, data: bytes) -> dict[str, Any]:
+        """A round video message (MP4): Telegram gives no mime type for these."""
+        file_id = self.add_file(data, folder="video_notes", suffix=".mp4")
+        video_note = {"file_id": file_id, "file_unique_id": f"u{file_id}", "length": 240, "duration": 2,
+                      "file_size": len(data)}  # fmt: skip
+        return self.message_update(user_id, video_note=video_note)
+
+    def document_update(self, user_id: int, data: bytes, *, file_name: str, mime_type: str) -> dict[str, Any]:
+        file_id = self.add_file(data, folder="documents", suffix="." + file_name.rsplit(".", 1)[-1])
+        document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name,
+                    "mime_type": mime_type, "file_size": len(data)}  # fmt: skip
+        return self.message_update(user_id, document=document)
+
+    def press_update(self, user_id: int, message: BotMessage, data: str) -> dict[str, Any]:
+        """The user tapping an inline button under one of the bot's messages."""
+        return {
+            "update_id": next(self._update_ids),
+            "callback_query": {
+                "id": f"cq-{next(self._message_ids)}",
+                "from": _user(user_id),
+                "chat_instance": f"ci-{user_id}",
+                "data": data,
+                "message": _message_json(message),
+            },
+        }
+
+    # ----- what tests read ---------------------------------------------------------------------------------
+
+    def chat(self, chat_id: int) -> list[BotMessage]:
+        """The bot's messages in one chat, in the order sent (texts as last edited)."""
+        return [m for m in self.messages if m.chat_id == chat_id]
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [m.text for m in self.chat(chat_id)]
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_until(self, condition: Callable[[], Any], timeout: float = 60.0) -> Any:
+        """Wait until `condition()` is truthy after some bot call; fails with what the chats show otherwise."""
+
+        async def waiting() -> Any:
+            async with self._changed:
+                while not (result := condition()):
+                    await self._changed.wait()
+                return result
+
+        try:
+            return await asyncio.wait_for(waiting(), timeout)
+        except TimeoutError:
+            shown = "\n---\n".join(f"[{m.chat_id}#{m.message_id}] {m.text[:300]}" for m in self.messages[-8:])
+            raise AssertionError(f"condition never held; last bot messages:\n{shown}") from None
+
+    async def wait_for_text(self, chat_id: int, part: str, *, after: int = 0) -> BotMessage:
+        """The first bot message (from index `after` in that chat) whose current text contains `part`."""
+
+        def found() -> BotMessage | None:
+            return next((m for m in self.chat(chat_id)[after:] if part in m.text), None)
+
+        return await self.wait_until(found)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _error(status: int, description: str) -> web.Response:
+    return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise _ApiError(400, "Bad Request: message text is empty")
+    if len(text) > MAX_TEXT:
+        raise _ApiError(400, "Bad Request: message is too long")
+
+
+def _decode(form: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        if key in STRING_PARAMS or not isinstance(value, str):
+            params[key] = value
+            continue
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": "ko"}
+
+
+def _message_json(message: BotMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "message_id": message.message_id,
+        "date": int(time.time()),
+        "chat": {"id": message.chat_id, "type": "private", "first_name": f"User{message.chat_id}"},
+        "from": BOT_USER,
+        "text": message.text,
+    }
+    if message.reply_markup:
+        data["reply_markup"] = message.reply_markup
+    return data

@@ -1,0 +1,70 @@
+"""The `interview-bot` command line: help everywhere, a clear config error, and the admin sessions table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.session import Session
+from engine.store import SessionStore
+from engine.types import InterviewSpec, Question
+
+ROOT = Path(__file__).parent.parent
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("INTERVIEW_BOT_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["sessions"], ["models"], ["models", "fetch"], ["transcribe"]])
+def test_every_command_has_help(tmp_path, command):
+    result = run_cli(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "usage: interview-bot" in result.stdout
+
+
+def test_a_bad_config_value_is_one_line_naming_key_and_file(tmp_path):
+    config = tmp_path / "bot.toml"
+    config.write_text("[http]\nport = 'eighty'\n")
+    result = run_cli("--config", str(config), "sessions", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"interview-bot: {config}: 'http.port' must be a whole number, got 'eighty'"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def _session(platform: str, user: str, sid: str, status: str, answered: int) -> dict:
+    questions = [Question(f"q{i}", "behavioral", f"Question {i}?") for i in range(4)]
+    session = Session(
+        platform=platform, user_id=user, session_id=sid, name=user.title(),
+        spec=InterviewSpec("Data Engineer", "Acme", "Retail"), seed=1, questions=questions,
+        created_at=1.0, updated_at=2.0, status=status, position=answered,
+    )
+    return session.to_dict()
+
+
+def test_sessions_table_and_json_read_the_store_even_while_the_bot_holds_it(tmp_path):
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "db" / "sessions.json"}"\n')
+    store = SessionStore(tmp_path / "db" / "sessions.json")  # the running bot holds the lock
+    store.save(_session("telegram", "alice", "s1", "active", 2))
+    store.save(_session("slack", "bob", "s2", "completed", 4))
+    try:
+        table = run_cli("--config", str(config), "sessions", cwd=tmp_path)
+        assert table.returncode == 0, table.stderr
+        assert "Alice" in table.stdout and "Bob" in table.stdout and "Data Engineer at Acme" in table.stdout
+        only_active = run_cli("sessions", "--status", "active", "--json", "--config", str(config), cwd=tmp_path)
+        rows = json.loads(only_active.stdout)
+        assert [(r["user_id"], r["status"], r["total"]) for r in rows] == [("alice", "active", 4)]
+    finally:
+        store.close()

@@ -1,0 +1,324 @@
+"""End to end with real processes: `python -m bot run`, the old guide's curl script, and restarts mid-interview."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+OLD_ADDRESS = "http://127.0.0.1:8000"
+ADMIN_TOKEN = "e2e-admin-token-42"
+STARTUP_DEADLINE = 90.0  # generous: a deadline for a hung server, not a speed check
+REQUEST_TIMEOUT = 120.0
+
+# "5. Quick Test Script" from the old system's troubleshooting guide (shared/seed/session-not-found-guide.md),
+# copied verbatim; only its address is replaced by the test server's.
+GUIDE_QUICK_TEST = r"""#!/bin/bash
+USER_ID="test-$(date +%s)"
+SESSION_ID="session-$(date +%s)"
+
+echo "Starting session with USER_ID=$USER_ID, SESSION_ID=$SESSION_ID"
+
+# Start session
+START_RESPONSE=$(curl -s -X POST "http://127.0.0.1:8000/api/interview/start" \
+  -H "Content-Type: application/json" \
+  -d "{
+    \"user_id\": \"$USER_ID\",
+    \"session_id\": \"$SESSION_ID\",
+    \"role_title\": \"Backend Engineer\",
+    \"company_name\": \"TestCorp\",
+    \"industry\": \"Technology\",
+    \"cv\": \"Test CV content\",
+    \"jd\": \"Test JD content\",
+    \"round_type\": \"full\"
+  }")
+
+echo "Start response: $START_RESPONSE"
+
+# Check if session exists
+echo "Checking session state..."
+curl -s "http://127.0.0.1:8000/api/interview/state/$USER_ID/$SESSION_ID"
+
+# Create dummy audio file for testing
+echo "Creating test audio file..."
+echo "test audio data" > test-audio.wav
+
+# Submit answer
+echo "Submitting voice answer..."
+curl -X POST "http://127.0.0.1:8000/api/interview/answer" \
+  -F "user_id=$USER_ID" \
+  -F "session_id=$SESSION_ID" \
+  -F "audio_file=@test-audio.wav"
+
+# Cleanup
+rm -f test-audio.wav
+"""
+
+SPEC = {
+    "role_title": "Senior Backend Engineer",
+    "company_name": "TechCorp Inc",
+    "industry": "Technology",
+    "cv": "Experienced Python developer with 5+ years",
+    "jd": "Senior backend role requiring Python, Node.js",
+    "round_type": "full",
+}
+ANSWER = (
+    "At my last job I led the migration of our payment service to Python and PostgreSQL. The task was to cut "
+    "latency, so I profiled the hot paths and added caching; as a result p95 latency fell by half."
+)
+
+
+def free_port() -> int:
+    """A port the OS picked: bind port 0, read it, close."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without chat tokens or proxies, so only the HTTP API runs and stays local."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "SLACK_", "INTERVIEW_BOT_", "VOSK_")) and "proxy" not in key.lower()
+    }
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request.add_header("Authorization", f"Bearer {ADMIN_TOKEN}")
+    try:
+        with _NO_PROXY_OPENER.open(request, timeout=REQUEST_TIMEOUT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class BotServer:
+    """One `python -m bot run` process on a config file; its output goes to a log file for failures."""
+
+    def __init__(self, tmp_path: Path, ko_model_path: Path, *, env: dict[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.ko_model_path = ko_model_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base = ""
+        self.runs = 0
+
+    def start(self) -> str:
+        port = free_port()
+        data = self.tmp_path / "data"
+        data.mkdir(exist_ok=True)
+        config = self.tmp_path / f"config-{self.runs}.toml"
+        q = json.dumps
+        config.write_text(
+            f"""log_level = "INFO"
+
+[store]
+path = {q(str(data / "sessions.json"))}
+audio_dir = {q(str(data / "audio"))}
+
+[speech]
+default_language = "ko"
+auto_fetch = false
+workers = 1
+models_dir = {q(str(self.tmp_path / "models"))}
+
+[speech.models]
+ko = {q(str(self.ko_model_path))}
+
+[http]
+host = "127.0.0.1"
+port = {port}
+""",
+            encoding="utf-8",
+        )
+        self.log = self.tmp_path / f"server-{self.runs}.log"
+        self.runs += 1
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run", "--config", str(config)],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.base = f"http://127.0.0.1:{port}"
+        self._wait_healthy()
+        return self.base
+
+    def _wait_healthy(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                status, body = call("GET", f"{self.base}/healthz")
+            except (OSError, ValueError):
+                time.sleep(0.2)
+                continue
+            if status == 200 and body["store"]["reachable"]:
+                return
+            time.sleep(0.2)
+        pytest.fail(f"the server did not answer /healthz within {STARTUP_DEADLINE:.0f}s:\n{self.output()}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            self.proc = None
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def bot_server(tmp_path: Path, ko_model_path: Path) -> Iterator[BotServer]:
+    server = BotServer(tmp_path, ko_model_path, env=clean_env(INTERVIEW_BOT_ADMIN_TOKEN=ADMIN_TOKEN))
+    yield server
+    server.close()
+
+
+def decode_after(output: str, marker: str) -> dict[str, Any]:
+    """The JSON document printed right after `marker` in the script's output."""
+    start = output.index(marker) + len(marker)
+    document, _ = json.JSONDecoder().raw_decode(output[start:].lstrip())
+    return document
+
+
+def test_the_old_guides_quick_test_script_gets_a_clear_422_and_keeps_the_session(
+    tmp_path: Path, ko_model_path: Path
+) -> None:
+    server = BotServer(tmp_path, ko_model_path, env=clean_env())  # no admin token: the debug list is off
+    try:
+        base = server.start()
+        workdir = tmp_path / "client"
+        workdir.mkdir()
+        script = workdir / "quick-test.sh"
+        script.write_text(GUIDE_QUICK_TEST.replace(OLD_ADDRESS, base), encoding="utf-8")
+        run = subprocess.run(
+            ["bash", str(script)], cwd=workdir, env=clean_env(), capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stderr
+        output = run.stdout
+        ids = re.search(r"USER_ID=(\S+), SESSION_ID=(\S+)", output)
+        assert ids is not None, output
+        user_id, session_id = ids.groups()
+
+        started = decode_after(output, "Start response:")
+        assert started["status"] == "active" and started["user_id"] == user_id, output
+        question = started["question"]
+        assert question["text"] and started["progress"]["position"] == 0
+
+        state = decode_after(output, "Checking session state...")
+        assert state["session_id"] == session_id and state["current_question"] == question
+
+        rejected = decode_after(output, "Submitting voice answer...")
+        assert rejected["error"] == "Speech recognition failed", output
+        assert rejected["code"] == "audio_invalid" and "audio" in rejected["detail"]
+        assert rejected["request_id"]
+        assert not (workdir / "test-audio.wav").exists()
+
+        status, after = call("GET", f"{base}/api/interview/state/{user_id}/{session_id}")
+        assert status == 200
+        assert after["progress"]["position"] == 0 and after["current_question"] == question
+        assert after["answers"] == [] and after["pending_voice_answers"] == 0
+
+        status, body = call("GET", f"{base}/api/interview/debug/sessions")  # the guide's debug command
+        assert status == 404 and body["code"] == "debug_disabled" and "admin_token" in body["detail"]
+
+        status, answered = call(
+            "POST", f"{base}/api/interview/answer", {"user_id": user_id, "session_id": session_id, "text": ANSWER}
+        )
+        assert status == 200 and answered["next_question"]["index"] == 1
+    finally:
+        server.close()
+
+
+def curl_voice(base: str, user_id: str, session_id: str, audio: Path) -> tuple[int, dict[str, Any]]:
+    """A voice answer the way the old clients send it: multipart with curl."""
+    run = subprocess.run(
+        [
+            "curl", "-s", "-w", "\n%{http_code}", "-X", "POST", f"{base}/api/interview/answer",
+            "-F", f"user_id={user_id}", "-F", f"session_id={session_id}",
+            "-F", f"audio_file=@{audio};type=audio/ogg",
+        ],
+        env=clean_env(), capture_output=True, text=True, timeout=REQUEST_TIMEOUT, check=True,
+    )  # fmt: skip
+    body, _, code = run.stdout.rpartition("\n")
+    return int(code), json.loads(body)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_session_survives_a_server_restart(
+    bot_server: BotServer, tmp_path: Path, voice_ogg: bytes, sig: signal.Signals
+) -> None:
+    base = bot_server.start()
+    user_id, session_id = "restart-user", "restart-session-1"
+    status, started = call(
+        "POST", f"{base}/api/interview/start", {"user_id": user_id, "session_id": session_id, **SPEC}
+    )
+    assert status == 201, started
+    status, first = call(
+        "POST", f"{base}/api/interview/answer", {"user_id": user_id, "session_id": session_id, "text": ANSWER}
+    )
+    assert status == 200, first
+
+    code = bot_server.stop(sig)
+    assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL), bot_server.output()
+    base = bot_server.start()
+
+    status, state = call("GET", f"{base}/api/interview/state/{user_id}/{session_id}")
+    assert status == 200, state
+    assert state["progress"]["position"] == 1 and state["answers"][0]["transcript"] == ANSWER
+    assert state["current_question"] == first["next_question"]
+
+    voice = tmp_path / "voice.ogg"
+    voice.write_bytes(voice_ogg)
+    status, spoken = curl_voice(base, user_id, session_id, voice)
+    assert status == 200, spoken
+    assert spoken["source"] == "voice" and spoken["transcript"].strip() and spoken["speech"]["words"]
+    assert spoken["feedback"] is not None and spoken["next_question"]["index"] == 2
+
+    status, typed = call(
+        "POST", f"{base}/api/interview/answer", {"user_id": user_id, "session_id": session_id, "text": ANSWER}
+    )
+    assert status == 200, typed
+    assert typed["progress"]["position"] == 3
+
+    status, again = call("POST", f"{base}/api/interview/start", {"user_id": user_id, "session_id": session_id, **SPEC})
+    assert status == 200 and again["resumed"] is True and again["progress"]["position"] == 3
+
+    status, listing = call("GET", f"{base}/api/interview/debug/sessions?user_id={user_id}")
+    assert status == 200 and listing["count"] == 1 and listing["sessions"][0]["answered"] == 3

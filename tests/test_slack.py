@@ -1,0 +1,566 @@
+"""The Slack adapter through real slack-bolt and slack-sdk: signed requests in, a fake Web API out, real Vosk."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.slack import EVENTS_PATH, SlackAdapter
+from bot.config import SlackConfig
+from engine import errors
+from engine.service import InterviewEngine
+from engine.speech import Transcriber
+from engine.store import SessionStore
+from engine.types import User
+from tests import audio_fixtures
+from tests.engine_support import build_engine
+from tests.fake_slack import (
+    APP_TOKEN,
+    BOT_ID,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    SIGNING_SECRET,
+    FakeSlack,
+    command_body,
+    command_payload,
+    event_body,
+    interaction_body,
+    sign,
+)
+
+pytestmark = pytest.mark.slow
+
+ADMIN = "UADMIN01"
+ALICE = "UALICE01"
+BOB = "UBOB0001"
+FORM = "application/x-www-form-urlencoded"
+
+
+class SlackBot:
+    """One life of the bot: engine on data_dir, SlackAdapter, its route on a real aiohttp server."""
+
+    def __init__(self, data_dir: Path, transcriber: Transcriber, fake: FakeSlack, **adapter_kwargs: Any) -> None:
+        self.data_dir = data_dir
+        self.transcriber = transcriber
+        self.fake = fake
+        self.adapter_kwargs = adapter_kwargs
+        self.engine: InterviewEngine
+        self.store: SessionStore
+        self.adapter: SlackAdapter
+        self.client: TestClient
+        self._ids = itertools.count(1)
+
+    async def start(self) -> SlackBot:
+        self.engine, self.store, self.pipeline = build_engine(self.data_dir, self.transcriber)
+        config = SlackConfig(
+            bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_base_url=self.fake.api_url, admins=(ADMIN,)
+        )
+        self.adapter = SlackAdapter(self.engine, config, **self.adapter_kwargs)
+        app = web.Application()
+        app.router.add_routes(self.adapter.routes())
+        self.client = TestClient(TestServer(app, host="127.0.0.1"))
+        await self.client.start_server()
+        await self.adapter.start()
+        return self
+
+    async def stop(self) -> None:
+        """A clean shutdown: the adapter finishes its work first."""
+        await self.adapter.stop()
+        await self.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self.pipeline is not None:
+            await self.pipeline.close()
+        self.store.close()
+
+    async def post(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> ClientResponse:
+        headers = {"Content-Type": content_type, **sign(body), **(headers or {})}
+        return await self.client.post(EVENTS_PATH, data=body.encode(), headers=headers)
+
+    async def command(self, user: str, text: str, command: str = "/interview") -> tuple[ClientResponse, str]:
+        """Run a slash command; returns the HTTP response and the name of its response_url on the fake."""
+        name = f"cmd{next(self._ids)}"
+        body = command_body(
+            command, text, user_id=user, channel_id="D" + user, response_url=self.fake.response_url(name)
+        )
+        response = await self.post(body, FORM)
+        assert response.status == 200
+        return response, name
+
+    async def interact(self, payload: dict[str, Any]) -> ClientResponse:
+        return await self.post(interaction_body(payload), FORM)
+
+    async def click(self, user: str, blocks: list[dict[str, Any]], action_id: str) -> str:
+        """Press a button found in `blocks` (as Slack would send it); returns the response_url name."""
+        button = next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id)
+        name = f"act{next(self._ids)}"
+        response = await self.interact(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": user.lower()},
+                "trigger_id": f"trigger-{name}",
+                "response_url": self.fake.response_url(name),
+                "container": {"type": "message", "is_ephemeral": True},
+                "channel": {"id": "D" + user},
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action_id,
+                        "block_id": "b1",
+                        "value": button.get("value", ""),
+                        "action_ts": "1700000001.000001",
+                    }
+                ],
+            }
+        )
+        assert response.status == 200
+        return name
+
+    async def message(
+        self, user: str, text: str = "", *, thread_ts: str | None = None, files: list[dict] | None = None,
+        event_id: str | None = None, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+    ) -> ClientResponse:  # fmt: skip
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": "D" + user,
+            "channel_type": "im",
+            "user": user,
+            "text": text,
+            "ts": f"1700000500.{next(self._ids):06d}",
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        if files:
+            event.update(subtype="file_share", files=files)
+        event.update(extra or {})
+        body = event_body(event, event_id or f"Ev{next(self._ids):08d}")
+        response = await self.post(body, "application/json", headers)
+        assert response.status == 200
+        return response
+
+
+@pytest.fixture
+async def fake():
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack):
+    bot = await SlackBot(tmp_path, vosk_transcriber, fake).start()
+    yield bot
+    await bot.stop()
+
+
+@pytest.fixture(scope="module")
+def speech() -> dict[str, bytes]:
+    wav = audio_fixtures.speech_wav(audio_fixtures.KO_PHRASE)
+    return {"ogg": audio_fixtures.encode(wav, "ogg_opus"), "mp4": audio_fixtures.encode(wav, "mp4_aac")}
+
+
+def block_text(blocks: list[dict[str, Any]]) -> str:
+    """Every piece of text in a Block Kit message, for asserting on what the user sees."""
+    out = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            out.append(block["text"]["text"])
+        for item in block.get("fields", []) + block.get("elements", []):
+            out.append(item["text"] if isinstance(item.get("text"), str) else item.get("text", {}).get("text", ""))
+    return "\n".join(out)
+
+
+async def start_one_line(bot: SlackBot, user: str, text: str = "Senior Backend Engineer at TechCorp") -> str:
+    """/interview Role at Company; returns the interview thread's ts once the first question is in it."""
+    await bot.command(user, text)
+    channel = "D" + user
+    parent = await bot.fake.wait_for(lambda: bot.fake.top_level(channel))
+    thread_ts = parent[-1]["ts"]
+    await bot.fake.wait_for(lambda: any("Question 1 of" in m["text"] for m in bot.fake.thread(channel, thread_ts)))
+    return thread_ts
+
+
+# ----- the whole interview ---------------------------------------------------------------------------------------
+
+
+async def test_whole_interview_from_modal_through_voice_clips_to_the_report(bot: SlackBot, speech: dict[str, bytes]):
+    fake = bot.fake
+    response, _ = await bot.command(ALICE, "")
+    assert await response.text() == ""  # acked with nothing to show: the modal opens instead
+    opened = await fake.wait_for(lambda: fake.calls_to("views.open"))
+    view = opened[0].args["view"]
+    rounds = next(b for b in view["blocks"] if b.get("block_id") == "round")
+    assert [o["value"] for o in rounds["element"]["options"]] == ["full", "screening", "behavioral", "technical"]
+
+    values = {
+        "role": {"value": {"type": "plain_text_input", "value": "Data Engineer"}},
+        "company": {"value": {"type": "plain_text_input", "value": "Acme Analytics"}},
+        "industry": {"value": {"type": "plain_text_input", "value": "Fintech"}},
+        "round": {"value": {"type": "static_select", "selected_option": {"value": "screening"}}},
+        "cv": {"value": {"type": "plain_text_input", "value": "Five years of Python, Spark and Airflow."}},
+        "jd": {"value": {"type": "plain_text_input", "value": None}},
+    }
+    submitted = await bot.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": ALICE, "username": "alice", "name": "alice"},
+            "trigger_id": "trigger-submit",
+            "view": {**view, "id": "V0000001", "state": {"values": values}},
+        }
+    )
+    assert submitted.status == 200 and await submitted.text() == ""  # the modal closes
+
+    channel = "D" + ALICE
+    await fake.wait_for(lambda: fake.calls_to("conversations.open"))
+    parents = await fake.wait_for(lambda: fake.top_level(channel))
+    thread_ts = parents[0]["ts"]
+    assert "Data Engineer" in parents[0]["text"] and "Acme Analytics" in parents[0]["text"]
+    first = await fake.wait_for(lambda: [m for m in fake.thread(channel, thread_ts) if "Question 1 of 4" in m["text"]])
+    assert "Reply in this thread" in block_text(first[0]["blocks"])
+
+    # Question 1: an OGG/Opus voice clip; question 2: an mp4/AAC Slack audio clip.
+    clips = [
+        ("F0000001", speech["ogg"], "audio/ogg", "voice.ogg"),
+        ("F0000002", speech["mp4"], "audio/mp4", "clip.mp4"),
+    ]
+    for number, (file_id, data, mimetype, name) in enumerate(clips, start=1):
+        await bot.message(ALICE, thread_ts=thread_ts, files=[fake.add_file(file_id, data, mimetype, name)])
+        await fake.wait_for(
+            lambda n=number: any(f"Question {n + 1} of 4" in m["text"] for m in fake.thread(channel, thread_ts))
+        )
+        reply = next(m for m in fake.thread(channel, thread_ts) if f"Answer {number} of 4" in block_text(m["blocks"]))
+        assert "안녕하세요" in block_text(reply["blocks"])  # the transcript
+        assert "Score:" in block_text(reply["blocks"])  # and the feedback
+    assert fake.downloads == [("F0000001", True), ("F0000002", True)]
+
+    # Questions 3 and 4: typed answers; the last one brings the report.
+    await bot.message(ALICE, "I built a streaming pipeline with Spark and cut costs by a third.", thread_ts=thread_ts)
+    await fake.wait_for(lambda: any("Question 4 of 4" in m["text"] for m in fake.thread(channel, thread_ts)))
+    await bot.message(ALICE, "Thank you, I am excited about the data platform team.", thread_ts=thread_ts)
+    report = await fake.wait_for(
+        lambda: [m for m in fake.thread(channel, thread_ts) if m["blocks"] and m["blocks"][0]["type"] == "header"]
+    )
+    blocks = report[0]["blocks"]
+    assert blocks[0]["text"]["text"] == "📋 Interview report"
+    shown = block_text(blocks)
+    assert "Overall score" in shown and "Answered*\n4 of 4" in shown
+    per_question = [
+        f["text"] for b in blocks for f in b.get("fields", []) if f["text"][:3] in ("*1.", "*2.", "*3.", "*4.")
+    ]
+    assert len(per_question) == 4 and "🎙" in per_question[0] and "✍️" in per_question[3]
+
+    session = await bot.engine.latest_session(User("slack", ALICE))
+    assert session.status == "completed"
+    assert [a.source for a in session.answers] == ["voice", "voice", "text", "text"]
+    assert session.spec.industry == "Fintech" and session.spec.round_type == "screening"
+    assert session.route == {"channel": channel, "thread_ts": thread_ts}
+
+
+async def test_the_modal_refuses_a_blank_role_and_starts_nothing(bot: SlackBot):
+    values = {
+        "role": {"value": {"type": "plain_text_input", "value": "   "}},
+        "company": {"value": {"type": "plain_text_input", "value": "Acme"}},
+        "round": {"value": {"type": "static_select", "selected_option": {"value": "full"}}},
+    }
+    response = await bot.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": ALICE, "username": "alice"},
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "interview_setup",
+                "private_metadata": "",
+                "state": {"values": values},
+            },
+        }
+    )
+    answer = await response.json()
+    assert answer["response_action"] == "errors" and set(answer["errors"]) == {"role"}
+    await bot.adapter.stop()
+    assert bot.fake.posted == {}
+    with pytest.raises(errors.SessionNotFound):
+        await bot.engine.latest_session(User("slack", ALICE))
+
+
+async def test_interview_subcommands(bot: SlackBot):
+    channel = "D" + ALICE
+    thread_ts = await start_one_line(bot, ALICE, "Site Reliability Engineer at Hooli (Cloud)")
+
+    async def run(text: str) -> dict[str, Any]:
+        _, name = await bot.command(ALICE, text)
+        return (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
+
+    status = await run("status")
+    assert "Site Reliability Engineer at Hooli (Cloud)" in status["text"] and "/interview repeat" in status["text"]
+    assert "next step is in our interview thread" in (await run("skip"))["text"]
+    in_thread = bot.fake.thread(channel, thread_ts)
+    assert any("Skipped question 1" in m["text"] for m in in_thread)
+    assert any("Question 2 of" in m["text"] for m in in_thread)
+    assert "Question 2 is waiting" in (await run("repeat"))["text"]
+    assert "report is in our interview thread" in (await run("end"))["text"]
+    report = [m for m in bot.fake.thread(channel, thread_ts) if m["blocks"] and m["blocks"][0]["type"] == "header"]
+    assert len(report) == 1 and "ended early" in block_text(report[0]["blocks"])
+    assert "report is in our interview thread" in (await run("report"))["text"]
+    assert "There's no interview running" in (await run("skip"))["text"]
+    assert "/interview status" in (await run("help"))["text"]
+
+
+# ----- admin view ---------------------------------------------------------------------------------------------
+
+
+async def test_sessions_is_for_admins_only(bot: SlackBot):
+    await start_one_line(bot, BOB)
+
+    response, name = await bot.command(ADMIN, "", command="/sessions")
+    shown = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
+    assert shown["response_type"] == "ephemeral"
+    assert "Active interviews" in shown["text"] and BOB in shown["text"] and "Senior Backend Engineer" in shown["text"]
+
+    response, name = await bot.command(ALICE, "all", command="/sessions")
+    refusal = await response.text()  # Slack shows a plain-text command response to the invoker only
+    assert "only available to this bot's admins" in refusal
+    assert BOB not in refusal and "TechCorp" not in refusal and "interview" not in refusal.lower()
+    await bot.adapter.stop()  # let any work finish: the refusal must be all Alice ever sees
+    assert bot.fake.responses(name) == []
+
+
+# ----- signatures and retries -------------------------------------------------------------------------------------
+
+
+async def test_bad_signatures_and_stale_timestamps_are_rejected(bot: SlackBot):
+    body = command_body("/interview", "help", user_id=ALICE, channel_id="DX", response_url=bot.fake.response_url("x"))
+    forged = {"Content-Type": FORM, **sign(body, secret="not-the-secret")}
+    assert (await bot.client.post(EVENTS_PATH, data=body, headers=forged)).status == 401
+    old = {"Content-Type": FORM, **sign(body, timestamp=int(time.time()) - 6 * 60)}
+    assert (await bot.client.post(EVENTS_PATH, data=body, headers=old)).status == 401
+    unsigned = {"Content-Type": FORM}
+    assert (await bot.client.post(EVENTS_PATH, data=body, headers=unsigned)).status == 401
+    # What Slack sends when the Request URL is pasted: correctly signed, it gets the challenge back.
+    challenge = json.dumps({"type": "url_verification", "token": "unused", "challenge": "c0ffee"})
+    verified = await bot.post(challenge, "application/json")
+    assert verified.status == 200 and (await verified.json())["challenge"] == "c0ffee"
+    await bot.adapter.stop()
+    assert bot.fake.responses("x") == []
+
+
+async def test_a_retried_event_is_answered_once(bot: SlackBot):
+    thread_ts = await start_one_line(bot, ALICE)
+    answer = "I led the migration of our billing service to Python and Postgres."
+    await bot.message(ALICE, answer, thread_ts=thread_ts, event_id="EvRETRY01")
+    await bot.message(
+        ALICE, answer, thread_ts=thread_ts, event_id="EvRETRY01",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )  # fmt: skip
+    await bot.fake.wait_for(lambda: any("Question 2 of" in m["text"] for m in bot.fake.thread("D" + ALICE, thread_ts)))
+    await bot.adapter.stop()  # every acked delivery has been dealt with
+
+    session = await bot.engine.get_session(User("slack", ALICE))
+    assert len(session.answers) == 1 and session.position == 1
+    feedback = [m for m in bot.fake.thread("D" + ALICE, thread_ts) if "Answer 1 of" in block_text(m["blocks"])]
+    assert len(feedback) == 1
+
+
+# ----- audio that cannot be used -----------------------------------------------------------------------------------
+
+
+async def test_broken_audio_gets_a_friendly_reply_and_the_question_stays_open(bot: SlackBot):
+    thread_ts = await start_one_line(bot, ALICE)
+    user = User("slack", ALICE)
+    first = await bot.engine.current_question(user)
+    broken = bot.fake.add_file("F0000BAD", b"this is not audio at all " * 200, "audio/ogg", "voice.ogg")
+    await bot.message(ALICE, thread_ts=thread_ts, files=[broken])
+    reply = await bot.fake.wait_for(
+        lambda: [m for m in bot.fake.thread("D" + ALICE, thread_ts) if "question is still open" in m["text"]]
+    )
+    assert "couldn't read that audio" in reply[0]["text"]
+    assert await bot.engine.current_question(user) == first
+
+    await bot.message(ALICE, "Then let me type it: I have five years of backend work.", thread_ts=thread_ts)
+    await bot.fake.wait_for(lambda: any("Question 2 of" in m["text"] for m in bot.fake.thread("D" + ALICE, thread_ts)))
+    session = await bot.engine.get_session(user)
+    assert [(a.index, a.question, a.source) for a in session.answers] == [(0, first, "text")]
+
+
+async def test_oversized_files_are_refused_without_downloading(
+    tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack, speech: dict[str, bytes]
+):
+    bot = await SlackBot(tmp_path, vosk_transcriber, fake, max_audio_bytes=1_000_000).start()
+    try:
+        thread_ts = await start_one_line(bot, ALICE)
+        big = fake.add_file("F000BIG1", speech["ogg"], "audio/ogg", "long.ogg", size=25_000_000)
+        await bot.message(ALICE, thread_ts=thread_ts, files=[big])
+        reply = await fake.wait_for(
+            lambda: [m for m in fake.thread("D" + ALICE, thread_ts) if "too large" in m["text"]]
+        )
+        assert "25.0 MB" in reply[0]["text"] and "limit is 1 MB" in reply[0]["text"]
+        assert fake.downloads == []
+        assert (await bot.engine.get_session(User("slack", ALICE))).position == 0
+    finally:
+        await bot.stop()
+
+
+# ----- restarts --------------------------------------------------------------------------------------------------
+
+
+class GatedTranscriber:
+    """The real transcriber, held at a gate: lets a test 'crash' the bot while an answer is being heard."""
+
+    def __init__(self, inner: Transcriber) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+        self.entered.set()
+        self.release.wait(30)
+        return self.inner.transcribe(*args, **kwargs)
+
+    def languages(self) -> list[str]:
+        return self.inner.languages()
+
+    def has_language(self, language: str) -> bool:
+        return self.inner.has_language(language)
+
+
+async def test_a_restarted_bot_carries_the_interview_on(
+    tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack, speech: dict[str, bytes]
+):
+    channel = "D" + ALICE
+    gated = GatedTranscriber(vosk_transcriber)
+    first = await SlackBot(tmp_path, gated, fake).start()
+    thread_ts = await start_one_line(first, ALICE)
+    await first.message(ALICE, "I have built APIs in Python for six years.", thread_ts=thread_ts)
+    await fake.wait_for(lambda: any("Question 2 of" in m["text"] for m in fake.thread(channel, thread_ts)))
+
+    # A voice answer arrives, is saved, and the process dies while it is being transcribed.
+    await first.message(
+        ALICE, thread_ts=thread_ts, files=[fake.add_file("F0000003", speech["ogg"], "audio/ogg", "a.ogg")]
+    )
+    assert await asyncio.to_thread(gated.entered.wait, 30)
+    for task in asyncio.all_tasks():
+        if task.get_name().startswith("slack-"):
+            task.cancel()
+    gated.release.set()
+    await first.adapter.stop()  # only tidies up: the answer's task is already gone
+    await first.close()
+    assert not any("Question 3 of" in m["text"] for m in fake.thread(channel, thread_ts))
+
+    second = await SlackBot(tmp_path, vosk_transcriber, fake).start()
+    try:
+        # The interrupted answer is finished and its reply lands in the same thread...
+        await fake.wait_for(lambda: any("Question 3 of" in m["text"] for m in fake.thread(channel, thread_ts)))
+        heard = [m for m in fake.thread(channel, thread_ts) if "Answer 2 of" in block_text(m["blocks"])]
+        assert len(heard) == 1 and "안녕하세요" in block_text(heard[0]["blocks"])
+        # ...and the interview goes on with the new process.
+        await second.message(ALICE, "Thank you, I would love to build the platform team.", thread_ts=thread_ts)
+        await fake.wait_for(lambda: any("Question 4 of" in m["text"] for m in fake.thread(channel, thread_ts)))
+        session = await second.engine.get_session(User("slack", ALICE))
+        assert [a.source for a in session.answers] == ["text", "voice", "text"]
+    finally:
+        await second.stop()
+
+
+# ----- starting twice, forgetting --------------------------------------------------------------------------------
+
+
+async def test_starting_while_one_is_active_offers_resume_or_restart(bot: SlackBot):
+    old_thread = await start_one_line(bot, ALICE)
+    channel = "D" + ALICE
+
+    _, name = await bot.command(ALICE, "Product Manager at Globex")
+    prompt = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
+    assert "already have an interview in progress" in prompt["text"]
+
+    clicked = await bot.click(ALICE, prompt["blocks"], "resume")
+    resumed = (await bot.fake.wait_for(lambda: bot.fake.responses(clicked)))[0]
+    assert resumed["replace_original"] is True and "Question 1 is waiting" in resumed["text"]
+    assert sum("Question 1 of" in m["text"] for m in bot.fake.thread(channel, old_thread)) == 2
+
+    await bot.click(ALICE, prompt["blocks"], "restart")
+    new_parent = await bot.fake.wait_for(lambda: [m for m in bot.fake.top_level(channel) if "Globex" in m["text"]])
+    new_thread = new_parent[0]["ts"]
+    await bot.fake.wait_for(lambda: any("Question 1 of" in m["text"] for m in bot.fake.thread(channel, new_thread)))
+    old_report = [m for m in bot.fake.thread(channel, old_thread) if m["blocks"] and m["blocks"][0]["type"] == "header"]
+    assert old_report and "ended early" in block_text(old_report[0]["blocks"])
+    session = await bot.engine.get_session(User("slack", ALICE))
+    assert (session.spec.role_title, session.spec.company_name) == ("Product Manager", "Globex")
+
+
+async def test_forget_asks_first_then_deletes_everything(bot: SlackBot):
+    await start_one_line(bot, ALICE)
+    user = User("slack", ALICE)
+    _, name = await bot.command(ALICE, "forget")
+    prompt = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
+    assert "cannot be undone" in prompt["text"]
+    await bot.engine.get_session(user)  # nothing deleted by asking
+
+    clicked = await bot.click(ALICE, prompt["blocks"], "forget_confirm")
+    done = (await bot.fake.wait_for(lambda: bot.fake.responses(clicked)))[0]
+    assert "deleted 1 interview" in done["text"]
+    with pytest.raises(errors.SessionNotFound):
+        await bot.engine.latest_session(user)
+
+
+# ----- messages that are not answers -------------------------------------------------------------------------------
+
+
+async def test_the_bots_own_and_other_bots_messages_are_ignored(bot: SlackBot):
+    thread_ts = await start_one_line(bot, ALICE)
+    channel = "D" + ALICE
+    # Our own reply echoed back, another bot posting in the DM, and an edit: none of them is an answer.
+    await bot.message(
+        BOT_USER_ID, "❓ Question 1 of 8", thread_ts=thread_ts, extra={"channel": channel, "bot_id": BOT_ID}
+    )
+    await bot.message(ALICE, "deploy finished", thread_ts=thread_ts,
+                      extra={"user": "UOTHERBOT", "bot_id": "B0THER", "subtype": "bot_message"})  # fmt: skip
+    await bot.message(ALICE, thread_ts=thread_ts, extra={"subtype": "message_changed", "message": {"text": "x"}})
+    await bot.message(ALICE, "My real answer: I mentor two junior engineers.", thread_ts=thread_ts)
+    await bot.fake.wait_for(lambda: any("Question 2 of" in m["text"] for m in bot.fake.thread(channel, thread_ts)))
+    await bot.adapter.stop()
+
+    session = await bot.engine.get_session(User("slack", ALICE))
+    assert [a.text for a in session.answers] == ["My real answer: I mentor two junior engineers."]
+    replies = [m for m in bot.fake.posted.values() if m["ts"] != thread_ts and not m["text"].startswith("❓")]
+    assert len(replies) == 1 and "Answer 1 of" in block_text(replies[0]["blocks"])
+
+
+# ----- Socket Mode ---------------------------------------------------------------------------------------------
+
+
+async def test_socket_mode_connects_at_start_serves_commands_and_closes_at_stop(tmp_path: Path, fake: FakeSlack):
+    engine, store, _ = build_engine(tmp_path, None)  # typed answers only: no speech model needed here
+    config = SlackConfig(bot_token=BOT_TOKEN, app_token=APP_TOKEN, mode="socket", api_base_url=fake.api_url)
+    adapter = SlackAdapter(engine, config)
+    assert adapter.routes() == []  # nothing for the HTTP server: Slack is reached over the websocket
+    await adapter.start()
+    try:
+        await fake.wait_for(lambda: fake.calls_to("socket:connect"))
+        payload = command_payload(
+            "/interview", "QA Engineer at Initech", user_id=ALICE, channel_id="C0000001",
+            response_url=fake.response_url("sock1"),
+        )  # fmt: skip
+        envelope = await fake.send_envelope("slash_commands", payload)
+        await fake.wait_for(lambda: [c for c in fake.calls_to("socket:ack") if c.args["envelope_id"] == envelope])
+        parent = await fake.wait_for(lambda: fake.top_level("D" + ALICE))
+        thread = await fake.wait_for(
+            lambda: [m for m in fake.thread("D" + ALICE, parent[0]["ts"]) if "Question 1 of" in m["text"]]
+        )
+        assert "Initech" in parent[0]["text"] and thread
+        started = (await fake.wait_for(lambda: fake.responses("sock1")))[0]
+        assert "started in our direct messages" in started["text"]
+    finally:
+        await adapter.stop()
+        store.close()
+    await fake.wait_for(lambda: fake.calls_to("socket:close"))
