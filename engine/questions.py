@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data"
 ROUND_TYPES: tuple[str, ...] = ("full", "screening", "behavioral", "technical")
+# Placeholder industries (the one-line /interview form defaults to "General"): no question is built around them.
+GENERIC_INDUSTRIES = frozenset({"general", "other", "any", "n/a", "none", "-"})
 DOMAINS = ("backend", "frontend", "data", "devops", "mobile", "ml", "security", "product", "design", "sales", "general")
 
 # Ordinary aliases: not glued to a word, nor to the '+', '#' or '@' of another token; a dot only counts as a
@@ -34,12 +36,67 @@ _LIST_FOLLOWER = re.compile(r"[ \t]*(?:[,/:(]|$|\n)")
 # Role-title words that say nothing about the job's subject (seniority, generic job nouns, glue words).
 _TITLE_FILLER = frozenset(
     (
-        "a", "an", "and", "the", "of", "for", "in", "at", "to", "with", "senior", "sr", "junior", "jr", "lead",
-        "principal", "staff", "head", "chief", "intern", "trainee", "associate", "assistant", "ii", "iii", "iv", "mid",
-        "level", "entry", "graduate", "engineer", "engineering", "developer", "programmer", "specialist", "manager",
-        "officer", "representative", "executive", "consultant", "analyst", "scientist", "administrator", "coordinator",
-        "director", "architect", "expert", "professional", "member", "team", "remote", "hybrid", "contract",
-        "contractor", "freelance", "full", "time", "part", "designer", "researcher", "writer",
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "for",
+        "in",
+        "at",
+        "to",
+        "with",
+        "senior",
+        "sr",
+        "junior",
+        "jr",
+        "lead",
+        "principal",
+        "staff",
+        "head",
+        "chief",
+        "intern",
+        "trainee",
+        "associate",
+        "assistant",
+        "ii",
+        "iii",
+        "iv",
+        "mid",
+        "level",
+        "entry",
+        "graduate",
+        "engineer",
+        "engineering",
+        "developer",
+        "programmer",
+        "specialist",
+        "manager",
+        "officer",
+        "representative",
+        "executive",
+        "consultant",
+        "analyst",
+        "scientist",
+        "administrator",
+        "coordinator",
+        "director",
+        "architect",
+        "expert",
+        "professional",
+        "member",
+        "team",
+        "remote",
+        "hybrid",
+        "contract",
+        "contractor",
+        "freelance",
+        "full",
+        "time",
+        "part",
+        "designer",
+        "researcher",
+        "writer",
     )
 )
 
@@ -56,8 +113,10 @@ _TITLE_DOMAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"security|secops|penetration|\bsoc\b|cyber", ("security",)),
     (r"product (?:manager|owner|lead|director)|\bpm\b|\bpo\b", ("product",)),
     (r"design|\bux\b|\bui\b|researcher", ("design",)),
-    (r"sales|account (?:executive|manager)|business development|customer|support|success|marketing|\bsdr\b|\bbdr\b",
-     ("sales",)),
+    (
+        r"sales|account (?:executive|manager)|business development|customer|support|success|marketing|\bsdr\b|\bbdr\b",
+        ("sales",),
+    ),
 )
 
 
@@ -268,7 +327,11 @@ class _Planner:
         }
         self.used_ids: set[str] = set()
         self.used_texts: set[str] = set()
-        self.bank = bank_questions()
+        bank = bank_questions()
+        # "someone outside the general industry" reads badly: without a real industry, skip questions about it.
+        if spec.industry.strip().casefold() in GENERIC_INDUSTRIES:
+            bank = [q for q in bank if "{industry}" not in q["text"]]
+        self.bank = bank
 
     def fill(self, template: str, **extra: str) -> str:
         text = template.format_map({**self.values, **extra})
@@ -283,13 +346,19 @@ class _Planner:
         self.used_texts.add(key)
         return Question(id=qid, category=category, text=text, skill=skill)
 
-    def draw(self, n: int, category: str, domains: tuple[str, ...] = ()) -> list[Question]:
+    def draw(self, n: int, category: str, domains: tuple[str, ...] = (), focus: str = "") -> list[Question]:
         """Up to n unused bank questions of a category, drawn at random; domains are tried in order, then general."""
         picked: list[Question] = []
         groups = [d for d in domains if d != "general"] + ["general"] if category == "technical" else [""]
         pools = []
         for domain in groups:
-            pool = [q for q in self.bank if q["category"] == category and (not domain or q.get("domain") == domain)]
+            pool = [
+                q
+                for q in self.bank
+                if q["category"] == category
+                and (not domain or q.get("domain") == domain)
+                and (not focus or q.get("focus") == focus)
+            ]
             pools.append(self.rng.sample(pool, len(pool)))
         # Round-robin over the job's domains so a "data + ml" role hears both, general only when they run out.
         order = []
@@ -384,8 +453,15 @@ def plan_questions(spec: InterviewSpec, seed: int) -> list[Question]:
         technical = planner.draw(3 - len(experience) - len(gap), "technical", domains)
         role = _interleave(experience, technical, gap)
         plan = (
-            planner.draw(1, "intro") + role[:1] + planner.draw(1, "behavioral") + role[1:2]
-            + planner.draw(1, "situational") + role[2:] + planner.draw(1, "motivation") + planner.draw(1, "closing")
+            planner.draw(1, "intro")
+            + role[:1]
+            + planner.draw(1, "behavioral")
+            + role[1:2]
+            + planner.draw(1, "situational")
+            + role[2:]
+            # The full round always asks "why us": the company is what the candidate is preparing for.
+            + planner.draw(1, "motivation", focus="company")
+            + planner.draw(1, "closing")
         )
     logger.debug("planned round=%s domains=%s questions=%s", round_type, domains, [q.id for q in plan])
     return plan

@@ -87,8 +87,12 @@ async def test_start_plans_tailored_questions_and_asks_the_first(tmp_path):
     assert result.question == session.questions[0]
     assert session.status == "active" and session.position == 0
     assert 6 <= session.total <= 10
-    texts = " ".join(q.text for q in session.questions)
-    assert "TechCorp Inc" in texts or "Technology" in texts
+    motivation = [q for q in session.questions if q.category == "motivation"]
+    assert motivation and "TechCorp Inc" in motivation[0].text
+    # Tailored from the CV and JD: a skill in both, and one the CV lacks.
+    assert {q.skill for q in session.questions if q.category == "experience"} <= {"Python", "PostgreSQL"}
+    assert {q.skill for q in session.questions if q.category == "gap"} <= {"Node.js", "Kubernetes"}
+    assert {"experience", "gap"} <= {q.category for q in session.questions}
     assert session.language == "en-us"
 
 

@@ -294,3 +294,17 @@ def test_job_terms_are_the_jobs_skills_and_title_words():
     # A title word inside a skill is not a second term ("customer" would match any answer about customers).
     assert job_terms(InterviewSpec("Customer Success Manager", "A", "B")) == ["Customer success"]
     assert set(job_terms(DATA_SCIENTIST)) == {"Time series", "Python", "Pandas", "scikit-learn", "Tableau", "data"}
+
+
+def test_full_round_always_asks_why_this_company():
+    spec = InterviewSpec("Product Designer", "Lumen Health", "Healthcare")
+    for seed in range(40):
+        motivation = [q for q in plan_questions(spec, seed) if q.category == "motivation"]
+        assert len(motivation) == 1 and "Lumen Health" in motivation[0].text
+
+
+def test_a_placeholder_industry_never_appears_in_a_question():
+    for round_type in ROUND_TYPES:
+        for seed in range(40):
+            spec = InterviewSpec("Backend Engineer", "TechCorp", "General", round_type=round_type)
+            assert not any("general industry" in q.text.lower() for q in plan_questions(spec, seed))
