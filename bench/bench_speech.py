@@ -101,6 +101,10 @@ def _busy_seconds() -> tuple[float, float]:
     return busy, own.user + own.system + own.children_user + own.children_system
 
 
+def _children_cpu(pids: list[int]) -> float:
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 @contextmanager
 def timed() -> Iterator[Callable[[], float]]:
     started = time.perf_counter()
@@ -161,21 +165,20 @@ def main() -> None:
     def in_thread(pcm: PcmAudio) -> Transcript:
         return transcriber.transcribe(pcm, "ko")
 
-    print(f"\nthreads (one shared model): {len(batch)} clips, {batch_audio:.0f} s of audio")
-    thread_rows = {}
+    # Threads and processes alternate for each worker count, so load from elsewhere on the machine hits
+    # both alike. "cores" is CPU seconds spent decoding per wall second: above 1 with threads means the
+    # vosk calls really run in parallel (cffi releases the GIL).
+    print(f"\nthroughput: {len(batch)} clips, {batch_audio:.0f} s of audio, longest first")
+    context = multiprocessing.get_context("spawn")
+    rows = []
     for workers in WORKER_COUNTS:
+        me = psutil.Process()
+        cpu_before = sum(me.cpu_times()[:2])
         with concurrent.futures.ThreadPoolExecutor(workers) as pool, PeakRss(children=False) as rss:
             wall, _ = run_jobs(pool, in_thread, batch)
-        thread_rows[workers] = (wall, rss.peak)
-        print(
-            f"  {workers} worker(s): wall {wall:6.2f} s  throughput {batch_audio / wall:5.2f} audio-s/s  "
-            f"peak RSS {rss.peak / MB:5.0f} MB"
-        )
+        cores = (sum(me.cpu_times()[:2]) - cpu_before) / wall
+        rows.append(("threads", workers, wall, cores, rss.peak, ""))
 
-    print(f"\nprocesses (spawned, one model copy each): same {len(batch)} clips")
-    process_rows = {}
-    context = multiprocessing.get_context("spawn")
-    for workers in WORKER_COUNTS:
         barrier = context.Barrier(workers)
         with PeakRss(children=True) as rss:
             pool = concurrent.futures.ProcessPoolExecutor(
@@ -183,23 +186,17 @@ def main() -> None:
             )
             with pool:
                 with timed() as warm:
-                    pids = set(pool.map(_ready_in_worker, range(workers)))
+                    pids = list(set(pool.map(_ready_in_worker, range(workers))))
+                cpu_before = _children_cpu(pids)
                 wall, _ = run_jobs(pool, _transcribe_in_worker, batch)
-        process_rows[workers] = (wall, rss.peak)
-        print(
-            f"  {workers} worker(s): start+load {warm():5.2f} s ({len(pids)} processes)  wall {wall:6.2f} s  "
-            f"throughput {batch_audio / wall:5.2f} audio-s/s  peak RSS of the workers {rss.peak / MB:5.0f} MB"
-        )
+                cores = (_children_cpu(pids) - cpu_before) / wall
+        rows.append(("processes", workers, wall, cores, rss.peak, f"start+load {warm():.1f} s"))
 
-    print("\nsummary: throughput (audio seconds per wall second) and peak RSS while decoding")
-    print("  workers   threads (whole process)   processes (workers only)")
-    for workers in WORKER_COUNTS:
-        t_wall, t_rss = thread_rows[workers]
-        p_wall, p_rss = process_rows[workers]
-        print(
-            f"  {workers:7d}   {batch_audio / t_wall:5.2f}  {t_rss / MB:6.0f} MB"
-            f"            {batch_audio / p_wall:5.2f}  {p_rss / MB:6.0f} MB"
-        )
+    print("  pool        workers   wall s   audio-s/s   cores   peak RSS")
+    for kind, workers, wall, cores, peak, note in rows:
+        memory = f"{peak / MB:5.0f} MB" + (" (this process)" if kind == "threads" else " (workers)")
+        print(f"  {kind:10s}  {workers:7d}  {wall:7.2f}  {batch_audio / wall:10.2f}  {cores:6.2f}   {memory}  {note}")
+
     machine_end, own_end = _busy_seconds()
     elapsed = time.perf_counter() - started
     others = max(0.0, (machine_end - machine_start) - (own_end - own_start)) / elapsed

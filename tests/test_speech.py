@@ -242,4 +242,3 @@ def test_cli_transcribe_errors_are_one_line(tmp_path, voice_ogg, capsys, monkeyp
     args = _cli("transcribe", str(junk), "--lang", "ko")
     assert args.func(args, config) == 1
     assert "isn't audio" in capsys.readouterr().err
-
