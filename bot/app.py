@@ -15,9 +15,9 @@ from aiohttp import web
 
 from adapters.http import create_app
 from bot import __version__
-from bot.config import Config
+from bot.config import Config, ConfigError
 from engine.audio import AudioConverter, AudioLimits, find_ffmpeg
-from engine.models import ModelFetchError, fetch_model, find_model, list_models
+from engine.models import ModelFetchError, fetch_model, list_models
 from engine.service import InterviewEngine
 from engine.speech import SpeechPipeline, VoskTranscriber
 from engine.store import SessionStore
@@ -53,9 +53,15 @@ class Services:
 def speech_models(config: Config) -> dict[str, Any]:
     """language -> model folder for every model we can find, fetching the default one first if allowed."""
     speech = config.speech
-    found = {info.language: info.path for info in list_models(
-        configured=speech.models, models_dir=speech.models_dir, env=os.environ
-    )}
+    found = {
+        info.language: info.path
+        for info in list_models(
+            configured=speech.models,
+            models_dir=speech.models_dir,
+            env=os.environ,
+            default_language=speech.default_language,
+        )
+    }
     default = speech.default_language
     if default not in found and speech.auto_fetch:
         logger.info("no speech model for %s; fetching it into %s", default, speech.models_dir)
@@ -64,24 +70,28 @@ def speech_models(config: Config) -> dict[str, Any]:
         except ModelFetchError as exc:
             logger.warning("could not fetch the %s speech model: %s", default, exc)
     if default not in found:
-        info = find_model(default, configured=speech.models, models_dir=speech.models_dir, env=os.environ)
-        if info is None:
-            logger.warning(
-                "no speech model for the default language %s: voice answers get a clear message and typed answers "
-                "still work; fix with `interview-bot models fetch %s`", default, default,
-            )
+        logger.warning(
+            "no speech model for the default language %s: voice answers get a clear message and typed answers "
+            "still work; fix with `interview-bot models fetch %s`",
+            default,
+            default,
+        )
     return found
 
 
 def build_services(config: Config, models: dict[str, Any]) -> Services:
     """Wire every object from the config; nothing here touches the network."""
-    store = SessionStore(config.store.path, archive_path=config.store.archive_path)
     speech = config.speech
     limits = AudioLimits(max_bytes=int(speech.max_audio_mb * 1024 * 1024), max_seconds=speech.max_audio_seconds)
+    try:
+        ffmpeg = find_ffmpeg(speech.ffmpeg)
+    except FileNotFoundError:
+        raise ConfigError(f"{config.source or 'defaults'}: 'speech.ffmpeg' {speech.ffmpeg!r} was not found") from None
+    store = SessionStore(config.store.path, archive_path=config.store.archive_path)
     transcriber = VoskTranscriber(models)
     pipeline = SpeechPipeline(
         transcriber,
-        AudioConverter(find_ffmpeg(speech.ffmpeg), limits),
+        AudioConverter(ffmpeg, limits),
         workers=speech.workers,
         job_timeout=speech.job_timeout_seconds,
     )

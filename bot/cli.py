@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args, config)
+    except ConfigError as exc:
+        print(f"interview-bot: {exc}", file=sys.stderr)
+        return 2
     except EngineError as exc:
         print(f"interview-bot: {exc.message}", file=sys.stderr)
         return 1

@@ -68,3 +68,28 @@ def test_sessions_table_and_json_read_the_store_even_while_the_bot_holds_it(tmp_
         assert [(r["user_id"], r["status"], r["total"]) for r in rows] == [("alice", "active", 4)]
     finally:
         store.close()
+
+
+def test_run_refuses_a_missing_ffmpeg_with_one_clear_line(tmp_path):
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "sessions.json"}"\n'
+        '[speech]\nffmpeg = "/nowhere/ffmpeg"\nauto_fetch = false\n[http]\nport = 0\n'
+    )
+    result = run_cli("run", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"interview-bot: {config}: 'speech.ffmpeg' '/nowhere/ffmpeg' was not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_second_bot_on_the_same_database_is_refused(tmp_path):
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "sessions.json"}"\n[speech]\nauto_fetch = false\n')
+    store = SessionStore(tmp_path / "sessions.json")
+    try:
+        result = run_cli("run", "--config", str(config), cwd=tmp_path)
+    finally:
+        store.close()
+    assert result.returncode == 1
+    assert "already" in result.stderr and "sessions.json" in result.stderr
+    assert "Traceback" not in result.stderr
