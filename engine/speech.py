@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import dataclasses
 import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -249,11 +250,35 @@ class SpeechPipeline:
         finally:
             with self._counts_lock:
                 self._running -= 1
+                idle = self._running == 0 and self._waiting == 0
+            if idle:
+                _release_free_memory()
 
     async def close(self) -> None:
         """Drop queued jobs and wait (off the loop) for running ones, which stop by their deadline."""
         self._closed = True
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _release_free_memory() -> None:
+    """Give the decoders' freed memory back to the OS once the pool is idle.
+
+    Each running Vosk decode holds ~60-130 MB of search state (measured on the Korean model) in glibc arenas,
+    one per worker thread; glibc keeps freed arena memory, so without this a burst of answers leaves the
+    process at its peak size. malloc_trim(0) takes a few milliseconds and only runs when no job is running.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _current_task_cancelling() -> bool:
