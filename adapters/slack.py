@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
-DEFAULT_MAX_AUDIO_BYTES = 20 * 1024 * 1024
 DEFAULT_INDUSTRY = "General"
 DEFAULT_ROUND = "full"
 SETUP_CALLBACK = "interview_setup"
@@ -62,12 +61,9 @@ class SlackAdapter:
     adapter tracks, so Slack never waits more than a moment and `stop()` can let them finish.
     """
 
-    def __init__(
-        self, engine: InterviewEngine, config: SlackConfig, *, max_audio_bytes: int = DEFAULT_MAX_AUDIO_BYTES
-    ) -> None:
+    def __init__(self, engine: InterviewEngine, config: SlackConfig) -> None:
         self._engine = engine
         self._config = config
-        self._max_audio_bytes = max_audio_bytes
         self._admins = frozenset(config.admins)
         self._client = AsyncWebClient(token=config.bot_token, base_url=config.api_base_url)
         self._app = AsyncApp(
@@ -434,8 +430,8 @@ class SlackAdapter:
     async def _answer_file(self, user: User, channel: str, thread: str | None, file: dict[str, Any]) -> None:
         """Refuse oversized files unseen, download with the bot token, transcribe, reply in place."""
         size = int(file.get("size") or 0)
-        if size > self._max_audio_bytes:
-            await self._post(channel, too_large_text(size, self._max_audio_bytes), thread_ts=thread)
+        if size > self._engine.max_audio_bytes:
+            await self._post(channel, too_large_text(size, self._engine.max_audio_bytes), thread_ts=thread)
             return
         waiting = self._engine.queue_depth
         placeholder = await self._post(channel, progress_text(waiting), thread_ts=thread)
@@ -477,8 +473,8 @@ class SlackAdapter:
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     data.extend(chunk)
-                    if len(data) > self._max_audio_bytes:
-                        raise errors.AudioTooLarge(too_large_text(len(data), self._max_audio_bytes))
+                    if len(data) > self._engine.max_audio_bytes:
+                        raise errors.AudioTooLarge(too_large_text(len(data), self._engine.max_audio_bytes))
                 return bytes(data)
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("slack: file download failed file=%s error=%r", file.get("id"), exc)

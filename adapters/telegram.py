@@ -66,7 +66,9 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_MESSAGE = MessageLimit.MAX_TEXT_LENGTH  # 4096
 # The Bot API serves bots no file larger than this; refusing up front beats a failed download.
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+# The cloud Bot API serves downloads up to 20 MB; a self-hosted Bot API server has no such limit.
+CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+CLOUD_API_HOST = "api.telegram.org"
 MAX_CONCURRENT_UPDATES = 64
 PAGE_SIZE = 10
 DRAFT_TTL_SECONDS = 24 * 3600
@@ -182,6 +184,9 @@ class TelegramAdapter:
         # own, since we register the webhook ourselves.
         self._secret = config.webhook_secret or secrets.token_urlsafe(32)
         self._drafts: dict[str, _Draft] = {}  # user_id -> set-up in progress
+        self._max_download = engine.max_audio_bytes
+        if urlsplit(config.api_base_url).hostname == CLOUD_API_HOST:
+            self._max_download = min(self._max_download, CLOUD_DOWNLOAD_LIMIT)
         builder = (
             ApplicationBuilder()
             .token(config.token)
@@ -530,8 +535,8 @@ class TelegramAdapter:
             return
         await self._engine.get_session(user)  # no interview: SessionNotFound explains, before any download
         media, mime_type, filename = _audio_of(message)
-        if media.file_size and media.file_size > MAX_DOWNLOAD_BYTES:
-            await self._reply(update, _too_big(media.file_size, "recording"))
+        if media.file_size and media.file_size > self._max_download:
+            await self._reply(update, _too_big(media.file_size, self._max_download, "recording"))
             return
         status = await message.reply_text(self._transcribing_text())
 
@@ -612,8 +617,8 @@ class TelegramAdapter:
                 update, "Please send a .txt or .pdf file, or paste the text. " + _STEP_PROMPTS[draft.step]
             )
             return
-        if document.file_size and document.file_size > MAX_DOWNLOAD_BYTES:
-            await self._reply(update, _too_big(document.file_size, "file"))
+        if document.file_size and document.file_size > self._max_download:
+            await self._reply(update, _too_big(document.file_size, self._max_download, "file"))
             return
         try:
             data = await self._download(document.file_id)
@@ -983,10 +988,10 @@ def _kind(message: Message) -> str:
     return "that kind of message"
 
 
-def _too_big(size: int, what: str) -> str:
+def _too_big(size: int, limit: int, what: str) -> str:
     return (
         f"That {what} is {size / 1024 / 1024:.1f} MB; I can only take files up to "
-        f"{MAX_DOWNLOAD_BYTES // 1024 // 1024} MB. Please send a shorter one."
+        f"{limit / 1024 / 1024:.0f} MB. Please send a shorter one."
     )
 
 

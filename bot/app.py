@@ -107,13 +107,13 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
     app = create_app(engine, config.http, version=__version__) if config.http.enabled else web.Application()
     services = Services(config, store, transcriber, pipeline, engine, app)
-    for name, adapter in _chat_adapters(config, engine, limits).items():
+    for name, adapter in _chat_adapters(config, engine).items():
         services.adapters[name] = adapter
         app.router.add_routes(adapter.routes())
     return services
 
 
-def _chat_adapters(config: Config, engine: InterviewEngine, limits: AudioLimits) -> dict[str, Adapter]:
+def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter]:
     """Start each chat adapter that is configured, and say why the others are off."""
     adapters: dict[str, Adapter] = {}
     tg = config.telegram
@@ -136,7 +136,7 @@ def _chat_adapters(config: Config, engine: InterviewEngine, limits: AudioLimits)
     else:
         from adapters.slack import SlackAdapter
 
-        adapters["slack"] = SlackAdapter(engine, sl, max_audio_bytes=limits.max_bytes)
+        adapters["slack"] = SlackAdapter(engine, sl)
         logger.info("slack: on (%s)", sl.mode)
     return adapters
 

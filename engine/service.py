@@ -128,7 +128,7 @@ class InterviewEngine:
         self.default_language = default_language
         self._audio_dir = audio_dir
         self._retention = audio_retention_seconds
-        self._max_audio_bytes = max_audio_bytes
+        self.max_audio_bytes = max_audio_bytes  # adapters refuse larger files before downloading them
         self.stale_after_hours = stale_after_hours
         self._clock = clock
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -231,10 +231,10 @@ class InterviewEngine:
             self._require_active(session)
             if not audio.data:
                 raise errors.AudioEmpty()
-            if len(audio.data) > self._max_audio_bytes:
+            if len(audio.data) > self.max_audio_bytes:
                 raise errors.AudioTooLarge(
                     f"That file is too large ({len(audio.data) / 1e6:.1f} MB; the limit is "
-                    f"{self._max_audio_bytes / 1e6:.0f} MB). Please keep answers shorter."
+                    f"{self.max_audio_bytes / 1e6:.0f} MB). Please keep answers shorter."
                 )
             if not self.voice_available(session.language):
                 raise errors.SpeechUnavailable(

@@ -22,6 +22,7 @@ def build_engine(
     grammar: Sequence[str] | None = KO_GRAMMAR,
     default_language: str = "ko",
     limits: AudioLimits | None = None,
+    max_audio_bytes: int = 20 * 1024 * 1024,
 ) -> tuple[InterviewEngine, SessionStore, SpeechPipeline | None]:
     """One engine on files under data_dir; reopen with the same data_dir to simulate a restart."""
     store = SessionStore(data_dir / "sessions.json")
@@ -38,5 +39,6 @@ def build_engine(
         pipeline,
         default_language=default_language,
         audio_dir=data_dir / "audio",
+        max_audio_bytes=max_audio_bytes,
     )
     return engine, store, pipeline

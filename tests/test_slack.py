@@ -48,11 +48,11 @@ FORM = "application/x-www-form-urlencoded"
 class SlackBot:
     """One life of the bot: engine on data_dir, SlackAdapter, its route on a real aiohttp server."""
 
-    def __init__(self, data_dir: Path, transcriber: Transcriber, fake: FakeSlack, **adapter_kwargs: Any) -> None:
+    def __init__(self, data_dir: Path, transcriber: Transcriber, fake: FakeSlack, **engine_kwargs: Any) -> None:
         self.data_dir = data_dir
         self.transcriber = transcriber
         self.fake = fake
-        self.adapter_kwargs = adapter_kwargs
+        self.engine_kwargs = engine_kwargs
         self.engine: InterviewEngine
         self.store: SessionStore
         self.adapter: SlackAdapter
@@ -60,11 +60,11 @@ class SlackBot:
         self._ids = itertools.count(1)
 
     async def start(self) -> SlackBot:
-        self.engine, self.store, self.pipeline = build_engine(self.data_dir, self.transcriber)
+        self.engine, self.store, self.pipeline = build_engine(self.data_dir, self.transcriber, **self.engine_kwargs)
         config = SlackConfig(
             bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_base_url=self.fake.api_url, admins=(ADMIN,)
         )
-        self.adapter = SlackAdapter(self.engine, config, **self.adapter_kwargs)
+        self.adapter = SlackAdapter(self.engine, config)
         app = web.Application()
         app.router.add_routes(self.adapter.routes())
         self.client = TestClient(TestServer(app, host="127.0.0.1"))
