@@ -430,6 +430,13 @@ class SlackAdapter:
     async def _answer_file(self, user: User, channel: str, thread: str | None, file: dict[str, Any]) -> None:
         """Refuse oversized files unseen, download with the bot token, transcribe, reply in place."""
         size = int(file.get("size") or 0)
+        logger.info(
+            "slack: voice answer user=%s file=%s bytes=%d mime=%s",
+            user.user_id,
+            file.get("id"),
+            size,
+            file.get("mimetype"),
+        )
         if size > self._engine.max_audio_bytes:
             await self._post(channel, too_large_text(size, self._engine.max_audio_bytes), thread_ts=thread)
             return

@@ -535,6 +535,14 @@ class TelegramAdapter:
             return
         await self._engine.get_session(user)  # no interview: SessionNotFound explains, before any download
         media, mime_type, filename = _audio_of(message)
+        logger.info(
+            "telegram: voice answer update=%s user=%s kind=%s bytes=%s mime=%s",
+            update.update_id,
+            user.user_id,
+            _kind(message),
+            media.file_size,
+            mime_type,
+        )
         if media.file_size and media.file_size > self._max_download:
             await self._reply(update, _too_big(media.file_size, self._max_download, "recording"))
             return

@@ -159,7 +159,10 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         await site.start()
         logger.info(
             "serving on http://%s:%d (http api %s) version=%s models=%s",
-            config.http.host, config.http.port, "on" if config.http.enabled else "off", __version__,
+            config.http.host,
+            config.http.port,
+            "on" if config.http.enabled else "off",
+            __version__,
             ",".join(sorted(models)) or "none",
         )
         if config.speech.default_language in models:

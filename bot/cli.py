@@ -96,9 +96,7 @@ def cmd_sessions(args: argparse.Namespace, config: Config) -> int:
     engine = InterviewEngine(store, None, stale_after_hours=config.store.stale_after_hours)
     try:
         rows = asyncio.run(
-            engine.list_sessions(
-                status=args.status, platform=args.platform, user_id=args.user, stale_only=args.stale
-            )
+            engine.list_sessions(status=args.status, platform=args.platform, user_id=args.user, stale_only=args.stale)
         )
     finally:
         store.close()

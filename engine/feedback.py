@@ -38,15 +38,32 @@ _SENTENCE_PUNCT = frozenset(".!?;:")
 
 # Spoken variants folded into one filler name.
 _SINGLE_FILLERS = {
-    "um": "um", "umm": "um", "ummm": "um", "uhm": "um", "hmm": "hmm", "hmmm": "hmm",
-    "uh": "uh", "uhh": "uh", "er": "er", "erm": "er",
-    "basically": "basically", "actually": "actually", "literally": "literally",
+    "um": "um",
+    "umm": "um",
+    "ummm": "um",
+    "uhm": "um",
+    "hmm": "hmm",
+    "hmmm": "hmm",
+    "uh": "uh",
+    "uhh": "uh",
+    "er": "er",
+    "erm": "er",
+    "basically": "basically",
+    "actually": "actually",
+    "literally": "literally",
 }
 _HEDGE_PHRASES = {
-    ("i", "think"): "i think", ("i", "guess"): "i guess", ("i", "suppose"): "i suppose",
-    ("maybe",): "maybe", ("probably",): "probably", ("perhaps",): "perhaps", ("might",): "might",
-    ("i'm", "not", "sure"): "i'm not sure", ("im", "not", "sure"): "i'm not sure",
-    ("i", "am", "not", "sure"): "i'm not sure", ("not", "sure"): "i'm not sure",
+    ("i", "think"): "i think",
+    ("i", "guess"): "i guess",
+    ("i", "suppose"): "i suppose",
+    ("maybe",): "maybe",
+    ("probably",): "probably",
+    ("perhaps",): "perhaps",
+    ("might",): "might",
+    ("i'm", "not", "sure"): "i'm not sure",
+    ("im", "not", "sure"): "i'm not sure",
+    ("i", "am", "not", "sure"): "i'm not sure",
+    ("not", "sure"): "i'm not sure",
 }
 # "like" is a verb or a preposition after these ("I like", "would like", "looks like", "things like").
 _LIKE_NOT_FILLER_AFTER = _wordset(
@@ -56,9 +73,7 @@ _LIKE_NOT_FILLER_AFTER = _wordset(
 )
 _SUBJECTS = _wordset("i we you they he she it it's there that's this")
 _INTENSIFIERS = _wordset("really super so totally just literally basically very um uh")
-_YOU_KNOW_NOT_AFTER = _wordset(
-    "do did don't didn't if as would could should will might whether let to make"
-)
+_YOU_KNOW_NOT_AFTER = _wordset("do did don't didn't if as would could should will might whether let to make")
 _YOU_KNOW_NOT_BEFORE = _wordset(
     "how that the about it this him her them a an which where who whether when why me us each everyone "
     "everything exactly"
@@ -208,13 +223,35 @@ def analyze_answer(
         length = "ok"
 
     parts = _score_parts(
-        question, lowered, words, length=length, short_limit=short_limit, star=star, has_number=has_number,
-        used_terms=used_terms, terms=terms, fillers=fillers, hedges=hedges, pace=pace, wpm=wpm,
+        question,
+        lowered,
+        words,
+        length=length,
+        short_limit=short_limit,
+        star=star,
+        has_number=has_number,
+        used_terms=used_terms,
+        terms=terms,
+        fillers=fillers,
+        hedges=hedges,
+        pace=pace,
+        wpm=wpm,
         named=bool(used_terms or extract_skills(clean)),
     )
     tips = _tips(
-        question, word_count, length=length, duration=duration, wpm=wpm, pace=pace, fillers=fillers, hedges=hedges,
-        star=star, has_number=has_number, used_terms=used_terms, terms=terms, unsure=unsure,
+        question,
+        word_count,
+        length=length,
+        duration=duration,
+        wpm=wpm,
+        pace=pace,
+        fillers=fillers,
+        hedges=hedges,
+        star=star,
+        has_number=has_number,
+        used_terms=used_terms,
+        terms=terms,
+        unsure=unsure,
     )
     return Feedback(
         score=sum(parts.values()),
@@ -304,14 +341,12 @@ def _match_hedge(tokens: list[str], i: int) -> tuple[str, int] | None:
 
 
 def _like_is_filler(prev: str, nxt: str) -> bool:
-    """"It was, like, huge" and "and like we just" fill; "I like", "looks like" and "things like" do not."""
+    """ "It was, like, huge" and "and like we just" fill; "I like", "looks like" and "things like" do not."""
     if prev in _LIKE_NOT_FILLER_AFTER:
         return False
     if nxt == "," or (prev in (",", "") and (nxt in _SUBJECTS or nxt in _SENTENCE_PUNCT)):
         return True
-    return prev in ("and", "so", "but", "um", "uh", "was", "like", ",") and (
-        nxt in _SUBJECTS or nxt in _INTENSIFIERS
-    )
+    return prev in ("and", "so", "but", "um", "uh", "was", "like", ",") and (nxt in _SUBJECTS or nxt in _INTENSIFIERS)
 
 
 def _ranked(counts: Counter[str]) -> dict[str, int]:
@@ -338,9 +373,21 @@ def _stems(words: Sequence[str]) -> set[str]:
 
 
 def _score_parts(
-    question: Question, lowered: str, words: list[str], *, length: str, short_limit: int, star: dict[str, bool],
-    has_number: bool, used_terms: list[str], terms: list[str], fillers: dict[str, int], hedges: dict[str, int],
-    pace: str | None, wpm: float | None, named: bool,
+    question: Question,
+    lowered: str,
+    words: list[str],
+    *,
+    length: str,
+    short_limit: int,
+    star: dict[str, bool],
+    has_number: bool,
+    used_terms: list[str],
+    terms: list[str],
+    fillers: dict[str, int],
+    hedges: dict[str, int],
+    pace: str | None,
+    wpm: float | None,
+    named: bool,
 ) -> dict[str, int]:
     word_count = len(words)
     if word_count == 0:
@@ -382,9 +429,20 @@ def _score_parts(
 
 
 def _tips(
-    question: Question, word_count: int, *, length: str, duration: float | None, wpm: float | None,
-    pace: str | None, fillers: dict[str, int], hedges: dict[str, int], star: dict[str, bool], has_number: bool,
-    used_terms: list[str], terms: list[str], unsure: tuple[str, ...],
+    question: Question,
+    word_count: int,
+    *,
+    length: str,
+    duration: float | None,
+    wpm: float | None,
+    pace: str | None,
+    fillers: dict[str, int],
+    hedges: dict[str, int],
+    star: dict[str, bool],
+    has_number: bool,
+    used_terms: list[str],
+    terms: list[str],
+    unsure: tuple[str, ...],
 ) -> tuple[str, ...]:
     """The three most useful things to change, most important first; never none."""
     if word_count == 0:
@@ -392,15 +450,28 @@ def _tips(
     tips: list[_Tip] = []
     if length == "short":
         if star:
-            tips.append(_Tip(90, f"Give more detail: {word_count} words is short for this question; aim for 1–2 "
-                                 "minutes that walk through the situation, your task, what you did and the result."))
+            tips.append(
+                _Tip(
+                    90,
+                    f"Give more detail: {word_count} words is short for this question; aim for 1–2 "
+                    "minutes that walk through the situation, your task, what you did and the result.",
+                )
+            )
         else:
-            tips.append(_Tip(90, f"Say a little more: {word_count} words is brief; add your reasoning and one "
-                                 "concrete example."))
+            tips.append(
+                _Tip(
+                    90, f"Say a little more: {word_count} words is brief; add your reasoning and one concrete example."
+                )
+            )
     elif length == "long":
         spoken = f" ({duration / 60:.1f} minutes)" if duration and duration > LONG_SECONDS else ""
-        tips.append(_Tip(75, f"Tighten it: {word_count} words{spoken} is long; lead with your main point and aim "
-                             "for under two minutes."))
+        tips.append(
+            _Tip(
+                75,
+                f"Tighten it: {word_count} words{spoken} is long; lead with your main point and aim "
+                "for under two minutes.",
+            )
+        )
     if pace in ("slow", "fast") and wpm is not None and word_count >= MIN_WORDS_FOR_PACE:
         if pace == "fast":
             tips.append(_Tip(80, f"Slow down: {wpm:.0f} words per minute; aim for 130–160."))
@@ -418,32 +489,46 @@ def _tips(
     total_hedges = sum(hedges.values())
     if total_hedges >= 2:
         listed = ", ".join(f"'{_display(k)}'" for k in list(hedges)[:3])
-        tips.append(_Tip(55, f"Sound more certain: you hedged {total_hedges} times ({listed}); state what you did "
-                             "and what you know."))
+        tips.append(
+            _Tip(
+                55,
+                f"Sound more certain: you hedged {total_hedges} times ({listed}); state what you did "
+                "and what you know.",
+            )
+        )
     if star:
         if not star["result"]:
-            tips.append(_Tip(66, "Close with the result, ideally a number (time saved, % improved, customers "
-                                 "helped)."))
+            tips.append(_Tip(66, "Close with the result, ideally a number (time saved, % improved, customers helped)."))
         elif not has_number:
-            tips.append(_Tip(45, "Put a number on the result (for example 'cut response time by 40%') so it "
-                                 "sticks."))
+            tips.append(_Tip(45, "Put a number on the result (for example 'cut response time by 40%') so it sticks."))
         if not star["action"]:
-            tips.append(_Tip(64, "Say what you did yourself: use 'I' and concrete verbs (I built, I led, "
-                                 "I decided), not only 'we'."))
+            tips.append(
+                _Tip(
+                    64,
+                    "Say what you did yourself: use 'I' and concrete verbs (I built, I led, I decided), not only 'we'.",
+                )
+            )
         if not star["situation"]:
             tips.append(_Tip(50, "Open with a sentence of context: where you were and what was at stake."))
         if not star["task"]:
-            tips.append(_Tip(42, "Make your goal clear: what were you responsible for, and what did success look "
-                                 "like?"))
+            tips.append(
+                _Tip(42, "Make your goal clear: what were you responsible for, and what did success look like?")
+            )
     if question.skill and question.skill not in used_terms:
         skill = skill_info(question.skill)
-        tips.append(_Tip(62, f"Name {skill.phrase if skill else question.skill} explicitly and say what you did "
-                             "with it."))
+        tips.append(
+            _Tip(62, f"Name {skill.phrase if skill else question.skill} explicitly and say what you did with it.")
+        )
     elif question.category in TERM_CATEGORIES and terms and not used_terms:
         tips.append(_Tip(35, f"Connect it to the job: mention {_join(terms[:3], 'or')} where it's true for you."))
     if len(unsure) >= 3 and len(unsure) >= 0.1 * word_count:
-        tips.append(_Tip(30, f"Some words were hard to make out ({', '.join(unsure[:3])}); speak a little more "
-                             "clearly or closer to the microphone."))
+        tips.append(
+            _Tip(
+                30,
+                f"Some words were hard to make out ({', '.join(unsure[:3])}); speak a little more "
+                "clearly or closer to the microphone.",
+            )
+        )
     if not tips:
         if star:
             text = "Strong answer: keep this situation, task, action and result shape for your other stories."
@@ -557,7 +642,10 @@ def _strengths(
 
 
 def _improvements(
-    session: Session, answered: list[tuple[Answer, Feedback]], skipped: int, terms: list[str],
+    session: Session,
+    answered: list[tuple[Answer, Feedback]],
+    skipped: int,
+    terms: list[str],
     fillers: Counter[str],
 ) -> tuple[str, ...]:
     """The three issues seen most often (ties in the order below), each with its figures."""
@@ -574,14 +662,18 @@ def _improvements(
     add(short, f"Give fuller answers (short: {short} of {n}); aim for 1–2 minutes with a concrete example.")
     star = [f for f in feedbacks if f.star]
     no_result = sum(not f.star.get("result") for f in star)
-    add(no_result, f"End behavioural answers with the result, ideally a number (missing in {no_result} of "
-                   f"{len(star)}).")
+    add(
+        no_result, f"End behavioural answers with the result, ideally a number (missing in {no_result} of {len(star)})."
+    )
     voice = [f for a, f in answered if a.source == "voice" and f.wpm is not None]
     fast = sum(f.pace == "fast" and f.word_count >= MIN_WORDS_FOR_PACE for f in voice)
     slow = sum(f.pace == "slow" and f.word_count >= MIN_WORDS_FOR_PACE for f in voice)
     add(fast, f"Slow down: over {FAST_WPM} words per minute in {fast} of {len(voice)} voice answers; aim for 130–160.")
-    add(slow, f"Speak a little faster: under {SLOW_WPM} words per minute in {slow} of {len(voice)} voice answers; "
-              "aim for 130–160.")
+    add(
+        slow,
+        f"Speak a little faster: under {SLOW_WPM} words per minute in {slow} of {len(voice)} voice answers; "
+        "aim for 130–160.",
+    )
     heavy = sum(sum(f.fillers.values()) >= 3 for f in feedbacks)
     if heavy:
         top, top_count = fillers.most_common(1)[0]
@@ -613,7 +705,12 @@ def _top_words(texts: Sequence[str], limit: int = 5) -> tuple[tuple[str, int], .
     counts: Counter[str] = Counter()
     for text in texts:
         for word in _WORD.findall(_UNK.sub(" ", text.replace("’", "'")).lower()):
-            if len(word) >= 3 and not word.isdigit() and word not in STOP_WORDS and word not in _FILLER_WORDS \
-                    and word not in _HEDGE_WORDS:
+            if (
+                len(word) >= 3
+                and not word.isdigit()
+                and word not in STOP_WORDS
+                and word not in _FILLER_WORDS
+                and word not in _HEDGE_WORDS
+            ):
                 counts[word] += 1
     return tuple((w, c) for w, c in counts.most_common() if c >= 2)[:limit]

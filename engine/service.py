@@ -181,7 +181,12 @@ class InterviewEngine:
             await self._save(session)
             logger.info(
                 "session started platform=%s user=%s session=%s round=%s questions=%d lang=%s",
-                user.platform, user.user_id, session_id, spec.round_type, len(questions), spec.language,
+                user.platform,
+                user.user_id,
+                session_id,
+                spec.round_type,
+                len(questions),
+                spec.language,
             )
             return StartResult(session.snapshot(), questions[0])
 
@@ -218,9 +223,7 @@ class InterviewEngine:
             self._require_active(session)
             return await self._record(session, source="text", text=text)
 
-    async def answer_audio(
-        self, user: User, audio: AudioInput, *, session_id: str | None = None
-    ) -> AnswerResult:
+    async def answer_audio(self, user: User, audio: AudioInput, *, session_id: str | None = None) -> AnswerResult:
         """Save the voice answer durably, then transcribe and record it.
 
         The user's lock is the first thing awaited, so one user's answers are recorded in the order they arrived.
@@ -258,8 +261,13 @@ class InterviewEngine:
             await self._save(session)
             logger.info(
                 "voice answer saved platform=%s user=%s session=%s answer=%s bytes=%d mime=%s queue=%d",
-                session.platform, session.user_id, session.session_id, pending_id, len(audio.data),
-                audio.mime_type, self.queue_depth,
+                session.platform,
+                session.user_id,
+                session.session_id,
+                pending_id,
+                len(audio.data),
+                audio.mime_type,
+                self.queue_depth,
             )
             return await self._process_pending(user, session.session_id, pending_id)
 
@@ -285,7 +293,10 @@ class InterviewEngine:
                     continue
                 logger.info(
                     "recovering interrupted answer platform=%s user=%s session=%s answer=%s",
-                    platform, user.user_id, doc["session_id"], entry["id"],
+                    platform,
+                    user.user_id,
+                    doc["session_id"],
+                    entry["id"],
                 )
                 try:
                     async with self._lock(user):
@@ -314,7 +325,11 @@ class InterviewEngine:
             await self._save(session)
             logger.info(
                 "session ended early platform=%s user=%s session=%s answered=%d/%d",
-                session.platform, session.user_id, session.session_id, session.answered_count, session.total,
+                session.platform,
+                session.user_id,
+                session.session_id,
+                session.answered_count,
+                session.total,
             )
             return build_report(session)
 
@@ -481,7 +496,12 @@ class InterviewEngine:
         await asyncio.to_thread(self._store.save, session.to_dict())
 
     async def _record(
-        self, session: Session, *, source: str, text: str, transcript: Transcript | None = None,
+        self,
+        session: Session,
+        *,
+        source: str,
+        text: str,
+        transcript: Transcript | None = None,
         audio_file: str = "",
     ) -> AnswerResult:
         """Attach an answer to the current question, advance, and finish the interview after the last one."""
@@ -512,7 +532,12 @@ class InterviewEngine:
         await self._save(session)
         logger.info(
             "answer recorded platform=%s user=%s session=%s question=%d/%d source=%s score=%s",
-            session.platform, session.user_id, session.session_id, answer.index + 1, session.total, source,
+            session.platform,
+            session.user_id,
+            session.session_id,
+            answer.index + 1,
+            session.total,
+            source,
             feedback.score if feedback else "-",
         )
         return AnswerResult(
@@ -541,7 +566,11 @@ class InterviewEngine:
         except (errors.AudioError, errors.SpeechUnavailable) as exc:
             logger.info(
                 "voice answer rejected platform=%s user=%s session=%s answer=%s reason=%s",
-                user.platform, user.user_id, session_id, pending_id, exc.code,
+                user.platform,
+                user.user_id,
+                session_id,
+                pending_id,
+                exc.code,
             )
             await self._remove_pending(session, pending_id, delete_audio=True)
             raise
@@ -558,8 +587,13 @@ class InterviewEngine:
             raise errors.TranscriptionFailed() from None
         logger.info(
             "voice answer transcribed platform=%s user=%s session=%s answer=%s seconds=%.1f rtf=%.2f words=%d",
-            user.platform, user.user_id, session_id, pending_id, transcript.duration,
-            transcript.real_time_factor, len(transcript.words),
+            user.platform,
+            user.user_id,
+            session_id,
+            pending_id,
+            transcript.duration,
+            transcript.real_time_factor,
+            len(transcript.words),
         )
         session.pending = [p for p in session.pending if p["id"] != pending_id]
         return await self._record(
@@ -625,9 +659,7 @@ class InterviewEngine:
         assert self._audio_dir is not None
         if not self._audio_dir.is_dir():
             return 0
-        pending = {
-            p["audio_file"] for doc in self._store.pending_sessions() for p in doc.get("pending", [])
-        }
+        pending = {p["audio_file"] for doc in self._store.pending_sessions() for p in doc.get("pending", [])}
         removed = 0
         for path in self._audio_dir.glob("*/*"):
             relative = str(path.relative_to(self._audio_dir))

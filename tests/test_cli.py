@@ -46,9 +46,17 @@ def test_a_bad_config_value_is_one_line_naming_key_and_file(tmp_path):
 def _session(platform: str, user: str, sid: str, status: str, answered: int) -> dict:
     questions = [Question(f"q{i}", "behavioral", f"Question {i}?") for i in range(4)]
     session = Session(
-        platform=platform, user_id=user, session_id=sid, name=user.title(),
-        spec=InterviewSpec("Data Engineer", "Acme", "Retail"), seed=1, questions=questions,
-        created_at=1.0, updated_at=2.0, status=status, position=answered,
+        platform=platform,
+        user_id=user,
+        session_id=sid,
+        name=user.title(),
+        spec=InterviewSpec("Data Engineer", "Acme", "Retail"),
+        seed=1,
+        questions=questions,
+        created_at=1.0,
+        updated_at=2.0,
+        status=status,
+        position=answered,
     )
     return session.to_dict()
 

@@ -48,8 +48,9 @@ class ScriptedSpeech:
             raise errors.AudioInvalid()
         words = audio.data[4:].decode().split()
         timed = tuple(Word(w, i * 0.4, i * 0.4 + 0.35, 0.95) for i, w in enumerate(words))
-        return Transcript(" ".join(words), timed, duration=len(words) * 0.4 + 0.5, processing_seconds=0.1,
-                          language=language)
+        return Transcript(
+            " ".join(words), timed, duration=len(words) * 0.4 + 0.5, processing_seconds=0.1, language=language
+        )
 
     @property
     def queue_depth(self) -> int:
@@ -62,11 +63,13 @@ class ScriptedSpeech:
         return {"languages": list(self._languages)}
 
 
-def make_engine(tmp_path: Path, speech: ScriptedSpeech | None = None, store: SessionStore | None = None,
-                clock=None) -> InterviewEngine:
+def make_engine(
+    tmp_path: Path, speech: ScriptedSpeech | None = None, store: SessionStore | None = None, clock=None
+) -> InterviewEngine:
     kwargs = {"clock": clock} if clock else {}
-    return InterviewEngine(store or SessionStore(None), speech or ScriptedSpeech(), audio_dir=tmp_path / "audio",
-                           **kwargs)
+    return InterviewEngine(
+        store or SessionStore(None), speech or ScriptedSpeech(), audio_dir=tmp_path / "audio", **kwargs
+    )
 
 
 def voice(text: str) -> AudioInput:
@@ -299,7 +302,7 @@ async def test_many_users_at_once_and_one_user_answering_ten_times_in_a_row(tmp_
         return_exceptions=True,
     )
     assert not [r for r in results if isinstance(r, Exception)]
-    session = (await engine.latest_session(busy))
+    session = await engine.latest_session(busy)
     assert [a.text for a in session.answers] == [f"note {i}" if i % 2 else f"typed {i}" for i in range(n)]
     assert [a.index for a in session.answers] == list(range(n))
 
@@ -336,8 +339,13 @@ async def test_forget_deletes_sessions_and_recordings(tmp_path):
 
 async def test_old_recordings_are_purged_after_the_retention_period(tmp_path):
     now = [time.time()]
-    engine = InterviewEngine(SessionStore(None), ScriptedSpeech(), audio_dir=tmp_path / "audio",
-                             audio_retention_seconds=3600, clock=lambda: now[0])
+    engine = InterviewEngine(
+        SessionStore(None),
+        ScriptedSpeech(),
+        audio_dir=tmp_path / "audio",
+        audio_retention_seconds=3600,
+        clock=lambda: now[0],
+    )
     await engine.start(ALICE, SPEC)
     await engine.answer_audio(ALICE, voice("keep me a while"))
     assert await engine.purge_old_audio() == 0

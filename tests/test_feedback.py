@@ -20,8 +20,9 @@ DEADLINE = Question(
     "beh-002", "behavioral", "Describe a situation where you had to meet a tight deadline. What did you do?"
 )
 EXPERIENCE = Question("exp-python", "experience", "Tell me about a project where you used Python.", skill="Python")
-TECHNICAL = Question("be-002", "technical", "A service that was fast last month now responds slowly. How would you "
-                                            "find the cause?")
+TECHNICAL = Question(
+    "be-002", "technical", "A service that was fast last month now responds slowly. How would you find the cause?"
+)
 INTRO = Question("int-001", "intro", "Tell me about yourself and what brings you to the role at TechCorp Inc.")
 
 GOOD_STAR = (
@@ -51,7 +52,15 @@ def timed(text: str, wpm: float, *, lead: float = 2.0, tail: float = 3.0, conf: 
 def test_fillers_are_counted_in_a_rambling_answer():
     feedback = analyze_answer(INTRO, RAMBLING, job_terms=TERMS)
     assert feedback.fillers == {
-        "um": 2, "like": 2, "basically": 1, "i mean": 1, "kind of": 1, "so": 1, "sort of": 1, "uh": 1, "you know": 1,
+        "um": 2,
+        "like": 2,
+        "basically": 1,
+        "i mean": 1,
+        "kind of": 1,
+        "so": 1,
+        "sort of": 1,
+        "uh": 1,
+        "you know": 1,
     }
     assert any("11 filler words" in tip and "pause" in tip for tip in feedback.tips)
 
@@ -67,19 +76,29 @@ def test_like_and_so_as_real_words_are_not_fillers():
 
 
 def test_one_repeated_filler_is_named_with_its_count():
-    text = ("Um, I led the migration, um, to Kubernetes and um, it took, um, about three months, um, but um we "
-            "got there in the end with no downtime.")
+    text = (
+        "Um, I led the migration, um, to Kubernetes and um, it took, um, about three months, um, but um we "
+        "got there in the end with no downtime."
+    )
     feedback = analyze_answer(TECHNICAL, text, job_terms=TERMS)
     assert feedback.fillers == {"um": 6}
     assert "You said 'um' 6 times; pause silently instead of filling the gap." in feedback.tips
 
 
 def test_hedges_are_counted_and_flagged():
-    text = ("I think I would maybe look at the logs first, and probably check the database. I'm not sure, but "
-            "perhaps it might be the cache. I guess I would ask the team.")
+    text = (
+        "I think I would maybe look at the logs first, and probably check the database. I'm not sure, but "
+        "perhaps it might be the cache. I guess I would ask the team."
+    )
     feedback = analyze_answer(TECHNICAL, text, job_terms=TERMS)
     assert feedback.hedges == {
-        "i guess": 1, "i think": 1, "i'm not sure": 1, "maybe": 1, "might": 1, "perhaps": 1, "probably": 1,
+        "i guess": 1,
+        "i think": 1,
+        "i'm not sure": 1,
+        "maybe": 1,
+        "might": 1,
+        "perhaps": 1,
+        "probably": 1,
     }
     assert any(tip.startswith("Sound more certain: you hedged 7 times") for tip in feedback.tips)
 
@@ -122,8 +141,14 @@ def test_text_answers_have_no_timing_but_voice_answers_do():
 
 
 def test_words_the_recogniser_was_unsure_of_are_listed_once_in_order():
-    words = (Word("we", 0.0, 0.2, 1.0), Word("migrated", 0.2, 0.7, 0.4), Word("to", 0.7, 0.8, 0.9),
-             Word("kubernetes", 0.8, 1.4, 0.3), Word("migrated", 1.5, 2.0, 0.5), Word("[unk]", 2.0, 2.2, 0.1))
+    words = (
+        Word("we", 0.0, 0.2, 1.0),
+        Word("migrated", 0.2, 0.7, 0.4),
+        Word("to", 0.7, 0.8, 0.9),
+        Word("kubernetes", 0.8, 1.4, 0.3),
+        Word("migrated", 1.5, 2.0, 0.5),
+        Word("[unk]", 2.0, 2.2, 0.1),
+    )
     transcript = Transcript("we migrated to kubernetes migrated [unk]", words, duration=2.5)
     feedback = analyze_answer(TECHNICAL, transcript.text, job_terms=TERMS, transcript=transcript)
     assert feedback.unsure_words == ("migrated", "kubernetes")
@@ -146,9 +171,11 @@ def test_star_signals_on_a_good_and_a_poor_behavioural_answer():
 
 
 def test_a_result_without_a_number_asks_for_one():
-    text = ("When I joined my last team the release process was manual and slow. My goal was to automate it. I "
-            "wrote a deployment pipeline and documented it for everyone. In the end releases became routine and "
-            "the team stopped dreading Fridays.")
+    text = (
+        "When I joined my last team the release process was manual and slow. My goal was to automate it. I "
+        "wrote a deployment pipeline and documented it for everyone. In the end releases became routine and "
+        "the team stopped dreading Fridays."
+    )
     feedback = analyze_answer(DEADLINE, text, job_terms=TERMS)
     assert feedback.star["result"] and not feedback.star["metrics"]
     assert any(tip.startswith("Put a number on the result") for tip in feedback.tips)
@@ -159,28 +186,35 @@ def test_star_is_only_judged_on_behavioural_and_situational_questions():
     situational = Question(
         "sit-005", "situational", "You find a serious flaw the day before a launch. What would you do?"
     )
-    text = ("If the flaw could hurt customers, my first priority would be to tell my manager straight away. I would "
-            "then estimate the fix, and if it takes more than a day I'd propose delaying the launch so that we ship "
-            "something safe.")
+    text = (
+        "If the flaw could hurt customers, my first priority would be to tell my manager straight away. I would "
+        "then estimate the fix, and if it takes more than a day I'd propose delaying the launch so that we ship "
+        "something safe."
+    )
     star = analyze_answer(situational, text, job_terms=TERMS).star
     assert star["situation"] and star["task"] and star["action"] and star["result"]
 
 
 def test_job_terms_are_found_through_aliases_and_word_boundaries():
-    text = ("I moved our reports from MySQL to Postgres, wrote the backend in python and deployed it on k8s. Our "
-            "JavaScript frontend stayed as it was.")
+    text = (
+        "I moved our reports from MySQL to Postgres, wrote the backend in python and deployed it on k8s. Our "
+        "JavaScript frontend stayed as it was."
+    )
     feedback = analyze_answer(TECHNICAL, text, job_terms=["Java", *TERMS])
     assert feedback.relevant_terms == ("Python", "Kubernetes", "PostgreSQL", "backend")
 
 
 def test_an_experience_answer_that_never_names_the_skill_is_told_so():
-    text = ("I built a reporting service for the finance team. It pulled data every night, and I made it twice as "
-            "fast by batching the queries, which saved the analysts an hour a day.")
+    text = (
+        "I built a reporting service for the finance team. It pulled data every night, and I made it twice as "
+        "fast by batching the queries, which saved the analysts an hour a day."
+    )
     feedback = analyze_answer(EXPERIENCE, text, job_terms=TERMS)
     assert "Python" not in feedback.relevant_terms
     assert "Name Python explicitly and say what you did with it." in feedback.tips
-    named = analyze_answer(EXPERIENCE, text.replace("a reporting service", "a Python reporting service"),
-                           job_terms=TERMS)
+    named = analyze_answer(
+        EXPERIENCE, text.replace("a reporting service", "a Python reporting service"), job_terms=TERMS
+    )
     assert named.relevant_terms == ("Python",)
     assert named.score > feedback.score
 
@@ -208,8 +242,15 @@ def test_empty_answer_still_gets_feedback():
 
 @pytest.mark.parametrize(
     "text",
-    [GOOD_STAR, POOR_STAR, RAMBLING, "Yes.", "Python.", " ".join([RAMBLING] * 20),
-     "I think maybe, um, I'm not sure, like, probably Kubernetes? I guess."],
+    [
+        GOOD_STAR,
+        POOR_STAR,
+        RAMBLING,
+        "Yes.",
+        "Python.",
+        " ".join([RAMBLING] * 20),
+        "I think maybe, um, I'm not sure, like, probably Kubernetes? I guess.",
+    ],
 )
 @pytest.mark.parametrize("question", [DEADLINE, EXPERIENCE, TECHNICAL, INTRO])
 def test_score_is_the_sum_of_its_parts_and_there_are_one_to_three_tips(text, question):
@@ -231,8 +272,17 @@ def test_feedback_survives_the_store_round_trip():
 
 def make_session(answers: list[Answer], questions: list[Question], *, status: str = "completed") -> Session:
     return Session(
-        platform="telegram", user_id="1001", session_id="s-1", spec=SPEC, seed=7, questions=questions,
-        created_at=1000.0, updated_at=2000.0, status=status, position=len(answers), answers=answers,
+        platform="telegram",
+        user_id="1001",
+        session_id="s-1",
+        spec=SPEC,
+        seed=7,
+        questions=questions,
+        created_at=1000.0,
+        updated_at=2000.0,
+        status=status,
+        position=len(answers),
+        answers=answers,
     )
 
 
@@ -256,7 +306,9 @@ def test_report_figures_on_a_hand_built_session():
     expected = (intro_feedback.score + voice_feedback.score + text_feedback.score) / 4  # the skip counts as 0
     assert report.overall_score == int(expected + 0.5)
     assert [(q.index, q.source, q.score) for q in report.per_question] == [
-        (0, "text", intro_feedback.score), (1, "voice", voice_feedback.score), (2, "text", text_feedback.score),
+        (0, "text", intro_feedback.score),
+        (1, "voice", voice_feedback.score),
+        (2, "text", text_feedback.score),
         (3, "skipped", None),
     ]
     assert report.per_question[1].question == DEADLINE.text and report.per_question[1].category == "behavioral"
@@ -280,8 +332,10 @@ def test_report_figures_on_a_hand_built_session():
 def test_most_frequent_issue_leads_the_improvements():
     questions = [DEADLINE, EXPERIENCE, TECHNICAL]
     short_answers = ["We did it together.", "I used it a bit.", "I'd check the logs."]
-    answers = [Answer(i, q, "text", t, 1000.0 + i, analyze_answer(q, t, job_terms=TERMS))
-               for i, (q, t) in enumerate(zip(questions, short_answers, strict=True))]
+    answers = [
+        Answer(i, q, "text", t, 1000.0 + i, analyze_answer(q, t, job_terms=TERMS))
+        for i, (q, t) in enumerate(zip(questions, short_answers, strict=True))
+    ]
     report = build_report(make_session(answers, questions))
     assert report.improvements[0].startswith("Give fuller answers (short: 3 of 3)")
     assert report.average_wpm is None and report.strengths == ()

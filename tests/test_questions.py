@@ -91,8 +91,11 @@ def test_experience_and_gap_questions_read_naturally():
 
 def test_common_noun_skills_are_lower_case_inside_sentences():
     spec = InterviewSpec(
-        "Machine Learning Engineer", "Initech", "Insurance",
-        cv="I trained deep learning models in PyTorch.", jd="Experience with machine learning and deep learning.",
+        "Machine Learning Engineer",
+        "Initech",
+        "Insurance",
+        cv="I trained deep learning models in PyTorch.",
+        jd="Experience with machine learning and deep learning.",
     )
     texts = [q.text for seed in range(20) for q in plan(spec, "technical", seed) if q.category == "experience"]
     assert texts and all("machine learning" in t or "deep learning" in t for t in texts)
@@ -221,8 +224,19 @@ def test_bank_is_large_and_well_formed():
     assert len({q["id"] for q in bank}) == len(bank) == len({q["text"] for q in bank})
     assert {q["category"] for q in bank} == {"intro", "behavioral", "situational", "technical", "motivation", "closing"}
     domains = Counter(q["domain"] for q in bank if q["category"] == "technical")
-    for domain in ("backend", "frontend", "data", "devops", "mobile", "ml", "security", "product", "design", "sales",
-                   "general"):
+    for domain in (
+        "backend",
+        "frontend",
+        "data",
+        "devops",
+        "mobile",
+        "ml",
+        "security",
+        "product",
+        "design",
+        "sales",
+        "general",
+    ):
         assert domains[domain] >= 5, domain
     placeholders = {p for q in bank for p in re.findall(r"\{(\w+)\}", q["text"])}
     assert placeholders <= {"role", "company", "industry"}
@@ -241,8 +255,10 @@ def test_lexicon_has_at_least_200_skills_with_the_tricky_ones():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Senior backend role requiring Python, Node.js, Kubernetes and PostgreSQL.",
-         ["Python", "Node.js", "Kubernetes", "PostgreSQL"]),
+        (
+            "Senior backend role requiring Python, Node.js, Kubernetes and PostgreSQL.",
+            ["Python", "Node.js", "Kubernetes", "PostgreSQL"],
+        ),
         ("Strong C++ and C# skills; .NET Core a plus.", ["C++", "C#", ".NET"]),
         ("Built APIs in ASP.NET and nodejs, later moved them to Node.", ["ASP.NET", "Node.js"]),
         ("We run CI/CD on GitHub Actions, with ci-cd checks and continuous integration.", ["CI/CD", "GitHub Actions"]),
