@@ -77,6 +77,7 @@ def create_app(engine: InterviewEngine, config: HttpConfig, *, version: str) -> 
             web.get("/api/interview/state/{user_id}/{session_id}", get_state),
             web.post("/api/interview/answer", submit_answer, expect_handler=expect_within_limit),
             web.post("/api/interview/skip", skip_question, expect_handler=expect_within_limit),
+            web.post("/api/interview/retry", retry_answer, expect_handler=expect_within_limit),
             web.post("/api/interview/end", end_interview, expect_handler=expect_within_limit),
             web.get("/api/interview/report/{user_id}/{session_id}", get_report),
             web.get("/api/interview/debug/sessions", debug_sessions),
@@ -172,6 +173,13 @@ async def skip_question(request: web.Request) -> web.Response:
     """Skip the current question; the next one (or the final report) comes back."""
     user, session_id = _body_ids(await _json_object(request))
     result = await request.app[ENGINE].skip(user, session_id=session_id)
+    return web.json_response(_answer_result_json(result), dumps=_dumps)
+
+
+async def retry_answer(request: web.Request) -> web.Response:
+    """Transcribe again a voice answer whose transcription failed (503), from the recording the server kept."""
+    user, session_id = _body_ids(await _json_object(request))
+    result = await request.app[ENGINE].retry(user, session_id=session_id)
     return web.json_response(_answer_result_json(result), dumps=_dumps)
 
 

@@ -385,6 +385,21 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/interview/retry": {
+        "post": {
+            "summary": "Transcribe again the oldest voice answer whose transcription failed",
+            "description": "After a 503 transcription_failed the server keeps the recording; this retries it.",
+            "security": _API_KEY_SECURITY,
+            "requestBody": _IDS_BODY,
+            "responses": {
+                "200": _ok("The transcript, feedback and next question (or the final report)", "AnswerResult"),
+                "400": _error("Invalid request (no failed voice answer to retry)"),
+                "404": _error("Session not found"),
+                "409": _error("Interview already completed"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
     "/api/interview/end": {
         "post": {
             "summary": "End the interview early and get the report",

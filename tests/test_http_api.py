@@ -469,6 +469,17 @@ async def test_a_failed_transcription_is_503_with_retry_after(
     body = await expect_error(resp, 503, "transcription_failed", "Speech recognition failed")
     assert resp.headers["Retry-After"] == "5" and "again" in body["hint"]
     assert (await state(client))["progress"]["position"] == 0
+    assert (await state(client))["pending_voice_answers"] == 1
+
+    # The server kept the recording: once the recogniser is back, a retry transcribes it without a new upload.
+    monkeypatch.undo()
+    resp = await client.post("/api/interview/retry", json=IDS)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["source"] == "voice" and "안녕하세요" in body["transcript"]
+    after = await state(client)
+    assert after["progress"]["position"] == 1 and after["pending_voice_answers"] == 0
+    await expect_error(await client.post("/api/interview/retry", json=IDS), 400, "invalid_input")
 
 
 # ----- skip, end, report ------------------------------------------------------------------------------------
