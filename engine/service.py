@@ -415,6 +415,20 @@ class InterviewEngine:
         logger.info("user forgotten platform=%s user=%s sessions=%d", user.platform, user.user_id, len(docs))
         return len(docs)
 
+    async def get_draft(self, user: User) -> dict[str, Any] | None:
+        """A set-up form the user is part-way through (e.g. Telegram's /interview wizard), if any."""
+        _check_user(user)
+        return await asyncio.to_thread(self._store.get_draft, user.platform, user.user_id)
+
+    async def save_draft(self, user: User, draft: dict[str, Any]) -> None:
+        """Keep a set-up form's answers so far, so a restart in the middle of setting up loses nothing."""
+        _check_user(user)
+        await asyncio.to_thread(self._store.put_draft, user.platform, user.user_id, draft)
+
+    async def clear_draft(self, user: User) -> None:
+        _check_user(user)
+        await asyncio.to_thread(self._store.delete_draft, user.platform, user.user_id)
+
     async def first_delivery(self, platform: str, delivery_id: str) -> bool:
         """True the first time a platform delivers this update/event id, False for redeliveries."""
         return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id))

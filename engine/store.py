@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 SESSIONS = "sessions"
 DELIVERIES = "deliveries"
+DRAFTS = "drafts"
 ACTIVE = "active"
 # Stamped on every stored copy and stripped from what callers see: if a crash interrupts a move between the
 # two files, both hold the session and the copy with the higher revision is the one that was written last.
@@ -297,6 +298,7 @@ class SessionStore:
                 self._release_lock()
                 raise
         self._deliveries = self._main_db.table(DELIVERIES, cache_size=0)
+        self._drafts = self._main_db.table(DRAFTS, cache_size=0)
         try:
             # Read-only, reads still pick the newest copy of a session; only the cleanup on disk is skipped.
             self._main = _Shelf(self._main_db, "main", fix=not read_only)
@@ -498,8 +500,40 @@ class SessionStore:
             removed = [_public(doc) for doc in self._user_docs(platform, user_id)]
             for shelf in (self._main, self._archive):
                 shelf.remove([_key(doc) for doc in shelf.user_docs(platform, user_id)])
+            self._drop_draft(platform, user_id)
             logger.info("deleted %d sessions of %s/%s", len(removed), platform, user_id)
             return removed
+
+    # -- set-up drafts: what a candidate typed into a set-up form before the interview exists ---------------
+
+    def get_draft(self, platform: str, user_id: str) -> dict | None:
+        with self._lock:
+            self._check_open()
+            row = self._draft_row(platform, user_id)
+            return _copy(row["data"]) if row is not None else None
+
+    def put_draft(self, platform: str, user_id: str, data: dict) -> None:
+        """Replace the user's draft; durable when it returns, so a restart mid-set-up loses nothing."""
+        with self._lock:
+            self._check_open(writing=True)
+            row = self._draft_row(platform, user_id)
+            if row is None:
+                self._drafts.insert({"platform": platform, "user_id": user_id, "data": _copy(data)})
+            else:
+                self._drafts.update({"data": _copy(data)}, doc_ids=[row.doc_id])
+
+    def delete_draft(self, platform: str, user_id: str) -> None:
+        with self._lock:
+            self._check_open(writing=True)
+            self._drop_draft(platform, user_id)
+
+    def _draft_row(self, platform: str, user_id: str) -> Any:
+        return next((r for r in self._drafts if r.get("platform") == platform and r.get("user_id") == user_id), None)
+
+    def _drop_draft(self, platform: str, user_id: str) -> None:
+        row = self._draft_row(platform, user_id)
+        if row is not None:
+            self._drafts.remove(doc_ids=[row.doc_id])
 
     def claim_delivery(self, platform: str, delivery_id: str) -> bool:
         """True the first time this platform delivery is seen, False for a redelivery; remembered on disk."""

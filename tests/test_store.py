@@ -586,3 +586,19 @@ def test_read_only_open_of_a_missing_database_is_empty_and_creates_nothing(tmp_p
     with SessionStore(tmp_path / "none" / "sessions.json", read_only=True) as snapshot:
         assert snapshot.list_sessions() == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_set_up_drafts_survive_a_restart_and_go_with_forget(tmp_path):
+    path = tmp_path / "sessions.json"
+    with SessionStore(path) as store:
+        store.put_draft("telegram", "7", {"step": "company", "role": "Data Engineer"})
+        store.put_draft("telegram", "7", {"step": "industry", "role": "Data Engineer", "company": "Acme"})
+        store.put_draft("telegram", "8", {"step": "role"})
+    with SessionStore(path) as store:
+        assert store.get_draft("telegram", "7") == {"step": "industry", "role": "Data Engineer", "company": "Acme"}
+        assert store.get_draft("slack", "7") is None
+        store.delete_draft("telegram", "8")
+        assert store.get_draft("telegram", "8") is None
+        store.save(make_doc("7", "s1", platform="telegram"))
+        assert len(store.delete_user("telegram", "7")) == 1
+        assert store.get_draft("telegram", "7") is None
