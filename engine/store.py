@@ -430,12 +430,6 @@ class SessionStore:
             docs = self._user_docs(platform, user_id)
             return _public(docs[0]) if docs else None
 
-    def sessions_for(self, platform: str, user_id: str) -> list[dict]:
-        """All the user's sessions, most recently updated first."""
-        with self._lock:
-            self._check_open()
-            return [_public(doc) for doc in self._user_docs(platform, user_id)]
-
     def _user_docs(self, platform: str, user_id: str) -> list[dict[str, Any]]:
         docs = [doc for shelf in (self._main, self._archive) for doc in shelf.user_docs(platform, user_id)]
         return sorted(_newest_copies(docs), key=_recency, reverse=True)
