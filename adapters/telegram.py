@@ -1,10 +1,10 @@
 """The Telegram adapter: python-telegram-bot handlers that turn chat updates into engine calls and render replies.
 
-Interview state lives in the engine only. The one thing kept here is the set-up wizard's draft (role, company,
-industry, round, CV, JD typed before an interview exists): it is held in memory, per user, and lost on restart.
-That is deliberate: a draft is a few answers to a form, not interview state, and the CV/JD it may hold are far
-too large for callback_data or a reply's context. After a restart a stale wizard button says the set-up expired
-and typed text gets "no interview running, send /interview" (the one-line form needs no draft at all).
+Interview state lives in the engine only, and so does the set-up wizard's draft (role, company, industry, round,
+CV, JD typed before an interview exists; the CV/JD are far too large for callback_data): each update loads it from
+the engine and every change is saved back at once, so a restart mid-set-up loses nothing and the next answer, or a
+wizard button sent before the restart, carries on from the same step. A draft untouched for DRAFT_TTL_SECONDS is
+ignored and dropped; then a wizard button says the set-up expired and typed text is taken as an interview answer.
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ CLOUD_API_HOST = "api.telegram.org"
 MAX_CONCURRENT_UPDATES = 64
 PAGE_SIZE = 10
 DRAFT_TTL_SECONDS = 24 * 3600
-MAX_DRAFTS = 10_000
 DEFAULT_INDUSTRY = "General"
 ACTIVITY_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 s
 # Commands that only read: they may overtake a long voice answer of the same user (see _UserOrder).
@@ -89,6 +88,7 @@ ONE_LINE_USAGE = (
     + "). Or send just /interview for a guided set-up."
 )
 WIZARD_STEPS = ("role", "company", "industry", "round", "cv", "jd")
+DRAFT_STEPS = (*WIZARD_STEPS, "confirm")
 COMMANDS = (
     ("interview", "Start a mock interview"),
     ("status", "Where your interview stands"),
@@ -105,16 +105,32 @@ COMMANDS = (
 
 @dataclass
 class _Draft:
-    """A half-finished /interview set-up (memory only, see the module docstring)."""
+    """A half-finished /interview set-up, kept by the engine between updates (see the module docstring)."""
 
     step: str  # one of WIZARD_STEPS, or "confirm": `spec` waits for the "End it and start new" button
-    touched: float
+    touched: float  # time.time() of the last change, for DRAFT_TTL_SECONDS
     role: str = ""
     company: str = ""
     industry: str = ""
     round_type: str = "full"
     cv: str = ""
     spec: InterviewSpec | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for the engine's draft store."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "spec"}
+        data["spec"] = self.spec.to_dict() if self.spec is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Draft:
+        """Back from the store; ValueError/TypeError for a draft this version cannot use."""
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data and name != "spec"}
+        spec = data.get("spec")
+        draft = cls(**fields, spec=InterviewSpec.from_dict(spec) if spec is not None else None)
+        if draft.step not in DRAFT_STEPS or not isinstance(draft.touched, int | float):
+            raise ValueError(f"not a set-up draft: step={draft.step!r} touched={draft.touched!r}")
+        return draft
 
 
 class _Apologised(Exception):
@@ -183,7 +199,6 @@ class TelegramAdapter:
         # Telegram echoes this secret in a header on every webhook POST; without a configured one we make our
         # own, since we register the webhook ourselves.
         self._secret = config.webhook_secret or secrets.token_urlsafe(32)
-        self._drafts: dict[str, _Draft] = {}  # user_id -> set-up in progress
         self._max_download = engine.max_audio_bytes
         if urlsplit(config.api_base_url).hostname == CLOUD_API_HOST:
             self._max_download = min(self._max_download, CLOUD_DOWNLOAD_LIMIT)
@@ -389,14 +404,16 @@ class TelegramAdapter:
         if active is not None:
             await self._offer_resume(message.chat_id, active)
             return
-        self._put_draft(user, _Draft(step="role", touched=time.time()))
+        await self._save_draft(user, _Draft(step="role", touched=time.time()))
         await self._reply(
             update,
             "Let's set up your mock interview (send /cancel to stop).\n\n" + _STEP_PROMPTS["role"],
         )
 
     async def _cmd_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if self._drafts.pop(_user(update).user_id, None) is not None:
+        user = _user(update)
+        if await self._draft(user, steps=DRAFT_STEPS) is not None:
+            await self._engine.clear_draft(user)
             await self._reply(update, "Set-up cancelled. Send /interview whenever you want to start.")
         else:
             await self._reply(update, "There's no set-up to cancel. To stop a running interview, send /end.")
@@ -514,7 +531,7 @@ class TelegramAdapter:
     async def _on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = _message(update)
         kind = _kind(message)
-        draft = self._draft(_user(update).user_id)
+        draft = await self._draft(_user(update))
         if draft is not None:
             hint = "Let's finish setting up first. " + _STEP_PROMPTS[draft.step]
         elif await self._active_session(_user(update)) is not None:
@@ -529,7 +546,7 @@ class TelegramAdapter:
         """A voice note, audio file, audio document or round video: download it and answer with it."""
         message = _message(update)
         user = _user(update)
-        draft = self._draft(user.user_id)
+        draft = await self._draft(user)
         if draft is not None:
             await self._reply(update, "Let's finish setting up first. " + _STEP_PROMPTS[draft.step])
             return
@@ -591,7 +608,7 @@ class TelegramAdapter:
         """Typed text: the next set-up answer while the wizard runs, otherwise a typed interview answer."""
         message = _message(update)
         user = _user(update)
-        draft = self._draft(user.user_id)
+        draft = await self._draft(user)
         if draft is not None:
             await self._wizard_text(update, user, draft, message.text or "")
             return
@@ -606,7 +623,7 @@ class TelegramAdapter:
         user = _user(update)
         document = message.document
         assert document is not None
-        draft = self._draft(user.user_id)
+        draft = await self._draft(user)
         if draft is None or draft.step not in ("cv", "jd"):
             if draft is not None:
                 hint = "Let's finish setting up first. " + _STEP_PROMPTS[draft.step]
@@ -647,7 +664,6 @@ class TelegramAdapter:
     async def _wizard_text(self, update: Update, user: User, draft: _Draft, text: str) -> None:
         text = text.strip()
         step = draft.step
-        draft.touched = time.time()
         if step == "round":
             choice = ROUND_ALIASES.get(text.lower(), text.lower())
             if choice not in ROUND_TYPES:
@@ -655,6 +671,7 @@ class TelegramAdapter:
                 return
             draft.round_type = choice
             draft.step = "cv"
+            await self._save_draft(user, draft)
             await self._reply(update, _STEP_PROMPTS["cv"], _skip_button("cv"))
             return
         field = {"role": "role_title", "company": "company_name", "industry": "industry", "cv": "cv", "jd": "jd"}[step]
@@ -666,15 +683,19 @@ class TelegramAdapter:
             return
         if step == "role":
             draft.role, draft.step = text, "company"
+            await self._save_draft(user, draft)
             await self._reply(update, _STEP_PROMPTS["company"])
         elif step == "company":
             draft.company, draft.step = text, "industry"
+            await self._save_draft(user, draft)
             await self._reply(update, _STEP_PROMPTS["industry"], _industry_button())
         elif step == "industry":
             draft.industry, draft.step = text, "round"
+            await self._save_draft(user, draft)
             await self._reply(update, _STEP_PROMPTS["round"], _round_buttons())
         elif step == "cv":
             draft.cv, draft.step = text, "jd"
+            await self._save_draft(user, draft)
             await self._reply(
                 update, f"Got your CV ({len(text)} characters).\n\n" + _STEP_PROMPTS["jd"], _skip_button("jd")
             )
@@ -682,7 +703,7 @@ class TelegramAdapter:
             await self._finish_wizard(_message(update).chat_id, user, draft, jd=text)
 
     async def _finish_wizard(self, chat_id: int, user: User, draft: _Draft, *, jd: str) -> None:
-        self._drafts.pop(user.user_id, None)
+        await self._engine.clear_draft(user)  # also when the engine refuses the spec: the set-up is over
         spec = InterviewSpec(
             role_title=draft.role,
             company_name=draft.company,
@@ -697,10 +718,10 @@ class TelegramAdapter:
         try:
             started = await self._engine.start(user, spec, route={"chat_id": chat_id})
         except errors.SessionInProgress as exc:
-            self._put_draft(user, _Draft(step="confirm", touched=time.time(), spec=spec))
+            await self._save_draft(user, _Draft(step="confirm", touched=time.time(), spec=spec))
             await self._offer_resume(chat_id, exc.session)
             return
-        self._drafts.pop(user.user_id, None)  # a set-up abandoned for the one-line form must not eat answers
+        await self._engine.clear_draft(user)  # a set-up abandoned for the one-line form must not eat answers
         session = started.session
         spec = session.spec
         await self.send_text(
@@ -750,7 +771,7 @@ class TelegramAdapter:
 
     async def _wizard_button(self, query: CallbackQuery, chat_id: int, user: User, value: str) -> None:
         action, _, choice = value.partition(":")
-        draft = self._draft(user.user_id)
+        draft = await self._draft(user)
         expected = {"industry": "industry", "round": "round", "skip": choice}.get(action)
         if draft is None or draft.step != expected:
             await self.send_text(chat_id, "That set-up has expired (or moved on). Send /interview to start again.")
@@ -760,6 +781,7 @@ class TelegramAdapter:
         if action == "industry":
             await self._replace(message, _chosen(message, DEFAULT_INDUSTRY))
             draft.industry, draft.step = DEFAULT_INDUSTRY, "round"
+            await self._save_draft(user, draft)
             await self.send_text(chat_id, _STEP_PROMPTS["round"], _round_buttons())
         elif action == "round":
             if choice not in ROUND_TYPES:
@@ -769,10 +791,12 @@ class TelegramAdapter:
                 return
             await self._replace(message, _chosen(message, render.round_label(choice)))
             draft.round_type, draft.step = choice, "cv"
+            await self._save_draft(user, draft)
             await self.send_text(chat_id, _STEP_PROMPTS["cv"], _skip_button("cv"))
         elif choice == "cv":
             await self._replace(message, _chosen(message, "Skipped"))
             draft.step = "jd"
+            await self._save_draft(user, draft)
             await self.send_text(chat_id, _STEP_PROMPTS["jd"], _skip_button("jd"))
         else:
             await self._replace(message, _chosen(message, "Skipped"))
@@ -782,12 +806,12 @@ class TelegramAdapter:
         message = query.message
         assert isinstance(message, Message)
         if value == "resume":
-            self._drafts.pop(user.user_id, None)
+            await self._engine.clear_draft(user)
             session = await self._engine.get_session(user)
             await self._replace(message, "▶️ Resuming your interview.")
             await self.send_text(chat_id, render.current_question_text(session))
             return
-        draft = self._draft(user.user_id, steps=("confirm",))
+        draft = await self._draft(user, steps=("confirm",))
         try:
             report = await self._engine.end(user)
         except errors.SessionNotFound:
@@ -799,10 +823,10 @@ class TelegramAdapter:
                 f"{report.overall_score}/100).",
             )
         if draft is not None and draft.spec is not None:
-            self._drafts.pop(user.user_id, None)
+            await self._engine.clear_draft(user)
             await self._start_interview(chat_id, user, draft.spec)
         else:
-            self._put_draft(user, _Draft(step="role", touched=time.time()))
+            await self._save_draft(user, _Draft(step="role", touched=time.time()))
             intro = "Let's set up the new one (send /cancel to stop).\n\n" + _STEP_PROMPTS["role"]
             await self.send_text(chat_id, intro)
 
@@ -812,8 +836,7 @@ class TelegramAdapter:
         if value != "yes":
             await self._replace(message, "Nothing was deleted.")
             return
-        self._drafts.pop(user.user_id, None)
-        count = await self._engine.forget(user)
+        count = await self._engine.forget(user)  # the set-up draft goes too
         await self._replace(
             message, f"Done: deleted {count} interview{'s' if count != 1 else ''} and all recordings of you."
         )
@@ -867,19 +890,29 @@ class TelegramAdapter:
         except errors.SessionNotFound:
             return None
 
-    def _draft(self, user_id: str, steps: tuple[str, ...] = WIZARD_STEPS) -> _Draft | None:
-        """The user's set-up in progress (or, with steps=("confirm",), a spec waiting for a button)."""
-        draft = self._drafts.get(user_id)
-        if draft is not None and time.time() - draft.touched > DRAFT_TTL_SECONDS:
-            del self._drafts[user_id]
-            return None
-        return draft if draft is not None and draft.step in steps else None
+    async def _draft(self, user: User, steps: tuple[str, ...] = WIZARD_STEPS) -> _Draft | None:
+        """The user's set-up in progress (or, with steps=("confirm",), a spec waiting for a button).
 
-    def _put_draft(self, user: User, draft: _Draft) -> None:
-        self._drafts.pop(user.user_id, None)
-        if len(self._drafts) >= MAX_DRAFTS:  # bounded memory: the oldest half-done set-up goes first
-            del self._drafts[next(iter(self._drafts))]
-        self._drafts[user.user_id] = draft
+        Loaded afresh from the engine for each update; _UserOrder runs one user's updates one at a time, so
+        nothing else changes the draft between this load and the save that follows it.
+        """
+        data = await self._engine.get_draft(user)
+        if data is None:
+            return None
+        try:
+            draft: _Draft | None = _Draft.from_dict(data)
+        except (TypeError, ValueError):
+            logger.warning("telegram: dropping an unreadable set-up draft of user %s", user.user_id, exc_info=True)
+            draft = None
+        if draft is None or time.time() - draft.touched > DRAFT_TTL_SECONDS:
+            await self._engine.clear_draft(user)
+            return None
+        return draft if draft.step in steps else None
+
+    async def _save_draft(self, user: User, draft: _Draft) -> None:
+        """Keep the set-up's latest state with the engine, so a restart carries on from this step."""
+        draft.touched = time.time()
+        await self._engine.save_draft(user, draft.to_dict())
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one catch-all: engine refusals in friendly words, anything else logged with its traceback."""

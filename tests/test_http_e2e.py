@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.processes import REPO, clean_env, free_port
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 OLD_ADDRESS = "http://127.0.0.1:8000"
 ADMIN_TOKEN = "e2e-admin-token-42"
 STARTUP_DEADLINE = 90.0  # generous: a deadline for a hung server, not a speed check
@@ -81,26 +80,6 @@ ANSWER = (
     "At my last job I led the migration of our payment service to Python and PostgreSQL. The task was to cut "
     "latency, so I profiled the hot paths and added caching; as a result p95 latency fell by half."
 )
-
-
-def free_port() -> int:
-    """A port the OS picked: bind port 0, read it, close."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without chat tokens or proxies, so only the HTTP API runs and stays local."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "SLACK_", "INTERVIEW_BOT_", "VOSK_")) and "proxy" not in key.lower()
-    }
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+import adapters.telegram as telegram_adapter
 from adapters import render
 from adapters.telegram import TelegramAdapter
 from bot.config import TelegramConfig
@@ -356,6 +359,77 @@ async def test_restart_recovers_an_interrupted_answer_and_keeps_the_pending_ques
         assert [a.source for a in session.answers] == ["voice", "voice", "voice", "text"]
         assert session.pending == []
         await fake.wait_for_text(CANDIDATE, "Question 5 of 8", after=before)
+    finally:
+        await second.stop()
+
+
+async def test_restart_mid_set_up_carries_on_from_the_same_step(
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram
+) -> None:
+    first = await start_bot(tmp_path, vosk_transcriber, fake)
+    for user, role in ((CANDIDATE, "Site Reliability Engineer"), (OTHER, "Data Analyst")):
+        await ask(fake, user, "/interview", "Step 1 of 6")
+        await ask(fake, user, role, "Step 2 of 6")
+        industry_prompt = await ask(fake, user, "Acme Cloud", "Step 3 of 6")
+    # A third user asked for a new interview while one runs: that request waits for the offer's button.
+    await start_one_line(fake, THIRD, "Backend Engineer at TechCorp", 8)
+    offer = await ask(fake, THIRD, "/interview QA Lead at Initech (Software) technical", "already have an interview")
+    await first.stop()
+
+    second = await start_bot(tmp_path, vosk_transcriber, fake)
+    try:
+        # Typed: the next message is the industry answer, and the wizard asks for the round type.
+        rounds = await ask(fake, CANDIDATE, "Cloud Infrastructure", "Step 4 of 6")
+        await press(fake, CANDIDATE, rounds, "Technical")
+        await fake.wait_for_text(CANDIDATE, "Step 5 of 6")
+        await ask(fake, CANDIDATE, "Ran Kubernetes clusters on three clouds.", "Step 6 of 6")
+        before = len(fake.chat(CANDIDATE))
+        await say(fake, CANDIDATE, "On-call for a payments platform.")
+        intro = await fake.wait_for_text(CANDIDATE, "Your interview", after=before)
+        assert "Site Reliability Engineer at Acme Cloud (Cloud Infrastructure)\nRound: Technical" in intro.text
+        await fake.wait_for_text(CANDIDATE, "Question 1 of 5", after=before)
+        spec = (await second.engine.get_session(tg_user(CANDIDATE))).spec
+        assert (spec.cv, spec.jd) == ("Ran Kubernetes clusters on three clouds.", "On-call for a payments platform.")
+        assert await second.engine.get_draft(tg_user(CANDIDATE)) is None  # finished: nothing left over
+
+        # A button sent before the restart still works while its set-up does.
+        await press(fake, OTHER, industry_prompt, "General")
+        rounds = await fake.wait_for_text(OTHER, "Step 4 of 6")
+        assert industry_prompt.text.endswith("✓ General") and industry_prompt.buttons == []
+        await press(fake, OTHER, rounds, "Behavioural")
+        await press(fake, OTHER, await fake.wait_for_text(OTHER, "Step 5 of 6"), "Skip")
+        await press(fake, OTHER, await fake.wait_for_text(OTHER, "Step 6 of 6"), "Skip")
+        intro = await fake.wait_for_text(OTHER, "Your interview")
+        assert "Data Analyst at Acme Cloud (General)\nRound: Behavioural" in intro.text
+
+        # The waiting request survived too: "End it and start new" starts exactly what was asked for.
+        before = len(fake.chat(THIRD))
+        await press(fake, THIRD, offer, "End it and start new")
+        intro = await fake.wait_for_text(THIRD, "Your interview", after=before)
+        assert "QA Lead at Initech (Software)\nRound: Technical" in intro.text
+    finally:
+        await second.stop()
+
+
+async def test_a_set_up_left_for_over_a_day_has_expired_after_a_restart(
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await start_bot(tmp_path, vosk_transcriber, fake)
+    await ask(fake, CANDIDATE, "/interview", "Step 1 of 6")
+    await ask(fake, CANDIDATE, "Data Analyst", "Step 2 of 6")
+    industry_prompt = await ask(fake, CANDIDATE, "Acme", "Step 3 of 6")
+    await first.stop()
+
+    a_day_later = time.time() + telegram_adapter.DRAFT_TTL_SECONDS + 60
+    monkeypatch.setattr(telegram_adapter, "time", SimpleNamespace(time=lambda: a_day_later))
+    second = await start_bot(tmp_path, vosk_transcriber, fake)
+    try:
+        before = len(fake.chat(CANDIDATE))
+        await press(fake, CANDIDATE, industry_prompt, "General")
+        await fake.wait_for_text(CANDIDATE, "That set-up has expired", after=before)
+        assert industry_prompt.buttons  # nothing was chosen
+        assert await second.engine.get_draft(tg_user(CANDIDATE)) is None
+        await ask(fake, CANDIDATE, "Technology", "no interview running")
     finally:
         await second.stop()
 
