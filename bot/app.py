@@ -24,7 +24,7 @@ from engine.store import SessionStore
 
 logger = logging.getLogger(__name__)
 
-AUDIO_PURGE_INTERVAL = 3600.0
+HOUSEKEEPING_INTERVAL = 3600.0
 
 
 class Adapter(Protocol):
@@ -167,7 +167,7 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         )
         if config.speech.default_language in models:
             tasks.append(asyncio.create_task(_warm_up(services.transcriber, config.speech.default_language)))
-        tasks.append(asyncio.create_task(_purge_audio_forever(services.engine)))
+        tasks.append(asyncio.create_task(_housekeeping_forever(services.engine)))
         for recovered in await services.engine.recover_pending("http"):
             logger.info("recovered http answer session=%s ok=%s", recovered.session.session_id, recovered.error is None)
         for name, adapter in list(services.adapters.items()):
@@ -201,9 +201,9 @@ async def _warm_up(transcriber: VoskTranscriber, language: str) -> None:
     logger.info("speech model for %s loaded", language)
 
 
-async def _purge_audio_forever(engine: InterviewEngine) -> None:
+async def _housekeeping_forever(engine: InterviewEngine) -> None:
     while True:
-        removed = await engine.purge_old_audio()
-        if removed:
-            logger.info("removed %d recordings past their retention period", removed)
-        await asyncio.sleep(AUDIO_PURGE_INTERVAL)
+        recordings, drafts = await engine.housekeeping()
+        if recordings or drafts:
+            logger.info("removed %d old recordings and %d abandoned set-up drafts", recordings, drafts)
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL)

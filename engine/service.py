@@ -39,6 +39,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 FIELD_LIMITS = {"role_title": 200, "company_name": 200, "industry": 100, "cv": 50_000, "jd": 50_000}
 MAX_TEXT_ANSWER = 20_000
+# A set-up form (Telegram's /interview wizard) untouched this long is abandoned: adapters expire theirs sooner.
+DRAFT_RETENTION_SECONDS = 7 * 86400
 # Mime types we know, so saved audio keeps a meaningful extension; anything else is saved as .bin.
 AUDIO_EXTENSIONS = {
     "audio/ogg": ".ogg",
@@ -423,7 +425,7 @@ class InterviewEngine:
     async def save_draft(self, user: User, draft: dict[str, Any]) -> None:
         """Keep a set-up form's answers so far, so a restart in the middle of setting up loses nothing."""
         _check_user(user)
-        await asyncio.to_thread(self._store.put_draft, user.platform, user.user_id, draft)
+        await asyncio.to_thread(self._store.put_draft, user.platform, user.user_id, draft, saved_at=self._clock())
 
     async def clear_draft(self, user: User) -> None:
         _check_user(user)
@@ -433,11 +435,13 @@ class InterviewEngine:
         """True the first time a platform delivers this update/event id, False for redeliveries."""
         return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id))
 
-    async def purge_old_audio(self) -> int:
-        """Remove saved recordings older than the retention period; returns how many files went."""
+    async def housekeeping(self) -> tuple[int, int]:
+        """Remove recordings past the retention period and set-up drafts left for days: (files, drafts)."""
+        now = self._clock()
+        drafts = await asyncio.to_thread(self._store.purge_drafts, now - DRAFT_RETENTION_SECONDS)
         if self._audio_dir is None:
-            return 0
-        return await asyncio.to_thread(self._purge_audio, self._clock() - self._retention)
+            return 0, drafts
+        return await asyncio.to_thread(self._purge_audio, now - self._retention), drafts
 
     @property
     def queue_depth(self) -> int:

@@ -506,15 +506,25 @@ class SessionStore:
             row = self._draft_row(platform, user_id)
             return _copy(row["data"]) if row is not None else None
 
-    def put_draft(self, platform: str, user_id: str, data: dict) -> None:
+    def put_draft(self, platform: str, user_id: str, data: dict, *, saved_at: float) -> None:
         """Replace the user's draft; durable when it returns, so a restart mid-set-up loses nothing."""
         with self._lock:
             self._check_open(writing=True)
             row = self._draft_row(platform, user_id)
+            fields = {"data": _copy(data), "saved_at": saved_at}
             if row is None:
-                self._drafts.insert({"platform": platform, "user_id": user_id, "data": _copy(data)})
+                self._drafts.insert({"platform": platform, "user_id": user_id, **fields})
             else:
-                self._drafts.update({"data": _copy(data)}, doc_ids=[row.doc_id])
+                self._drafts.update(fields, doc_ids=[row.doc_id])
+
+    def purge_drafts(self, saved_before: float) -> int:
+        """Drop drafts nobody came back to, so abandoned set-ups (a CV each) don't pile up in the main file."""
+        with self._lock:
+            self._check_open(writing=True)
+            old = [row.doc_id for row in self._drafts if row.get("saved_at", 0.0) < saved_before]
+            if old:
+                self._drafts.remove(doc_ids=old)
+            return len(old)
 
     def delete_draft(self, platform: str, user_id: str) -> None:
         with self._lock:

@@ -348,9 +348,9 @@ async def test_old_recordings_are_purged_after_the_retention_period(tmp_path):
     )
     await engine.start(ALICE, SPEC)
     await engine.answer_audio(ALICE, voice("keep me a while"))
-    assert await engine.purge_old_audio() == 0
+    assert await engine.housekeeping() == (0, 0)
     now[0] += 7200
-    assert await engine.purge_old_audio() == 1
+    assert await engine.housekeeping() == (1, 0)
     assert not any((tmp_path / "audio").rglob("*.ogg"))
 
 
@@ -359,3 +359,19 @@ async def test_deliveries_are_claimed_once(tmp_path):
     assert await engine.first_delivery("telegram", "555")
     assert not await engine.first_delivery("telegram", "555")
     assert await engine.first_delivery("slack", "555")
+
+
+async def test_set_up_drafts_are_kept_and_abandoned_ones_swept(tmp_path):
+    now = [time.time()]
+    engine = make_engine(tmp_path, clock=lambda: now[0])
+    bob = User("telegram", "2002")
+    await engine.save_draft(ALICE, {"step": "company", "role": "Data Engineer"})
+    assert await engine.get_draft(ALICE) == {"step": "company", "role": "Data Engineer"}
+    now[0] += 6 * 86400
+    await engine.save_draft(bob, {"step": "role"})
+    now[0] += 2 * 86400  # Alice's draft is 8 days old, Bob's 2
+    assert await engine.housekeeping() == (0, 1)
+    assert await engine.get_draft(ALICE) is None
+    assert await engine.get_draft(bob) == {"step": "role"}
+    await engine.clear_draft(bob)
+    assert await engine.get_draft(bob) is None

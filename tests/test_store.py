@@ -596,9 +596,9 @@ def test_read_only_open_of_a_missing_database_is_empty_and_creates_nothing(tmp_p
 def test_set_up_drafts_survive_a_restart_and_go_with_forget(tmp_path):
     path = tmp_path / "sessions.json"
     with SessionStore(path) as store:
-        store.put_draft("telegram", "7", {"step": "company", "role": "Data Engineer"})
-        store.put_draft("telegram", "7", {"step": "industry", "role": "Data Engineer", "company": "Acme"})
-        store.put_draft("telegram", "8", {"step": "role"})
+        store.put_draft("telegram", "7", {"step": "company", "role": "Data Engineer"}, saved_at=1.0)
+        store.put_draft("telegram", "7", {"step": "industry", "role": "Data Engineer", "company": "Acme"}, saved_at=2.0)
+        store.put_draft("telegram", "8", {"step": "role"}, saved_at=3.0)
     with SessionStore(path) as store:
         assert store.get_draft("telegram", "7") == {"step": "industry", "role": "Data Engineer", "company": "Acme"}
         assert store.get_draft("slack", "7") is None
