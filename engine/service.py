@@ -304,8 +304,9 @@ class InterviewEngine:
                     async with self._lock(user):
                         result = await self._process_pending(user, doc["session_id"], entry["id"])
                 except errors.EngineError as exc:
-                    session = await self._find(user, doc["session_id"], active_only=False)
-                    recovered.append(Recovered(session.snapshot(), None, exc))
+                    current = await self._load(user, doc["session_id"])
+                    if current is not None:  # None: the user was forgotten meanwhile, nobody to tell
+                        recovered.append(Recovered(current.snapshot(), None, exc))
                 else:
                     recovered.append(Recovered(result.session, result, None))
         return recovered
