@@ -252,6 +252,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def openapi_document(request: web.Request) -> web.Response:
+    """The API described for client generators; a test keeps it in step with the routes."""
     return web.json_response(build_openapi(request.app[VERSION]), dumps=_dumps)
 
 
@@ -462,6 +463,8 @@ def _unauthorized(detail: str) -> ApiError:
 
 @dataclass
 class AnswerForm:
+    """The fields of one /answer request, read part by part so an oversized upload is never held whole."""
+
     user_id: str | None = None
     session_id: str | None = None
     text: str | None = None

@@ -91,6 +91,7 @@ def duration(seconds: float) -> str:
 
 
 def round_label(round_type: str) -> str:
+    """A round type as candidates read it ("Full interview")."""
     return ROUND_LABELS.get(round_type, round_type.capitalize())
 
 

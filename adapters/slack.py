@@ -666,6 +666,7 @@ def slack_words(text: str) -> str:
 
 
 def help_text() -> str:
+    """Slack's own command list: everything is a subcommand of /interview there."""
     return "\n".join(
         [
             "🎤 *Mock interview coach*: I ask interview questions, you answer with an audio clip (or by typing) "
@@ -723,6 +724,7 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 
 
 def question_message(question: Question, number: int, total: int) -> tuple[str, list[dict[str, Any]]]:
+    """A question as fallback text plus Block Kit blocks."""
     category = render.CATEGORY_LABELS.get(question.category, question.category)
     blocks = [
         *_sections(f"❓ *Question {number} of {total}* ({category})\n{_quote(slack_words(question.text))}"),
@@ -800,6 +802,7 @@ def report_message(report: Report) -> tuple[str, list[dict[str, Any]]]:
 
 
 def status_text(session: Session) -> str:
+    """The shared status text in Slack's command words."""
     return slack_words(render.status_text(session))
 
 
@@ -817,6 +820,7 @@ def sessions_message(rows: list[SessionSummary], view: str) -> tuple[str, list[d
 
 
 def forget_prompt() -> tuple[str, list[dict[str, Any]]]:
+    """The confirmation asked before deleting everything, with its buttons."""
     text = "Delete all your interviews, reports and recordings? This cannot be undone."
     return text, [
         *_sections(f"🗑 {text}"),
@@ -855,6 +859,7 @@ def in_progress_prompt(session: Session, spec: InterviewSpec | None = None) -> t
 
 
 def intro_message(spec: InterviewSpec) -> tuple[str, list[dict[str, Any]]]:
+    """The DM message that opens an interview's thread."""
     text = f"Mock interview: {spec.role_title} at {spec.company_name} ({render.round_label(spec.round_type)})"
     return slack_words(text), [
         *_sections(
@@ -940,6 +945,7 @@ def setup_view(*, replace: bool = False) -> dict[str, Any]:
 
 
 def progress_text(waiting: int) -> str:
+    """The placeholder shown while an answer is transcribed, with the queue position when there is one."""
     line = "🎧 Got your answer, transcribing…"
     if waiting > 0:
         line += f" {waiting} answer{'s' if waiting != 1 else ''} ahead of yours."
@@ -947,6 +953,7 @@ def progress_text(waiting: int) -> str:
 
 
 def too_large_text(size: int, limit: int) -> str:
+    """Why a file was refused before downloading it."""
     return (
         f"That file is too large ({size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB). "
         "Please keep your answer shorter; the question is still open."

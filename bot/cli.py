@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `interview-bot` and `python -m bot`; returns the exit code."""
     # --config may stand before or after the command name (`interview-bot run --config x.toml`).
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command and its --help."""
     parser = argparse.ArgumentParser(
         prog="interview-bot",
         description="Mock-interview coach: voice answers on Telegram, Slack and HTTP, transcribed offline with Vosk.",
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """`run`: serve until SIGINT or SIGTERM."""
     from bot.app import run
 
     asyncio.run(run(config))

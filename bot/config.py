@@ -22,6 +22,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class StoreConfig:
+    """[store]: where sessions, the archive and recordings live."""
+
     path: Path = Path("data/sessions.json")
     # Finished sessions move here, so the file every answer rewrites stays small. Empty: beside `path`.
     archive_path: Path | None = None
@@ -32,6 +34,8 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class SpeechConfig:
+    """[speech]: models, worker pool and audio limits."""
+
     default_language: str = "en-us"
     models_dir: Path = Path("models")
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
@@ -45,6 +49,8 @@ class SpeechConfig:
 
 @dataclass(frozen=True)
 class HttpConfig:
+    """[http]: the API server, which also carries the Telegram webhook and Slack events."""
+
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
@@ -55,6 +61,8 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class TelegramConfig:
+    """[telegram]: off without a token."""
+
     token: str = ""
     mode: str = "polling"
     api_base_url: str = "https://api.telegram.org/bot"
@@ -66,6 +74,8 @@ class TelegramConfig:
 
 @dataclass(frozen=True)
 class SlackConfig:
+    """[slack]: off without a bot token."""
+
     bot_token: str = ""
     app_token: str = ""
     signing_secret: str = ""
@@ -76,6 +86,8 @@ class SlackConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, validated once at start."""
+
     store: StoreConfig = field(default_factory=StoreConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     http: HttpConfig = field(default_factory=HttpConfig)

@@ -72,6 +72,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace, config: Config) -> int:
+    """`models list`: which model each language will use, and what else can be fetched."""
     speech = config.speech
     found = list_models(
         configured=speech.models, models_dir=speech.models_dir, env=os.environ, default_language=speech.default_language
@@ -94,6 +95,7 @@ def cmd_models_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_models_fetch(args: argparse.Namespace, config: Config) -> int:
+    """`models fetch LANG`: download with a progress bar; no network is one line, exit 1."""
     models_dir = config.speech.models_dir
     progress = _ProgressBar(sys.stderr.isatty())
     try:
@@ -135,6 +137,7 @@ class _ProgressBar:
 
 
 def cmd_transcribe(args: argparse.Namespace, config: Config) -> int:
+    """`transcribe FILE`: the same conversion and recogniser the bot uses, for checking a model by hand."""
     speech = config.speech
     language = (args.lang or speech.default_language).lower()
     try:

@@ -77,6 +77,8 @@ class SpeechService(Protocol):
 
 @dataclass(frozen=True)
 class StartResult:
+    """A started (or, for HTTP, resumed) interview and the question to ask."""
+
     session: Session
     question: Question
     resumed: bool = False  # the same HTTP session was started again with the same parameters

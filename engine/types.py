@@ -125,6 +125,8 @@ class Feedback:
 
 @dataclass(frozen=True)
 class QuestionScore:
+    """One line of the report: a question and how its answer scored (None when skipped)."""
+
     index: int
     question: str
     category: str
