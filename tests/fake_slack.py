@@ -283,3 +283,14 @@ def interaction_body(payload: dict[str, Any]) -> str:
     """An interactivity request (view_submission, block_actions): form field `payload` holding JSON."""
     payload = {"team": {"id": TEAM_ID, "domain": "fake"}, "api_app_id": "A0000001", "token": "unused", **payload}
     return urllib.parse.urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
+
+
+def block_text(blocks: list[dict[str, Any]]) -> str:
+    """Every piece of text in a Block Kit message, for asserting on what the user sees."""
+    out = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            out.append(block["text"]["text"])
+        for item in block.get("fields", []) + block.get("elements", []):
+            out.append(item["text"] if isinstance(item.get("text"), str) else item.get("text", {}).get("text", ""))
+    return "\n".join(out)

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, command_body, event_body, sign
+from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, block_text, command_body, event_body, sign
 from tests.fake_telegram import FakeTelegram
 from tests.processes import REPO, clean_env, free_port
 
@@ -236,17 +236,6 @@ async def slack_post(http: aiohttp.ClientSession, bot: BotProcess, body: str, co
     headers = {"Content-Type": content_type, **sign(body)}
     async with http.post(f"{bot.base}/slack/events", data=body.encode(), headers=headers) as response:
         return response.status, await response.text()
-
-
-def block_text(blocks: list[dict[str, Any]]) -> str:
-    """Every piece of text in a Block Kit message (as in tests/test_slack.py)."""
-    out = []
-    for block in blocks:
-        if isinstance(block.get("text"), dict):
-            out.append(block["text"]["text"])
-        for item in block.get("fields", []) + block.get("elements", []):
-            out.append(item["text"] if isinstance(item.get("text"), str) else item.get("text", {}).get("text", ""))
-    return "\n".join(out)
 
 
 def in_thread(fake: FakeSlack, channel: str, thread_ts: str, part: str) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from tests.fake_slack import (
     BOT_USER_ID,
     SIGNING_SECRET,
     FakeSlack,
+    block_text,
     command_body,
     command_payload,
     event_body,
@@ -168,17 +169,6 @@ async def bot(tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack):
 def speech() -> dict[str, bytes]:
     wav = audio_fixtures.speech_wav(audio_fixtures.KO_PHRASE)
     return {"ogg": audio_fixtures.encode(wav, "ogg_opus"), "mp4": audio_fixtures.encode(wav, "mp4_aac")}
-
-
-def block_text(blocks: list[dict[str, Any]]) -> str:
-    """Every piece of text in a Block Kit message, for asserting on what the user sees."""
-    out = []
-    for block in blocks:
-        if isinstance(block.get("text"), dict):
-            out.append(block["text"]["text"])
-        for item in block.get("fields", []) + block.get("elements", []):
-            out.append(item["text"] if isinstance(item.get("text"), str) else item.get("text", {}).get("text", ""))
-    return "\n".join(out)
 
 
 async def start_one_line(bot: SlackBot, user: str, text: str = "Senior Backend Engineer at TechCorp") -> str:
