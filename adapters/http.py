@@ -391,6 +391,17 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
             exc.message,
             hint="Typed answers still work: send a text field instead of audio_file",
         )
+    if isinstance(exc, errors.ShuttingDown):
+        # The recording is saved as pending and transcribed after the restart; the state shows it then.
+        error = ApiError(
+            503,
+            "Service restarting",
+            exc.code,
+            exc.message,
+            hint="Your answer is saved; check GET /api/interview/state/{user_id}/{session_id} in a moment",
+        )
+        error.headers["Retry-After"] = "10"
+        return error
     if isinstance(exc, errors.TranscriptionFailed):
         # The recogniser crashed or timed out: a server-side, usually passing condition, so 503 and Retry-After.
         error = ApiError(

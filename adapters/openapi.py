@@ -365,7 +365,8 @@ _PATHS: dict[str, Any] = {
                 ),
                 "503": _error(
                     "speech_unavailable (no model for the session's language; detail names the fix, typed answers "
-                    "still work) or transcription_failed (recogniser crashed or timed out; Retry-After, send again)"
+                    "still work), transcription_failed (recogniser crashed or timed out; Retry-After, send again) "
+                    "or shutting_down (the server is restarting; the answer is saved and transcribed after it)"
                 ),
                 "401": _COMMON_ERRORS["401"],
                 "500": _COMMON_ERRORS["500"],

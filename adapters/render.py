@@ -68,6 +68,7 @@ _ERROR_WORDS = {
     "speech_unavailable": "Voice answers aren't available right now. Please type your answer instead.",
     "transcription_failed": "Speech recognition failed this time. Your recording is kept: send /retry to try it "
     "again, or type your answer.",
+    "shutting_down": "I'm restarting right now. Your answer is saved, and I'll send the feedback as soon as I'm back.",
     "store_locked": DEFAULT_ERROR,
 }
 

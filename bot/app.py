@@ -185,6 +185,9 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     finally:
         for task in tasks:
             task.cancel()
+        # First, so adapters don't wait for a queue of transcriptions: those answers are saved as pending,
+        # their senders are told, and the engine finishes them after the restart.
+        services.pipeline.stop()
         for name, adapter in services.adapters.items():
             try:
                 await adapter.stop()

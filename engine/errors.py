@@ -108,6 +108,13 @@ class TranscriptionFailed(EngineError):
     default_message = "Speech recognition failed. Please try again in a moment."
 
 
+class ShuttingDown(EngineError):
+    """The bot is restarting: the voice answer is saved and will be transcribed, and replied to, once it is back."""
+
+    code = "shutting_down"
+    default_message = "I'm restarting. Your answer is saved and I'll reply as soon as I'm back."
+
+
 class StoreLocked(EngineError):
     code = "store_locked"
     default_message = "The session database is already open in another process."

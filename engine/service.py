@@ -584,6 +584,15 @@ class InterviewEngine:
             transcript = await self._speech.transcribe(
                 AudioInput(data, entry.get("mime_type", ""), entry.get("filename", "")), session.language
             )
+        except errors.ShuttingDown:
+            logger.info(
+                "voice answer left pending for after the restart platform=%s user=%s session=%s answer=%s",
+                user.platform,
+                user.user_id,
+                session_id,
+                pending_id,
+            )
+            raise
         except (errors.AudioError, errors.SpeechUnavailable) as exc:
             logger.info(
                 "voice answer rejected platform=%s user=%s session=%s answer=%s reason=%s",

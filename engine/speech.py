@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.audio import AudioConverter, PcmAudio
-from engine.errors import AudioSilent, EngineError, SpeechUnavailable, TranscriptionFailed
+from engine.errors import AudioSilent, EngineError, ShuttingDown, SpeechUnavailable, TranscriptionFailed
 from engine.types import AudioInput, Transcript, Word
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Transcriber(Protocol):
         *,
         grammar: Sequence[str] | None = None,
         deadline: float | None = None,
+        stop: threading.Event | None = None,
     ) -> Transcript: ...
 
     def languages(self) -> list[str]: ...
@@ -104,8 +105,9 @@ class VoskTranscriber:
         *,
         grammar: Sequence[str] | None = None,
         deadline: float | None = None,
+        stop: threading.Event | None = None,
     ) -> Transcript:
-        """Recognise the whole clip; raises TranscriptionFailed once time.monotonic() passes `deadline`."""
+        """Recognise the whole clip; TranscriptionFailed past `deadline`, ShuttingDown once `stop` is set."""
         language = language.lower()
         model = self._model(language)
         started = time.monotonic()
@@ -120,6 +122,8 @@ class VoskTranscriber:
         step = CHUNK_FRAMES * 2
         results = []
         for offset in range(0, len(pcm.data), step):
+            if stop is not None and stop.is_set():
+                raise ShuttingDown()
             if deadline is not None and time.monotonic() > deadline:
                 logger.warning(
                     "abandoned a %.1f s %s transcription at %.1f s of audio: past its deadline",
@@ -177,6 +181,7 @@ class SpeechPipeline:
         self._waiting = 0
         self._running = 0
         self._closed = False
+        self._stopping = threading.Event()
 
     @property
     def queue_depth(self) -> int:
@@ -207,7 +212,7 @@ class SpeechPipeline:
     async def transcribe(self, audio: AudioInput, language: str) -> Transcript:
         """Convert and recognise one answer in the worker pool; the event loop only waits."""
         if self._closed:
-            raise TranscriptionFailed("Speech recognition is shutting down. Please try again in a moment.")
+            raise ShuttingDown()
         if not self._transcriber.has_language(language):
             raise SpeechUnavailable()
         with self._counts_lock:
@@ -220,7 +225,7 @@ class SpeechPipeline:
             raise
         except asyncio.CancelledError:
             if self._closed and not _current_task_cancelling():
-                raise TranscriptionFailed("Speech recognition shut down before this answer was heard.") from None
+                raise ShuttingDown() from None  # dropped from the queue by stop()
             raise
         except Exception as exc:
             logger.error("speech job for a %d-byte %s answer crashed", len(audio.data), language, exc_info=exc)
@@ -240,9 +245,11 @@ class SpeechPipeline:
             started = time.monotonic()
             # The limit counts from when a worker takes the job, not from when it was queued.
             deadline = started + self._job_timeout
+            if self._stopping.is_set():
+                raise ShuttingDown()
             pcm = self._converter.to_pcm(audio)
             transcript = self._transcriber.transcribe(
-                pcm, language, grammar=self._grammars.get(language.lower()), deadline=deadline
+                pcm, language, grammar=self._grammars.get(language.lower()), deadline=deadline, stop=self._stopping
             )
             if not any(word != UNKNOWN_WORD for word in transcript.text.split()):
                 raise AudioSilent()
@@ -254,10 +261,20 @@ class SpeechPipeline:
             if idle:
                 _release_free_memory()
 
-    async def close(self) -> None:
-        """Drop queued jobs and wait (off the loop) for running ones, which stop by their deadline."""
+    def stop(self) -> None:
+        """Refuse new jobs, drop queued ones and end running ones at their next chunk, all with ShuttingDown.
+
+        Called first on shutdown, so a restart does not wait for a queue of long answers: each of them is
+        already saved as pending by the engine, which finishes it after the restart.
+        """
         self._closed = True
-        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        self._stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        """Stop, then wait (off the loop) for the worker threads to wind down."""
+        self.stop()
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

@@ -375,3 +375,24 @@ async def test_set_up_drafts_are_kept_and_abandoned_ones_swept(tmp_path):
     assert await engine.get_draft(bob) == {"step": "role"}
     await engine.clear_draft(bob)
     assert await engine.get_draft(bob) is None
+
+
+async def test_an_answer_caught_by_a_restart_stays_pending_and_is_finished_after_it(tmp_path):
+    store = SessionStore(tmp_path / "sessions.json")
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech, store=store)
+    await engine.start(ALICE, SPEC, route={"chat_id": 1001})
+    speech.fail_next = errors.ShuttingDown()
+    with pytest.raises(errors.ShuttingDown) as info:
+        await engine.answer_audio(ALICE, voice("said just before the restart"))
+    assert "saved" in info.value.message
+    session = await engine.get_session(ALICE)
+    assert session.position == 0 and len(session.pending) == 1 and not session.pending[0]["failed"]
+    store.close()
+
+    store = SessionStore(tmp_path / "sessions.json")
+    engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
+    [recovered] = await engine.recover_pending("telegram")
+    assert recovered.result.answer.text == "said just before the restart"
+    assert (await engine.get_session(ALICE)).position == 1
+    store.close()

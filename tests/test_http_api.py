@@ -482,6 +482,22 @@ async def test_a_failed_transcription_is_503_with_retry_after(
     await expect_error(await client.post("/api/interview/retry", json=IDS), 400, "invalid_input")
 
 
+async def test_an_answer_caught_by_a_restart_is_503_and_kept_for_after_it(
+    engine: InterviewEngine, client: TestClient, voice_ogg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await start(client)
+
+    async def restarting(*args: Any, **kwargs: Any) -> Any:
+        raise errors.ShuttingDown()
+
+    monkeypatch.setattr(engine._speech, "transcribe", restarting)
+    resp = await client.post("/api/interview/answer", data=voice_form(voice_ogg))
+    body = await expect_error(resp, 503, "shutting_down", "Service restarting")
+    assert "saved" in body["detail"] and resp.headers["Retry-After"] == "10"
+    after = await state(client)
+    assert after["progress"]["position"] == 0 and after["pending_voice_answers"] == 1
+
+
 # ----- skip, end, report ------------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests import audio_fixtures
 from tests.processes import REPO, clean_env, free_port
 
 pytestmark = pytest.mark.slow
@@ -301,3 +302,45 @@ def test_a_session_survives_a_server_restart(
 
     status, listing = call("GET", f"{base}/api/interview/debug/sessions?user_id={user_id}")
     assert status == 200 and listing["count"] == 1 and listing["sessions"][0]["answered"] == 3
+
+
+def test_a_restart_does_not_wait_for_a_long_transcription_and_keeps_the_answer(
+    bot_server: BotServer, tmp_path: Path
+) -> None:
+    base = bot_server.start()
+    user_id, session_id = "long-talker", "long-session"
+    status, _ = call("POST", f"{base}/api/interview/start", {"user_id": user_id, "session_id": session_id, **SPEC})
+    assert status == 201
+    voice = tmp_path / "eight-minutes.ogg"
+    voice.write_bytes(audio_fixtures.encode(audio_fixtures.long_wav(480.0), "ogg_opus"))
+    answering = subprocess.Popen(
+        [
+            "curl", "-s", "-w", "\n%{http_code}", "-X", "POST", f"{base}/api/interview/answer",
+            "-F", f"user_id={user_id}", "-F", f"session_id={session_id}",
+            "-F", f"audio_file=@{voice};type=audio/ogg",
+        ],
+        env=clean_env(), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(600):
+            if call("GET", f"{base}/healthz")[1]["speech"]["busy"] == 1:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the long answer never started transcribing:\n{bot_server.output()}")
+
+        # Eight minutes of speech take the recogniser minutes; the restart must not wait for them.
+        assert bot_server.stop(signal.SIGTERM) == 0, "the server did not shut down cleanly"
+        body, _, code = answering.communicate(timeout=REQUEST_TIMEOUT)[0].rpartition("\n")
+    finally:
+        if answering.poll() is None:
+            answering.kill()
+    assert code == "503", body
+    reply = json.loads(body)
+    assert reply["code"] == "shutting_down" and "saved" in reply["detail"]
+
+    # After the restart the recording is still there, waiting to be transcribed; the question is still open.
+    base = bot_server.start()
+    status, state = call("GET", f"{base}/api/interview/state/{user_id}/{session_id}")
+    assert status == 200, state
+    assert state["pending_voice_answers"] == 1 and state["progress"]["position"] == 0

@@ -14,7 +14,7 @@ import pytest
 from bot.config import Config, SpeechConfig
 from bot.speech_cli import register
 from engine.audio import AudioConverter, PcmAudio
-from engine.errors import AudioInvalid, AudioSilent, SpeechUnavailable, TranscriptionFailed
+from engine.errors import AudioInvalid, AudioSilent, ShuttingDown, SpeechUnavailable, TranscriptionFailed
 from engine.speech import SpeechPipeline, VoskTranscriber
 from engine.types import AudioInput, Transcript
 from tests.audio_fixtures import KO_GRAMMAR, KO_PHRASE, encode, long_wav, speech_wav, tone_wav, wav_duration
@@ -107,7 +107,7 @@ class GatedTranscriber:
         self.text = text
         self.error = error
 
-    def transcribe(self, pcm: PcmAudio, language: str, *, grammar=None, deadline=None) -> Transcript:
+    def transcribe(self, pcm: PcmAudio, language: str, *, grammar=None, deadline=None, stop=None) -> Transcript:
         self.gate.wait(timeout=30)
         if self.error:
             raise self.error
@@ -147,21 +147,32 @@ async def test_jobs_beyond_the_workers_queue_and_the_depth_is_visible(converter,
         await pipe.close()
 
 
-async def test_closing_fails_queued_jobs_and_refuses_new_ones(converter, voice_ogg):
+async def test_closing_drops_queued_jobs_and_refuses_new_ones(converter, voice_ogg):
     fake = GatedTranscriber()
     pipe = SpeechPipeline(fake, converter, workers=1)
     running = asyncio.create_task(pipe.transcribe(AudioInput(voice_ogg), "ko"))
     queued = asyncio.create_task(pipe.transcribe(AudioInput(voice_ogg), "ko"))
     await _wait_until(lambda: pipe.busy == 1 and pipe.queue_depth == 1, "one running, one queued")
     closing = asyncio.create_task(pipe.close())
-    with pytest.raises(TranscriptionFailed):
+    with pytest.raises(ShuttingDown):
         await queued
     fake.gate.set()
     await closing
-    assert (await running).text == "ok"  # a running job is allowed to finish
+    assert (await running).text == "ok"  # a recogniser that already finished keeps its result
     assert pipe.queue_depth == 0
-    with pytest.raises(TranscriptionFailed):
+    with pytest.raises(ShuttingDown):
         await pipe.transcribe(AudioInput(voice_ogg), "ko")
+
+
+async def test_stopping_ends_a_long_transcription_at_its_next_chunk(vosk_transcriber, converter):
+    pipe = SpeechPipeline(vosk_transcriber, converter, workers=1, grammars={"ko": KO_GRAMMAR})
+    long_job = asyncio.create_task(pipe.transcribe(AudioInput(long_wav(300.0)), "ko"))
+    await _wait_until(lambda: pipe.busy == 1, "the long job running")
+    pipe.stop()
+    with pytest.raises(ShuttingDown):
+        await long_job  # five minutes of audio: without stop() this would run on, not end in an error
+    await pipe.close()
+    assert pipe.busy == 0
 
 
 async def test_a_crash_in_the_recogniser_is_a_logged_transcription_failure(converter, voice_ogg, caplog):
