@@ -41,6 +41,7 @@ CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 ID_PROBLEM = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
 # Form fields other than the audio are small; a bigger one is a client bug, not an answer.
 MAX_ID_FIELD_BYTES = 4096
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 SESSION_HINT = "Start a session with POST /api/interview/start and use the same user_id and session_id"
 TEXT_FIELDS = ("role_title", "company_name", "industry")
 OPTIONAL_TEXT_FIELDS = ("cv", "jd", "language")
@@ -162,17 +163,18 @@ async def submit_answer(request: web.Request) -> web.Response:
         )
     engine = request.app[ENGINE]
     user = User(PLATFORM, user_id)
+    key = _idempotency_key(request)
     if form.audio is not None:
-        result = await engine.answer_audio(user, form.audio, session_id=session_id)
+        result = await engine.answer_audio(user, form.audio, session_id=session_id, delivery_id=key)
     else:
-        result = await engine.answer_text(user, form.text or "", session_id=session_id)
+        result = await engine.answer_text(user, form.text or "", session_id=session_id, delivery_id=key)
     return web.json_response(_answer_result_json(result), dumps=_dumps)
 
 
 async def skip_question(request: web.Request) -> web.Response:
     """Skip the current question; the next one (or the final report) comes back."""
     user, session_id = _body_ids(await _json_object(request))
-    result = await request.app[ENGINE].skip(user, session_id=session_id)
+    result = await request.app[ENGINE].skip(user, session_id=session_id, delivery_id=_idempotency_key(request))
     return web.json_response(_answer_result_json(result), dumps=_dumps)
 
 
@@ -699,6 +701,14 @@ def _speech_json(transcript: Transcript | None) -> dict[str, Any] | None:
     }
 
 
+def _idempotency_key(request: web.Request) -> str:
+    """A mobile client on a flaky network resends; with this header the resend is recognised, not re-answered."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if key and not ID_PATTERN.fullmatch(key):
+        raise errors.InvalidInput({IDEMPOTENCY_HEADER: "must be 1-128 letters, digits or . _ : @ -"})
+    return key
+
+
 def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
     session = result.session
     return {
@@ -710,10 +720,11 @@ def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
         "feedback": result.feedback.to_dict() if result.feedback else None,
         "speech": _speech_json(result.transcript),
         "answer": _answer_json(result.answer),
-        "next_question": _question_json(result.next_question, session.position),
+        "next_question": _question_json(result.next_question, result.answer.index + 1),
         "finished": result.finished,
         "report": result.report.to_dict() if result.report else None,
         "progress": _progress_json(session),
+        "duplicate": result.replayed,
     }
 
 

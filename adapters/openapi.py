@@ -43,6 +43,13 @@ _COMMON_ERRORS = {
     "413": _error("The request body is over http.max_body_mb"),
     "500": _error("Internal server error; the body carries the request_id that the server log records"),
 }
+_IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "1-128 letters, digits or . _ : @ -; the same key again returns the recorded result",
+    "schema": {"type": "string", "maxLength": 128},
+}
 _API_KEY_SECURITY = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
 
 _SCHEMAS: dict[str, Any] = {
@@ -195,6 +202,10 @@ _SCHEMAS: dict[str, Any] = {
             "finished": {"type": "boolean"},
             "report": {"allOf": [_ref("Report")], "nullable": True},
             "progress": _ref("Progress"),
+            "duplicate": {
+                "type": "boolean",
+                "description": "true when an Idempotency-Key was seen before: this is the recorded answer, unchanged",
+            },
         },
     },
     "Report": {
@@ -327,8 +338,10 @@ _PATHS: dict[str, Any] = {
             "description": "multipart/form-data with user_id, session_id and audio_file (any format ffmpeg reads: "
             "OGG/Opus, WAV, MP3, M4A, WebM...) or a text field. application/json with user_id, session_id, text is "
             "accepted too. When the recording cannot be used (422) the question stays pending and the session is "
-            "unchanged.",
+            "unchanged. A client that may resend (flaky networks) should send an Idempotency-Key header: a resend "
+            "with the same key returns the recorded answer (duplicate: true) instead of answering the next question.",
             "security": _API_KEY_SECURITY,
+            "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -377,6 +390,7 @@ _PATHS: dict[str, Any] = {
         "post": {
             "summary": "Skip the current question",
             "security": _API_KEY_SECURITY,
+            "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": _IDS_BODY,
             "responses": {
                 "200": _ok("The next question, or the final report after the last one", "AnswerResult"),

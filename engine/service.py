@@ -93,6 +93,7 @@ class AnswerResult:
     transcript: Transcript | None = None
     next_question: Question | None = None
     report: Report | None = None
+    replayed: bool = False  # the client resent an answer already recorded under the same delivery id
 
     @property
     def feedback(self) -> Feedback | None:
@@ -215,26 +216,42 @@ class InterviewEngine:
 
     # ----- answering --------------------------------------------------------------------------------------
 
-    async def answer_text(self, user: User, text: str, *, session_id: str | None = None) -> AnswerResult:
-        """Record a typed answer to the current question, with the same analysis minus the speech parts."""
+    async def answer_text(
+        self, user: User, text: str, *, session_id: str | None = None, delivery_id: str = ""
+    ) -> AnswerResult:
+        """Record a typed answer to the current question, with the same analysis minus the speech parts.
+
+        With a `delivery_id` (an HTTP client's Idempotency-Key), sending the same answer again returns the
+        recorded one instead of answering the next question with it.
+        """
         text = (text or "").strip()
         if not text:
             raise errors.InvalidInput({"text": "the answer is empty"})
         if len(text) > MAX_TEXT_ANSWER:
             raise errors.InvalidInput({"text": f"the answer is longer than {MAX_TEXT_ANSWER} characters"})
+        _check_delivery_id(delivery_id)
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
+            replay = self._replay(session, delivery_id)
+            if replay is not None:
+                return replay
             self._require_active(session)
-            return await self._record(session, source="text", text=text)
+            return await self._record(session, source="text", text=text, delivery_id=delivery_id)
 
-    async def answer_audio(self, user: User, audio: AudioInput, *, session_id: str | None = None) -> AnswerResult:
+    async def answer_audio(
+        self, user: User, audio: AudioInput, *, session_id: str | None = None, delivery_id: str = ""
+    ) -> AnswerResult:
         """Save the voice answer durably, then transcribe and record it.
 
         The user's lock is the first thing awaited, so one user's answers are recorded in the order they arrived.
         """
         _check_user(user)
+        _check_delivery_id(delivery_id)
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
+            replay = self._replay(session, delivery_id)
+            if replay is not None:
+                return replay
             self._require_active(session)
             if not audio.data:
                 raise errors.AudioEmpty()
@@ -260,6 +277,7 @@ class InterviewEngine:
                     "received_at": self._clock(),
                     "attempts": 0,
                     "failed": False,
+                    "delivery_id": delivery_id,
                 }
             )
             await self._save(session)
@@ -313,11 +331,16 @@ class InterviewEngine:
                     recovered.append(Recovered(result.session, result, None))
         return recovered
 
-    async def skip(self, user: User, *, session_id: str | None = None) -> AnswerResult:
+    async def skip(self, user: User, *, session_id: str | None = None, delivery_id: str = "") -> AnswerResult:
+        """Move on without an answer; with a `delivery_id`, a resent skip does not skip a second question."""
+        _check_delivery_id(delivery_id)
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
+            replay = self._replay(session, delivery_id)
+            if replay is not None:
+                return replay
             self._require_active(session)
-            return await self._record(session, source="skipped", text="")
+            return await self._record(session, source="skipped", text="", delivery_id=delivery_id)
 
     async def end(self, user: User, *, session_id: str | None = None) -> Report:
         """Stop early; what was answered so far stays, and the report covers it."""
@@ -509,6 +532,31 @@ class InterviewEngine:
         return session
 
     @staticmethod
+    def _replay(session: Session, delivery_id: str) -> AnswerResult | None:
+        """The answer already recorded under this delivery id, as it was answered then; None if there is none."""
+        if not delivery_id:
+            return None
+        answer = next((a for a in session.answers if a.delivery_id == delivery_id), None)
+        if answer is None:
+            return None
+        following = answer.index + 1
+        last = following >= session.total
+        logger.info(
+            "resent answer replayed platform=%s user=%s session=%s question=%d",
+            session.platform,
+            session.user_id,
+            session.session_id,
+            following,
+        )
+        return AnswerResult(
+            session=session.snapshot(),
+            answer=answer,
+            next_question=None if last else session.questions[following],
+            report=build_report(session) if last else None,
+            replayed=True,
+        )
+
+    @staticmethod
     def _require_active(session: Session) -> None:
         if not session.is_active:
             raise errors.SessionCompleted(session.snapshot())
@@ -524,6 +572,7 @@ class InterviewEngine:
         text: str,
         transcript: Transcript | None = None,
         audio_file: str = "",
+        delivery_id: str = "",
     ) -> AnswerResult:
         """Attach an answer to the current question, advance, and finish the interview after the last one."""
         question = session.current_question
@@ -541,6 +590,7 @@ class InterviewEngine:
             feedback=feedback,
             duration=transcript.duration if transcript else None,
             audio_file=audio_file,
+            delivery_id=delivery_id,
         )
         session.answers.append(answer)
         session.position += 1
@@ -627,7 +677,12 @@ class InterviewEngine:
         )
         session.pending = [p for p in session.pending if p["id"] != pending_id]
         return await self._record(
-            session, source="voice", text=transcript.text, transcript=transcript, audio_file=entry["audio_file"]
+            session,
+            source="voice",
+            text=transcript.text,
+            transcript=transcript,
+            audio_file=entry["audio_file"],
+            delivery_id=entry.get("delivery_id", ""),
         )
 
     async def _remove_pending(self, session: Session, pending_id: str, *, delete_audio: bool) -> None:
@@ -707,6 +762,13 @@ def _check_user(user: User) -> None:
         problems["user_id"] = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
     if problems:
         raise errors.InvalidInput(problems)
+
+
+def _check_delivery_id(value: str) -> None:
+    if value and not ID_PATTERN.fullmatch(value):
+        raise errors.InvalidInput(
+            {"delivery_id": "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"}
+        )
 
 
 def _check_id(name: str, value: str) -> None:

@@ -26,6 +26,7 @@ class Answer:
     feedback: Feedback | None = None
     duration: float | None = None
     audio_file: str = ""  # relative to the audio folder; kept for the retention period
+    delivery_id: str = ""  # the client's idempotency key, so a resent answer is recognised
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class Answer:
             "feedback": self.feedback.to_dict() if self.feedback else None,
             "duration": self.duration,
             "audio_file": self.audio_file,
+            "delivery_id": self.delivery_id,
         }
 
     @classmethod
@@ -50,6 +52,7 @@ class Answer:
             feedback=Feedback.from_dict(data["feedback"]) if data.get("feedback") else None,
             duration=data.get("duration"),
             audio_file=data.get("audio_file", ""),
+            delivery_id=data.get("delivery_id", ""),
         )
 
 

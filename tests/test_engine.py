@@ -396,3 +396,26 @@ async def test_an_answer_caught_by_a_restart_stays_pending_and_is_finished_after
     assert recovered.result.answer.text == "said just before the restart"
     assert (await engine.get_session(ALICE)).position == 1
     store.close()
+
+
+async def test_a_resent_answer_with_the_same_delivery_id_is_recorded_once(tmp_path):
+    web_user = User("http", "mobile-1")
+    engine = make_engine(tmp_path)
+    started = await engine.start(web_user, SPEC, session_id="s1")
+    first = await engine.answer_audio(web_user, voice("my first answer"), session_id="s1", delivery_id="key-1")
+    again = await engine.answer_audio(web_user, voice("my first answer"), session_id="s1", delivery_id="key-1")
+    assert again.replayed and not first.replayed
+    assert again.answer == first.answer and again.next_question == started.session.questions[1]
+    typed = await engine.answer_text(web_user, GOOD_ANSWER, session_id="s1", delivery_id="key-2")
+    skipped = await engine.skip(web_user, session_id="s1", delivery_id="key-3")
+    # The client's retries arrive late, after the interview moved on: each gets its own original outcome.
+    typed_again = await engine.answer_text(web_user, GOOD_ANSWER, session_id="s1", delivery_id="key-2")
+    skipped_again = await engine.skip(web_user, session_id="s1", delivery_id="key-3")
+    assert typed_again.answer == typed.answer and skipped_again.next_question == skipped.next_question
+    session = await engine.get_session(web_user, "s1")
+    assert [a.source for a in session.answers] == ["voice", "text", "skipped"] and session.position == 3
+    # Without a key, or with a new one, the same words are a new answer.
+    await engine.answer_text(web_user, GOOD_ANSWER, session_id="s1")
+    assert (await engine.get_session(web_user, "s1")).position == 4
+    with pytest.raises(errors.InvalidInput):
+        await engine.answer_text(web_user, GOOD_ANSWER, session_id="s1", delivery_id="../etc")

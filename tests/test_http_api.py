@@ -498,6 +498,33 @@ async def test_an_answer_caught_by_a_restart_is_503_and_kept_for_after_it(
     assert after["progress"]["position"] == 0 and after["pending_voice_answers"] == 1
 
 
+async def test_a_resend_with_the_same_idempotency_key_is_not_a_second_answer(
+    client: TestClient, voice_ogg: bytes
+) -> None:
+    first_q = (await start(client))["question"]
+    key = {"Idempotency-Key": "answer-7f3a"}
+    sent = await client.post("/api/interview/answer", data=voice_form(voice_ogg), headers=key)
+    assert sent.status == 200
+    original = await sent.json()
+    resent = await client.post("/api/interview/answer", data=voice_form(voice_ogg), headers=key)
+    assert resent.status == 200
+    replay = await resent.json()
+    assert original["duplicate"] is False and replay["duplicate"] is True
+    assert replay["answer"] == original["answer"] and replay["next_question"] == original["next_question"]
+    assert replay["answer"]["question"]["id"] == first_q["id"]
+    assert (await state(client))["progress"]["position"] == 1
+
+    # A typed answer and a skip, each resent: still one step each.
+    for _ in range(2):
+        typed = await client.post("/api/interview/answer", data=text_form(ANSWER), headers={"Idempotency-Key": "t-1"})
+        assert typed.status == 200
+        skipped = await client.post("/api/interview/skip", json=IDS, headers={"Idempotency-Key": "s-1"})
+        assert skipped.status == 200
+    assert (await state(client))["progress"]["position"] == 3
+    bad = await client.post("/api/interview/skip", json=IDS, headers={"Idempotency-Key": "no spaces allowed"})
+    await expect_error(bad, 400, "invalid_input")
+
+
 # ----- skip, end, report ------------------------------------------------------------------------------------
 
 
