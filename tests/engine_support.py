@@ -9,9 +9,7 @@ from engine.audio import AudioConverter, AudioLimits
 from engine.service import InterviewEngine
 from engine.speech import SpeechPipeline, Transcriber
 from engine.store import SessionStore
-
-# Words of the Korean test model's vocabulary that espeak-ng speaks clearly enough for a confidence of 1.0.
-KO_GRAMMAR: Sequence[str] = ("안녕하세요", "감사합니다", "[unk]")
+from tests.audio_fixtures import KO_GRAMMAR
 
 
 def build_engine(
