@@ -40,10 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"interview-bot: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, config.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level)
     try:
         return args.func(args, config)
     except ConfigError as exc:
@@ -54,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def configure_logging(level: str) -> None:
+    """One line per event, `name: message` with key=value fields, so one answer can be followed by its ids."""
+    logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every Bot API request at INFO with the URL, and that URL carries the Telegram bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:

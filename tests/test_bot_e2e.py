@@ -294,6 +294,8 @@ async def test_telegram_polling_interview_with_voice_admin_view_and_a_sigkill_re
         assert count(fake, CANDIDATE, f"Question 2 of {total}") == 1  # the redelivery asked nothing again
         assert len(fake.calls_of("getFile")) == 2  # ...and downloaded nothing again
         assert f"update {voice['update_id']} already handled" in bots.started[1].output()  # it did arrive
+        for bot in bots.started:  # the token is in every Bot API URL; it must never reach the logs
+            assert fake.token not in bot.log.read_text(encoding="utf-8"), f"{bot.log.name} leaks the bot token"
 
         listing = await tg_say(fake, ADMIN, "/sessions", "Active interviews")
         assert f"telegram:{CANDIDATE}" in listing and f"3/{total} answered" in listing
@@ -370,3 +372,4 @@ async def test_slack_http_and_telegram_side_by_side_in_one_process(
         assert await bot.terminate() == 0
         log = bot.output()
         assert "stopping" in log and "error while stopping" not in log and "Traceback" not in log
+        assert BOT_TOKEN not in log and SIGNING_SECRET not in log and telegram.token not in log
