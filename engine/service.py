@@ -713,12 +713,14 @@ class InterviewEngine:
     def _write_audio(self, session: Session, pending_id: str, audio: AudioInput) -> str:
         if self._audio_dir is None:
             raise errors.TranscriptionFailed("Voice answers need an audio folder configured.")
+        # Candidates' voices: readable by the bot's own user only, like the session files.
+        self._audio_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder = self._user_audio_dir(session.platform, session.user_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True, mode=0o700)
         ext = AUDIO_EXTENSIONS.get(audio.mime_type.split(";")[0].strip().lower(), ".bin")
         path = folder / f"{pending_id}{ext}"
         tmp = path.with_suffix(path.suffix + ".part")
-        with open(tmp, "wb") as fh:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
             fh.write(audio.data)
             fh.flush()
             os.fsync(fh.fileno())

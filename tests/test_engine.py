@@ -329,7 +329,9 @@ async def test_forget_deletes_sessions_and_recordings(tmp_path):
     engine = make_engine(tmp_path)
     await engine.start(ALICE, SPEC)
     await engine.answer_audio(ALICE, voice("recorded answer"))
-    assert any((tmp_path / "audio").rglob("*.ogg"))
+    [recording] = (tmp_path / "audio").rglob("*.ogg")
+    # Nobody but the bot's own user may read candidates' voices.
+    assert recording.stat().st_mode & 0o077 == 0 and recording.parent.stat().st_mode & 0o077 == 0
     assert await engine.forget(ALICE) == 1
     assert not any((tmp_path / "audio").rglob("*.ogg"))
     with pytest.raises(errors.SessionNotFound):
