@@ -156,7 +156,13 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     tasks: list[asyncio.Task[Any]] = []
     try:
         site = web.TCPSite(runner, config.http.host, config.http.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"{config.source or 'defaults'}: cannot listen on {config.http.host}:{config.http.port} "
+                f"([http] host/port): {exc.strerror or exc}"
+            ) from None
         logger.info(
             "serving on http://%s:%d (http api %s) version=%s models=%s",
             config.http.host,

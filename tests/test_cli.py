@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,17 @@ def test_a_second_bot_on_the_same_database_is_refused(tmp_path):
     assert result.returncode == 1
     assert "already" in result.stderr and "sessions.json" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_port_already_in_use_is_one_clear_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "bot.toml"
+        config.write_text(
+            f'[store]\npath = "{tmp_path / "sessions.json"}"\n[speech]\nauto_fetch = false\n[http]\nport = {port}\n'
+        )
+        result = run_cli("run", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
