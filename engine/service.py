@@ -231,11 +231,9 @@ class InterviewEngine:
             raise errors.InvalidInput({"text": f"the answer is longer than {MAX_TEXT_ANSWER} characters"})
         _check_delivery_id(delivery_id)
         async with self._lock(user):
-            session = await self._find(user, session_id, active_only=session_id is None)
-            replay = self._replay(session, delivery_id)
+            session, replay = await self._answerable(user, session_id, delivery_id)
             if replay is not None:
                 return replay
-            self._require_active(session)
             return await self._record(session, source="text", text=text, delivery_id=delivery_id)
 
     async def answer_audio(
@@ -248,11 +246,9 @@ class InterviewEngine:
         _check_user(user)
         _check_delivery_id(delivery_id)
         async with self._lock(user):
-            session = await self._find(user, session_id, active_only=session_id is None)
-            replay = self._replay(session, delivery_id)
+            session, replay = await self._answerable(user, session_id, delivery_id)
             if replay is not None:
                 return replay
-            self._require_active(session)
             if not audio.data:
                 raise errors.AudioEmpty()
             if len(audio.data) > self.max_audio_bytes:
@@ -335,11 +331,9 @@ class InterviewEngine:
         """Move on without an answer; with a `delivery_id`, a resent skip does not skip a second question."""
         _check_delivery_id(delivery_id)
         async with self._lock(user):
-            session = await self._find(user, session_id, active_only=session_id is None)
-            replay = self._replay(session, delivery_id)
+            session, replay = await self._answerable(user, session_id, delivery_id)
             if replay is not None:
                 return replay
-            self._require_active(session)
             return await self._record(session, source="skipped", text="", delivery_id=delivery_id)
 
     async def end(self, user: User, *, session_id: str | None = None) -> Report:
@@ -530,6 +524,16 @@ class InterviewEngine:
         if session is None or (active_only and not session.is_active):
             raise errors.SessionNotFound(f"Session not found for user_id: {user.user_id}, session_id: {session_id}")
         return session
+
+    async def _answerable(
+        self, user: User, session_id: str | None, delivery_id: str
+    ) -> tuple[Session, AnswerResult | None]:
+        """The session to answer in, or (as the second item) the result already recorded under this delivery id."""
+        session = await self._find(user, session_id, active_only=session_id is None)
+        replay = self._replay(session, delivery_id)
+        if replay is None:
+            self._require_active(session)
+        return session, replay
 
     @staticmethod
     def _replay(session: Session, delivery_id: str) -> AnswerResult | None:
