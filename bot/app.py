@@ -41,7 +41,6 @@ class Adapter(Protocol):
 class Services:
     """Everything `run` builds, in the order it must be closed in reverse."""
 
-    config: Config
     store: SessionStore
     transcriber: VoskTranscriber
     pipeline: SpeechPipeline
@@ -106,7 +105,7 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
     )
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
     app = create_app(engine, config.http, version=__version__) if config.http.enabled else web.Application()
-    services = Services(config, store, transcriber, pipeline, engine, app)
+    services = Services(store, transcriber, pipeline, engine, app)
     for name, adapter in _chat_adapters(config, engine).items():
         services.adapters[name] = adapter
         app.router.add_routes(adapter.routes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -28,3 +29,27 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
+
+
+def bot_config(data_dir: Path, ko_model_path: Path, port: int) -> str:
+    """The TOML every real-process test starts from: Korean model, no auto-fetch, data under data_dir."""
+    q = json.dumps  # a JSON string is a valid TOML basic string
+    return f"""log_level = "INFO"
+
+[store]
+path = {q(str(data_dir / "sessions.json"))}
+audio_dir = {q(str(data_dir / "audio"))}
+
+[speech]
+default_language = "ko"
+auto_fetch = false
+workers = 1
+models_dir = {q(str(data_dir / "models"))}
+
+[speech.models]
+ko = {q(str(ko_model_path))}
+
+[http]
+host = "127.0.0.1"
+port = {port}
+"""

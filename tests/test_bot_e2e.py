@@ -19,7 +19,7 @@ import pytest
 
 from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, block_text, command_body, event_body, sign
 from tests.fake_telegram import FakeTelegram
-from tests.processes import REPO, clean_env, free_port
+from tests.processes import REPO, bot_config, clean_env, free_port
 
 pytestmark = pytest.mark.slow  # real processes and the real Korean Vosk model
 
@@ -48,25 +48,7 @@ def write_config(
 ) -> Path:
     """A config TOML: Korean model, no auto-fetch, store under data_dir, chat adapters pointed at the fakes."""
     q = json.dumps  # a JSON string is a valid TOML basic string
-    text = f"""log_level = "INFO"
-
-[store]
-path = {q(str(data_dir / "sessions.json"))}
-audio_dir = {q(str(data_dir / "audio"))}
-
-[speech]
-default_language = "ko"
-auto_fetch = false
-workers = 1
-models_dir = {q(str(data_dir / "models"))}
-
-[speech.models]
-ko = {q(str(ko_model_path))}
-
-[http]
-host = "127.0.0.1"
-port = {port}
-"""
+    text = bot_config(data_dir, ko_model_path, port)
     if telegram is not None:
         text += f"""
 [telegram]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests import audio_fixtures
-from tests.processes import REPO, clean_env, free_port
+from tests.processes import REPO, bot_config, clean_env, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -113,29 +113,7 @@ class BotServer:
         data = self.tmp_path / "data"
         data.mkdir(exist_ok=True)
         config = self.tmp_path / f"config-{self.runs}.toml"
-        q = json.dumps
-        config.write_text(
-            f"""log_level = "INFO"
-
-[store]
-path = {q(str(data / "sessions.json"))}
-audio_dir = {q(str(data / "audio"))}
-
-[speech]
-default_language = "ko"
-auto_fetch = false
-workers = 1
-models_dir = {q(str(self.tmp_path / "models"))}
-
-[speech.models]
-ko = {q(str(self.ko_model_path))}
-
-[http]
-host = "127.0.0.1"
-port = {port}
-""",
-            encoding="utf-8",
-        )
+        config.write_text(bot_config(data, self.ko_model_path, port), encoding="utf-8")
         self.log = self.tmp_path / f"server-{self.runs}.log"
         self.runs += 1
         with open(self.log, "wb") as log:
