@@ -19,11 +19,23 @@ from aiohttp.web_urldispatcher import _default_expect_handler
 
 from adapters.openapi import build_openapi
 from bot.config import HttpConfig
-from engine import errors
-from engine.questions import ROUND_TYPES
-from engine.service import ID_PATTERN, AnswerResult, InterviewEngine
-from engine.session import STATUSES, Answer, Session
-from engine.types import PLATFORMS, AudioInput, InterviewSpec, Question, Report, Transcript, User
+from engine import (
+    ID_PATTERN,
+    PLATFORMS,
+    ROUND_TYPES,
+    STATUSES,
+    Answer,
+    AnswerResult,
+    AudioInput,
+    InterviewEngine,
+    InterviewSpec,
+    Question,
+    Report,
+    SessionView,
+    Transcript,
+    User,
+    errors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -376,21 +388,23 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
     if isinstance(exc, errors.SessionInProgress):
         return ApiError(409, "Interview already in progress", exc.code, exc.message)
     if isinstance(exc, errors.AudioTooLarge):
-        return ApiError(413, "Audio file too large", exc.code, exc.message)
+        return ApiError(413, "Audio file too large", exc.code, _too_large_detail(exc))
     if isinstance(exc, errors.AudioError):
         return ApiError(
             422,
             "Speech recognition failed",
             exc.code,
-            exc.message,
+            _too_long_detail(exc) if isinstance(exc, errors.AudioTooLong) else exc.message,
             hint="The question is still waiting for an answer: send another recording or a text answer",
         )
     if isinstance(exc, errors.SpeechUnavailable):
+        language = exc.language or "<language>"
         return ApiError(
             503,
             "Speech recognition unavailable",
             exc.code,
-            exc.message,
+            f"No speech model is installed for '{language}'. "
+            f"An admin can install one with `interview-bot models fetch {language}`.",
             hint="Typed answers still work: send a text field instead of audio_file",
         )
     if isinstance(exc, errors.ShuttingDown):
@@ -419,6 +433,23 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
         logger.error("store unavailable: %s", exc.message)
         return ApiError(503, "Service unavailable", exc.code, exc.message)
     return ApiError(400, "Invalid request", exc.code, exc.message)
+
+
+def _too_large_detail(exc: errors.AudioTooLarge) -> str:
+    if exc.size_bytes is not None and exc.limit_bytes is not None:
+        return (
+            f"The audio file is {errors.megabytes(exc.size_bytes)}; the limit is {errors.megabytes(exc.limit_bytes)}. "
+            "Send a shorter recording."
+        )
+    if exc.limit_bytes is not None:
+        return f"The audio file is over the {errors.megabytes(exc.limit_bytes)} limit. Send a shorter recording."
+    return "The audio file is too large. Send a shorter recording."
+
+
+def _too_long_detail(exc: errors.AudioTooLong) -> str:
+    if exc.limit_seconds is not None:
+        return f"The recording is too long: the limit is {exc.limit_seconds:g} seconds. Send a shorter one."
+    return "The recording is too long. Send a shorter one."
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> ApiError:
@@ -461,7 +492,7 @@ def _body_too_large(request: web.Request) -> ApiError:
         413,
         "Request body too large",
         "body_too_large",
-        f"The request body is over the {limit / 1024 / 1024:g} MB limit; keep answers shorter.",
+        f"The request body is over the {errors.megabytes(limit)} limit; keep answers shorter.",
     )
 
 
@@ -649,13 +680,12 @@ def _question_json(question: Question | None, index: int) -> dict[str, Any] | No
     return {"index": index, "number": index + 1, **question.to_dict()}
 
 
-def _progress_json(session: Session) -> dict[str, int]:
-    skipped = sum(1 for a in session.answers if a.source == "skipped")
+def _progress_json(session: SessionView) -> dict[str, int]:
     return {
         "position": session.position,
         "total": session.total,
         "answered": session.answered_count,
-        "skipped": skipped,
+        "skipped": session.skipped_count,
         "remaining": max(session.total - session.position, 0) if session.is_active else 0,
     }
 
@@ -672,7 +702,7 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _session_json(session: Session, engine: InterviewEngine) -> dict[str, Any]:
+def _session_json(session: SessionView, engine: InterviewEngine) -> dict[str, Any]:
     return {
         "user_id": session.user_id,
         "session_id": session.session_id,
@@ -681,7 +711,7 @@ def _session_json(session: Session, engine: InterviewEngine) -> dict[str, Any]:
         "progress": _progress_json(session),
         "current_question": _question_json(session.current_question, session.position),
         "answers": [_answer_json(a) for a in session.answers],
-        "pending_voice_answers": len(session.pending),
+        "pending_voice_answers": session.pending_count,
         "voice_available": engine.voice_available(session.language),
         "created_at": session.created_at,
         "updated_at": session.updated_at,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from engine.coaching.feedback import PART_MAX
 from engine.errors import EngineError
-from engine.feedback import PART_MAX
 from engine.service import AnswerResult
 from engine.session import ACTIVE, COMPLETED, Session
 from engine.types import Feedback, Question, Report, SessionSummary

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import render
 from bot.config import SlackConfig
 from engine import errors
-from engine.questions import ROUND_TYPES
+from engine.coaching.questions import ROUND_TYPES
 from engine.service import AnswerResult, InterviewEngine
 from engine.session import Session
 from engine.types import AudioInput, InterviewSpec, Question, Report, SessionSummary, User

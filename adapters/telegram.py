@@ -54,7 +54,7 @@ from telegram.ext import (
 from adapters import render
 from bot.config import TelegramConfig
 from engine import errors
-from engine.questions import ROUND_TYPES
+from engine.coaching.questions import ROUND_TYPES
 from engine.service import FIELD_LIMITS, AnswerResult, InterviewEngine
 from engine.session import Session
 from engine.types import AudioInput, InterviewSpec, User

@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clips import DEFAULT_LENGTHS, make_clips
 
-from engine.audio import AudioConverter, PcmAudio
-from engine.speech import VoskTranscriber
+from engine.speech import AudioConverter, PcmAudio, VoskTranscriber
 from engine.types import AudioInput, Transcript
 
 MB = 1024 * 1024

@@ -1,4 +1,4 @@
-"""Benchmark of engine.store: the cost of one answer write as finished sessions pile up, archive vs one file.
+"""Benchmark of TinyDBStore: the cost of one answer write as finished sessions pile up, archive vs one file.
 
 Run: python bench/bench_store.py   (prints a table; takes about a minute)
 """
@@ -18,7 +18,7 @@ from tinydb import TinyDB
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.session import Answer, Session
-from engine.store import SessionStore
+from engine.store import TinyDBStore
 from engine.types import Feedback, InterviewSpec, Question
 
 SIZES = (100, 1_000, 10_000)
@@ -31,7 +31,7 @@ WORDS = (
 )
 
 
-class SingleFileStore(SessionStore):
+class SingleFileStore(TinyDBStore):
     """The naive layout: finished sessions stay in the file that every answer rewrites."""
 
     def _belongs_in_archive(self, doc: dict) -> bool:
@@ -105,7 +105,7 @@ def seed(path: Path, docs: list[dict]) -> None:
     db.close()
 
 
-def time_answer_writes(store: SessionStore, active: dict, writes: int) -> list[float]:
+def time_answer_writes(store: TinyDBStore, active: dict, writes: int) -> list[float]:
     """Each write is what one answer costs: update() of the active session, adding or replacing an answer."""
     all_answers = active["answers"]
     timings = []
@@ -133,7 +133,7 @@ def run_layout(folder: Path, layout: str, history: list[dict], active: dict, wri
     path = folder / f"{layout}-{len(history)}.json"
     archive = folder / f"{layout}-{len(history)}-archive.json"
     seed(archive if layout == "archive" else path, history)
-    store_class = SessionStore if layout == "archive" else SingleFileStore
+    store_class = TinyDBStore if layout == "archive" else SingleFileStore
     start = time.perf_counter()
     store = store_class(path, archive_path=archive)
     open_ms = (time.perf_counter() - start) * 1000
@@ -148,8 +148,8 @@ def run_layout(folder: Path, layout: str, history: list[dict], active: dict, wri
 
 def time_claims(folder: Path) -> tuple[float, float, int]:
     """claim_delivery runs once per incoming message; measure it with the id list full (5000 kept)."""
-    with SessionStore(folder / "claims.json") as store:
-        for n in range(SessionStore.DELIVERY_IDS_KEPT):
+    with TinyDBStore(folder / "claims.json") as store:
+        for n in range(TinyDBStore.DELIVERY_IDS_KEPT):
             store.claim_delivery("telegram", str(900_000_000 + n))
         timings = []
         for n in range(WRITES):
@@ -185,7 +185,7 @@ def main() -> None:
                 )
         median, high, size = time_claims(folder)
         print(
-            f"\nclaim_delivery with {SessionStore.DELIVERY_IDS_KEPT} ids kept: median {median:.2f} ms, "
+            f"\nclaim_delivery with {TinyDBStore.DELIVERY_IDS_KEPT} ids kept: median {median:.2f} ms, "
             f"p95 {high:.2f} ms, main file {size / 1024:.0f} KiB"
         )
 

@@ -16,11 +16,18 @@ from aiohttp import web
 from adapters.http import create_app
 from bot import __version__
 from bot.config import Config, ConfigError
-from engine.audio import AudioConverter, AudioLimits, find_ffmpeg
-from engine.models import ModelFetchError, fetch_model, list_models
 from engine.service import InterviewEngine
-from engine.speech import SpeechPipeline, VoskTranscriber
-from engine.store import SessionStore
+from engine.speech import (
+    AudioConverter,
+    AudioLimits,
+    ModelFetchError,
+    SpeechPipeline,
+    VoskTranscriber,
+    fetch_model,
+    find_ffmpeg,
+    list_models,
+)
+from engine.store import TinyDBStore
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +48,7 @@ class Adapter(Protocol):
 class Services:
     """Everything `run` builds, in the order it must be closed in reverse."""
 
-    store: SessionStore
+    store: TinyDBStore
     transcriber: VoskTranscriber
     pipeline: SpeechPipeline
     engine: InterviewEngine
@@ -86,7 +93,7 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         ffmpeg = find_ffmpeg(speech.ffmpeg)
     except FileNotFoundError:
         raise ConfigError(f"{config.source or 'defaults'}: 'speech.ffmpeg' {speech.ffmpeg!r} was not found") from None
-    store = SessionStore(config.store.path, archive_path=config.store.archive_path)
+    store = TinyDBStore(config.store.path, archive_path=config.store.archive_path)
     transcriber = VoskTranscriber(models)
     pipeline = SpeechPipeline(
         transcriber,

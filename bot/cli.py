@@ -17,7 +17,7 @@ from bot.speech_cli import register as register_speech_commands
 from engine.errors import EngineError
 from engine.service import InterviewEngine
 from engine.session import STATUSES
-from engine.store import SessionStore
+from engine.store import TinyDBStore
 from engine.types import PLATFORMS
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_sessions(args: argparse.Namespace, config: Config) -> int:
     """Reads a snapshot of the store, so it works while the bot is running."""
-    store = SessionStore(config.store.path, archive_path=config.store.archive_path, read_only=True)
+    store = TinyDBStore(config.store.path, archive_path=config.store.archive_path, read_only=True)
     engine = InterviewEngine(store, None, stale_after_hours=config.store.stale_after_hours)
     try:
         rows = asyncio.run(

@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config
-from engine.audio import AudioConverter, AudioLimits
 from engine.errors import AudioSilent, EngineError
-from engine.models import DEFAULT_BASE_URL, KNOWN_MODELS, ModelFetchError, fetch_model, find_model, list_models
-from engine.speech import VoskTranscriber
+from engine.speech import (
+    DEFAULT_BASE_URL,
+    KNOWN_MODELS,
+    AudioConverter,
+    AudioLimits,
+    ModelFetchError,
+    VoskTranscriber,
+    fetch_model,
+    find_model,
+    list_models,
+)
 from engine.types import AudioInput
 
 PROG = "interview-bot"

@@ -1,0 +1,64 @@
+"""The engine's public face: everything an adapter may use, and nothing it must not (the store, the pipeline).
+
+Adapters import from `engine` only; modules inside the package are free to move. Every engine call that returns
+a session returns a frozen SessionView; `Session`, the engine's own mutable record, is exported for old type hints.
+"""
+
+from engine import errors
+from engine.coaching.feedback import PART_MAX
+from engine.coaching.questions import ROUND_TYPES
+from engine.service import (
+    FIELD_LIMITS,
+    ID_PATTERN,
+    MAX_TEXT_ANSWER,
+    AnswerResult,
+    InterviewEngine,
+    Recovered,
+    StartResult,
+)
+from engine.session import ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.types import (
+    PLATFORMS,
+    AudioInput,
+    Feedback,
+    InterviewSpec,
+    Question,
+    QuestionScore,
+    Report,
+    SessionSummary,
+    Transcript,
+    User,
+    Word,
+)
+from engine.views import SessionView
+
+__all__ = [
+    "ACTIVE",
+    "COMPLETED",
+    "ENDED",
+    "FIELD_LIMITS",
+    "ID_PATTERN",
+    "MAX_TEXT_ANSWER",
+    "PART_MAX",
+    "PLATFORMS",
+    "ROUND_TYPES",
+    "STATUSES",
+    "Answer",
+    "AnswerResult",
+    "AudioInput",
+    "Feedback",
+    "InterviewEngine",
+    "InterviewSpec",
+    "Question",
+    "QuestionScore",
+    "Recovered",
+    "Report",
+    "Session",
+    "SessionSummary",
+    "SessionView",
+    "StartResult",
+    "Transcript",
+    "User",
+    "Word",
+    "errors",
+]

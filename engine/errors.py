@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.views import SessionView
+
+
+def megabytes(size_bytes: int) -> str:
+    """A size in the one unit our messages call "MB": MiB, so 20 * 1024 * 1024 bytes reads "20 MB"."""
+    return f"{round(size_bytes / 1024 / 1024, 2):g} MB"
 
 
 class EngineError(Exception):
@@ -18,7 +26,7 @@ class EngineError(Exception):
 
 class SessionNotFound(EngineError):
     code = "session_not_found"
-    default_message = "No interview in progress; send /interview to start one."
+    default_message = "No interview in progress."
 
 
 class SessionInProgress(EngineError):
@@ -27,7 +35,7 @@ class SessionInProgress(EngineError):
     code = "session_in_progress"
     default_message = "You already have an interview in progress. Resume it or end it first."
 
-    def __init__(self, session: Any, message: str | None = None) -> None:
+    def __init__(self, session: SessionView | None, message: str | None = None) -> None:
         self.session = session
         super().__init__(message)
 
@@ -41,7 +49,7 @@ class SessionCompleted(EngineError):
     code = "session_completed"
     default_message = "This interview is already finished. Ask for the report or start a new one."
 
-    def __init__(self, session: Any = None, message: str | None = None) -> None:
+    def __init__(self, session: SessionView | None = None, message: str | None = None) -> None:
         self.session = session
         super().__init__(message)
 
@@ -77,13 +85,43 @@ class AudioEmpty(AudioError):
 
 
 class AudioTooLarge(AudioError):
+    """More bytes than the limit; `size_bytes` and `limit_bytes` are None where the raiser did not know them."""
+
     code = "audio_too_large"
-    default_message = "That file is too large. Please keep answers shorter."
+    default_message = "The audio file is too large."
+
+    def __init__(
+        self, size_bytes: int | None = None, limit_bytes: int | None = None, *, message: str | None = None
+    ) -> None:
+        if isinstance(size_bytes, str):
+            # Transitional: adapters/slack.py still passes its own words positionally; keep them as the message.
+            message, size_bytes = size_bytes, None
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes
+        if message is None and size_bytes is not None:
+            message = f"The audio file is {megabytes(size_bytes)}"
+            message += f"; the limit is {megabytes(limit_bytes)}." if limit_bytes is not None else "."
+        elif message is None and limit_bytes is not None:
+            message = f"The audio file is over the {megabytes(limit_bytes)} limit."
+        super().__init__(message)
 
 
 class AudioTooLong(AudioError):
+    """More seconds than the limit; `seconds` (as far as decoded) and `limit_seconds` are None if unknown."""
+
     code = "audio_too_long"
-    default_message = "That answer is too long. Please keep answers shorter."
+    default_message = "The audio is too long."
+
+    def __init__(
+        self, seconds: float | None = None, limit_seconds: float | None = None, *, message: str | None = None
+    ) -> None:
+        self.seconds = seconds
+        self.limit_seconds = limit_seconds
+        if message is None and limit_seconds is not None:
+            message = f"The audio is too long: the limit is {limit_seconds:g} seconds."
+        elif message is None and seconds is not None:
+            message = f"The audio is too long ({seconds:.0f} seconds)."
+        super().__init__(message)
 
 
 class AudioSilent(AudioError):
@@ -92,13 +130,16 @@ class AudioSilent(AudioError):
 
 
 class SpeechUnavailable(EngineError):
-    """No speech model for the session's language; typed answers still work."""
+    """No speech model for the language (`language`, empty if unknown); typed answers still work."""
 
     code = "speech_unavailable"
-    default_message = (
-        "Voice answers are not available right now (no speech model installed). "
-        "Type your answer instead; an admin can run `interview-bot models fetch en-us`."
-    )
+    default_message = "No speech model is installed."
+
+    def __init__(self, language: str = "", message: str | None = None) -> None:
+        self.language = language
+        if message is None and language:
+            message = f"No speech model is installed for '{language}'."
+        super().__init__(message)
 
 
 class TranscriptionFailed(EngineError):

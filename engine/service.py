@@ -11,16 +11,16 @@ import secrets
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine import errors
-from engine.feedback import analyze_answer, build_report, job_terms
-from engine.questions import plan_questions
+from engine.coaching.feedback import analyze_answer, build_report, job_terms
+from engine.coaching.questions import plan_questions
 from engine.session import ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
-from engine.store import SessionStore
+from engine.store.base import SessionStore
 from engine.types import (
     PLATFORMS,
     AudioInput,
@@ -32,6 +32,7 @@ from engine.types import (
     Transcript,
     User,
 )
+from engine.views import SessionView
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class SpeechService(Protocol):
 class StartResult:
     """A started (or, for HTTP, resumed) interview and the question to ask."""
 
-    session: Session
+    session: SessionView
     question: Question
     resumed: bool = False  # the same HTTP session was started again with the same parameters
 
@@ -88,7 +89,7 @@ class StartResult:
 class AnswerResult:
     """What happened to one answer: the record, and either the next question or the final report."""
 
-    session: Session
+    session: SessionView
     answer: Answer
     transcript: Transcript | None = None
     next_question: Question | None = None
@@ -108,7 +109,7 @@ class AnswerResult:
 class Recovered:
     """An answer that was interrupted by a restart, finished now; its reply still owes the candidate."""
 
-    session: Session
+    session: SessionView
     result: AnswerResult | None
     error: errors.EngineError | None
 
@@ -146,7 +147,7 @@ class InterviewEngine:
         spec: InterviewSpec,
         *,
         session_id: str | None = None,
-        route: dict[str, Any] | None = None,
+        route: Mapping[str, Any] | None = None,
     ) -> StartResult:
         """Plan and store a new interview. Chat users hold one active interview; HTTP names its sessions."""
         _check_user(user)
@@ -162,11 +163,11 @@ class InterviewEngine:
                             f"Session '{session_id}' already exists for this user with different parameters."
                         )
                     question = existing.current_question or existing.questions[-1]
-                    return StartResult(existing.snapshot(), question, resumed=True)
+                    return StartResult(SessionView.of(existing), question, resumed=True)
             else:
                 active = await asyncio.to_thread(self._store.active_for, user.platform, user.user_id)
                 if active is not None:
-                    raise errors.SessionInProgress(Session.from_dict(active))
+                    raise errors.SessionInProgress(SessionView.of(Session.from_dict(active)))
                 session_id = uuid.uuid4().hex[:12]
             seed = secrets.randbits(32)
             questions = plan_questions(spec, seed)
@@ -193,25 +194,21 @@ class InterviewEngine:
                 len(questions),
                 spec.language,
             )
-            return StartResult(session.snapshot(), questions[0])
+            return StartResult(SessionView.of(session), questions[0])
 
-    async def get_session(self, user: User, session_id: str | None = None) -> Session:
+    async def get_session(self, user: User, session_id: str | None = None) -> SessionView:
         """The named session (any status), or without an id the user's active one."""
-        return (await self._find(user, session_id, active_only=session_id is None)).snapshot()
+        return SessionView.of(await self._find(user, session_id, active_only=session_id is None))
 
-    async def latest_session(self, user: User) -> Session:
+    async def latest_session(self, user: User) -> SessionView:
         """The user's most recent session, finished or not (for reports after the end)."""
-        _check_user(user)
-        doc = await asyncio.to_thread(self._store.latest_for, user.platform, user.user_id)
-        if doc is None:
-            raise errors.SessionNotFound()
-        return Session.from_dict(doc)
+        return SessionView.of(await self._latest(user))
 
     async def current_question(self, user: User, session_id: str | None = None) -> Question:
         session = await self._find(user, session_id, active_only=session_id is None)
         question = session.current_question
         if question is None:
-            raise errors.SessionCompleted(session.snapshot())
+            raise errors.SessionCompleted(SessionView.of(session))
         return question
 
     # ----- answering --------------------------------------------------------------------------------------
@@ -252,16 +249,9 @@ class InterviewEngine:
             if not audio.data:
                 raise errors.AudioEmpty()
             if len(audio.data) > self.max_audio_bytes:
-                raise errors.AudioTooLarge(
-                    f"That file is too large ({len(audio.data) / 1e6:.1f} MB; the limit is "
-                    f"{self.max_audio_bytes / 1e6:.0f} MB). Please keep answers shorter."
-                )
+                raise errors.AudioTooLarge(len(audio.data), self.max_audio_bytes)
             if not self.voice_available(session.language):
-                raise errors.SpeechUnavailable(
-                    f"Voice answers in '{session.language}' are not available: no speech model is installed. "
-                    f"Type your answer instead, or ask an admin to run "
-                    f"`interview-bot models fetch {session.language}`."
-                )
+                raise errors.SpeechUnavailable(session.language)
             pending_id = uuid.uuid4().hex[:16]
             audio_file = await asyncio.to_thread(self._write_audio, session, pending_id, audio)
             session.pending.append(
@@ -322,7 +312,7 @@ class InterviewEngine:
                 except errors.EngineError as exc:
                     current = await self._load(user, doc["session_id"])
                     if current is not None:  # None: the user was forgotten meanwhile, nobody to tell
-                        recovered.append(Recovered(current.snapshot(), None, exc))
+                        recovered.append(Recovered(SessionView.of(current), None, exc))
                 else:
                     recovered.append(Recovered(result.session, result, None))
         return recovered
@@ -360,11 +350,11 @@ class InterviewEngine:
         session = (
             await self._find(user, session_id, active_only=False)
             if session_id is not None
-            else await self.latest_session(user)
+            else await self._latest(user)
         )
         return build_report(session)
 
-    async def set_language(self, user: User, language: str, *, session_id: str | None = None) -> Session:
+    async def set_language(self, user: User, language: str, *, session_id: str | None = None) -> SessionView:
         """Switch the language that the active interview's voice answers are transcribed in."""
         language = language.strip().lower()
         if not LANGUAGE_PATTERN.fullmatch(language):
@@ -375,7 +365,21 @@ class InterviewEngine:
             session.spec = InterviewSpec.from_dict({**session.spec.to_dict(), "language": language})
             session.updated_at = self._clock()
             await self._save(session)
-            return session.snapshot()
+            return SessionView.of(session)
+
+    async def set_route(self, user: User, route: Mapping[str, Any], *, session_id: str | None = None) -> SessionView:
+        """Replace where the adapter sends this interview's replies (e.g. the Slack thread it opened).
+
+        The route is the adapter's own; it is not activity, so the session's `updated_at` stays as it was.
+        """
+        if not isinstance(route, Mapping):
+            raise errors.InvalidInput({"route": "must be a mapping"})
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            session.route = dict(route)
+            await self._save(session)
+            return SessionView.of(session)
 
     # ----- admin and housekeeping -------------------------------------------------------------------------
 
@@ -508,6 +512,13 @@ class InterviewEngine:
         round_type = (spec.round_type or "full").strip().lower()
         return InterviewSpec(**values, round_type=round_type, language=language)
 
+    async def _latest(self, user: User) -> Session:
+        _check_user(user)
+        doc = await asyncio.to_thread(self._store.latest_for, user.platform, user.user_id)
+        if doc is None:
+            raise errors.SessionNotFound()
+        return Session.from_dict(doc)
+
     async def _load(self, user: User, session_id: str) -> Session | None:
         doc = await asyncio.to_thread(self._store.get, user.platform, user.user_id, session_id)
         return Session.from_dict(doc) if doc is not None else None
@@ -553,7 +564,7 @@ class InterviewEngine:
             following,
         )
         return AnswerResult(
-            session=session.snapshot(),
+            session=SessionView.of(session),
             answer=answer,
             next_question=None if last else session.questions[following],
             report=build_report(session) if last else None,
@@ -563,7 +574,7 @@ class InterviewEngine:
     @staticmethod
     def _require_active(session: Session) -> None:
         if not session.is_active:
-            raise errors.SessionCompleted(session.snapshot())
+            raise errors.SessionCompleted(SessionView.of(session))
 
     async def _save(self, session: Session) -> None:
         await asyncio.to_thread(self._store.save, session.to_dict())
@@ -616,7 +627,7 @@ class InterviewEngine:
             feedback.score if feedback else "-",
         )
         return AnswerResult(
-            session=session.snapshot(),
+            session=SessionView.of(session),
             answer=answer,
             transcript=transcript,
             next_question=session.current_question,
@@ -631,7 +642,7 @@ class InterviewEngine:
             raise errors.SessionNotFound()
         if not session.is_active:
             await self._remove_pending(session, pending_id, delete_audio=True)
-            raise errors.SessionCompleted(session.snapshot())
+            raise errors.SessionCompleted(SessionView.of(session))
         assert self._speech is not None
         try:
             data = await asyncio.to_thread(self._read_audio, entry["audio_file"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ ENDED = "ended"  # stopped early by the candidate
 STATUSES = (ACTIVE, COMPLETED, ENDED)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
     """One recorded answer (or skip) to one planned question."""
 
@@ -56,27 +57,14 @@ class Answer:
         )
 
 
-@dataclass
-class Session:
-    """A candidate's interview. Returned to adapters as a snapshot: changing it changes nothing stored."""
+class Progress:
+    """Where an interview stands, derived from its fields: shared by Session and engine.views.SessionView."""
 
-    platform: str
-    user_id: str
-    session_id: str
     spec: InterviewSpec
-    seed: int
-    questions: list[Question]
-    created_at: float
-    updated_at: float
-    name: str = ""
-    status: str = ACTIVE
-    position: int = 0  # index of the current question
-    answers: list[Answer] = field(default_factory=list)
-    # Voice answers saved to disk but not yet transcribed, oldest first: finished after a crash.
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    # Opaque to the engine: where the adapter sends replies (chat id, Slack channel and thread).
-    route: dict[str, Any] = field(default_factory=dict)
-    finished_at: float | None = None
+    status: str
+    position: int
+    questions: Sequence[Question]
+    answers: Sequence[Answer]
 
     @property
     def language(self) -> str:
@@ -100,8 +88,42 @@ class Session:
     def answered_count(self) -> int:
         return sum(1 for a in self.answers if a.source != "skipped")
 
-    def snapshot(self) -> Session:
-        return copy.deepcopy(self)
+    @property
+    def skipped_count(self) -> int:
+        return sum(1 for a in self.answers if a.source == "skipped")
+
+
+@dataclass
+class Session(Progress):
+    """A candidate's interview as the engine keeps and changes it; adapters get a frozen SessionView instead."""
+
+    platform: str
+    user_id: str
+    session_id: str
+    spec: InterviewSpec
+    seed: int
+    questions: list[Question]
+    created_at: float
+    updated_at: float
+    name: str = ""
+    status: str = ACTIVE
+    position: int = 0  # index of the current question
+    answers: list[Answer] = field(default_factory=list)
+    # Voice answers saved to disk but not yet transcribed, oldest first: finished after a crash.
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    # Opaque to the engine: where the adapter sends replies (chat id, Slack channel and thread).
+    route: dict[str, Any] = field(default_factory=dict)
+    finished_at: float | None = None
+
+    @property
+    def pending_count(self) -> int:
+        """Voice answers saved but not yet recorded (being transcribed, or failed and waiting for a retry)."""
+        return len(self.pending)
+
+    @property
+    def failed_voice_answers(self) -> int:
+        """Voice answers whose transcription failed, kept to be retried from their recordings."""
+        return sum(1 for entry in self.pending if entry.get("failed"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,14 +1,14 @@
-"""Builds the real engine for adapter tests: a TinyDB store in a temp folder and the real speech pipeline."""
+"""Builds engines for tests: the real one (TinyDB files, real speech pipeline) and a fast one on a MemoryStore."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from engine.audio import AudioConverter, AudioLimits
-from engine.service import InterviewEngine
-from engine.speech import SpeechPipeline, Transcriber
-from engine.store import SessionStore
+from engine.service import InterviewEngine, SpeechService
+from engine.speech import AudioConverter, AudioLimits, SpeechPipeline, Transcriber
+from engine.store import MemoryStore, TinyDBStore
 from tests.audio_fixtures import KO_GRAMMAR
 
 
@@ -21,9 +21,9 @@ def build_engine(
     default_language: str = "ko",
     limits: AudioLimits | None = None,
     max_audio_bytes: int = 20 * 1024 * 1024,
-) -> tuple[InterviewEngine, SessionStore, SpeechPipeline | None]:
+) -> tuple[InterviewEngine, TinyDBStore, SpeechPipeline | None]:
     """One engine on files under data_dir; reopen with the same data_dir to simulate a restart."""
-    store = SessionStore(data_dir / "sessions.json")
+    store = TinyDBStore(data_dir / "sessions.json")
     pipeline = None
     if transcriber is not None:
         pipeline = SpeechPipeline(
@@ -40,3 +40,14 @@ def build_engine(
         max_audio_bytes=max_audio_bytes,
     )
     return engine, store, pipeline
+
+
+def build_memory_engine(
+    speech: SpeechService | None, *, audio_dir: Path | None = None, **options: Any
+) -> tuple[InterviewEngine, MemoryStore]:
+    """An engine on a MemoryStore, for tests that need no restart: nothing but recordings touches the disk.
+
+    `speech` is any SpeechService (a scripted one, or build_engine's real pipeline); `options` go to the engine.
+    """
+    store = MemoryStore()
+    return InterviewEngine(store, speech, audio_dir=audio_dir, **options), store

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from engine.session import Answer, Session
-from engine.store import SessionStore
+from engine.store import TinyDBStore
 from engine.types import Feedback, InterviewSpec, Question
 
 QUESTIONS = [Question(id=f"q{i}", category="behavioral", text=f"Question {i}?") for i in range(3)]
@@ -67,7 +67,7 @@ def ack(*parts: object) -> None:
     sys.stdout.flush()
 
 
-def write_loop(store: SessionStore, round_number: int) -> None:
+def write_loop(store: TinyDBStore, round_number: int) -> None:
     """Each step is one write; it is acknowledged only after the store call returned."""
     index = 0
     while True:
@@ -86,7 +86,7 @@ def write_loop(store: SessionStore, round_number: int) -> None:
 
 def main(argv: list[str]) -> int:
     mode, db = argv[1], Path(argv[2])
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         if mode == "save":
             docs = json.loads(Path(argv[3]).read_text(encoding="utf-8"))
             for doc in docs:

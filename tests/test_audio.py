@@ -9,8 +9,8 @@ import subprocess
 import imageio_ffmpeg
 import pytest
 
-from engine.audio import AudioConverter, AudioLimits, find_ffmpeg, sniff_container
 from engine.errors import AudioEmpty, AudioInvalid, AudioSilent, AudioTooLarge, AudioTooLong
+from engine.speech import AudioConverter, AudioLimits, find_ffmpeg, sniff_container
 from engine.types import AudioInput
 from tests.audio_fixtures import FORMATS, KO_PHRASE, encode, silence_wav, speech_wav, tone_wav, wav_duration
 
@@ -117,6 +117,7 @@ def test_audio_past_the_duration_limit_is_too_long(converter):
     with pytest.raises(AudioTooLong) as caught:
         short.to_pcm(AudioInput(encode(tone_wav(8.0), "ogg_opus")))
     assert "5 seconds" in caught.value.message
+    assert caught.value.limit_seconds == 5.0 and caught.value.seconds is not None and caught.value.seconds > 5.0
     assert short.to_pcm(AudioInput(encode(tone_wav(4.0), "ogg_opus"))).duration == pytest.approx(4.0, abs=0.1)
 
 
@@ -126,8 +127,9 @@ def test_size_is_checked_before_anything_is_decoded(voice_ogg, tmp_path):
     failing.write_text("#!/bin/sh\nexit 1\n")
     failing.chmod(failing.stat().st_mode | stat.S_IEXEC)
     small = AudioConverter(str(failing), AudioLimits(max_bytes=len(voice_ogg) - 1))
-    with pytest.raises(AudioTooLarge):
+    with pytest.raises(AudioTooLarge) as caught:
         small.to_pcm(AudioInput(voice_ogg, mime_type="audio/ogg"))
+    assert (caught.value.size_bytes, caught.value.limit_bytes) == (len(voice_ogg), len(voice_ogg) - 1)
     with pytest.raises(AudioInvalid):  # one byte less is allowed through, and that ffmpeg then fails
         AudioConverter(str(failing), AudioLimits(max_bytes=len(voice_ogg))).to_pcm(AudioInput(voice_ogg))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.session import Session
-from engine.store import SessionStore
+from engine.store import TinyDBStore
 from engine.types import InterviewSpec, Question
 
 ROOT = Path(__file__).parent.parent
@@ -65,7 +65,7 @@ def _session(platform: str, user: str, sid: str, status: str, answered: int) -> 
 def test_sessions_table_and_json_read_the_store_even_while_the_bot_holds_it(tmp_path):
     config = tmp_path / "bot.toml"
     config.write_text(f'[store]\npath = "{tmp_path / "db" / "sessions.json"}"\n')
-    store = SessionStore(tmp_path / "db" / "sessions.json")  # the running bot holds the lock
+    store = TinyDBStore(tmp_path / "db" / "sessions.json")  # the running bot holds the lock
     store.save(_session("telegram", "alice", "s1", "active", 2))
     store.save(_session("slack", "bob", "s2", "completed", 4))
     try:
@@ -94,7 +94,7 @@ def test_run_refuses_a_missing_ffmpeg_with_one_clear_line(tmp_path):
 def test_a_second_bot_on_the_same_database_is_refused(tmp_path):
     config = tmp_path / "bot.toml"
     config.write_text(f'[store]\npath = "{tmp_path / "sessions.json"}"\n[speech]\nauto_fetch = false\n')
-    store = SessionStore(tmp_path / "sessions.json")
+    store = TinyDBStore(tmp_path / "sessions.json")
     try:
         result = run_cli("run", "--config", str(config), cwd=tmp_path)
     finally:

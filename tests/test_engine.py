@@ -1,8 +1,12 @@
-"""The engine's service API with an in-memory store and a scripted speech service (real speech: test_speech.py)."""
+"""The engine's service API on a MemoryStore (TinyDB files where a restart is simulated) and a scripted speech service.
+
+Real speech: test_speech.py; the stores themselves: test_store.py and test_store_contract.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -12,8 +16,10 @@ import pytest
 
 from engine import errors
 from engine.service import InterviewEngine
-from engine.store import SessionStore
+from engine.store import SessionStore, TinyDBStore
 from engine.types import AudioInput, InterviewSpec, Transcript, User, Word
+from engine.views import SessionView
+from tests.engine_support import build_memory_engine
 
 SPEC = InterviewSpec(
     role_title="Senior Backend Engineer",
@@ -64,12 +70,15 @@ class ScriptedSpeech:
 
 
 def make_engine(
-    tmp_path: Path, speech: ScriptedSpeech | None = None, store: SessionStore | None = None, clock=None
+    tmp_path: Path, speech: ScriptedSpeech | None = None, store: SessionStore | None = None, clock=None, **options
 ) -> InterviewEngine:
-    kwargs = {"clock": clock} if clock else {}
-    return InterviewEngine(
-        store or SessionStore(None), speech or ScriptedSpeech(), audio_dir=tmp_path / "audio", **kwargs
-    )
+    """On a MemoryStore unless a test passes the store it reopens to simulate a restart."""
+    if clock:
+        options["clock"] = clock
+    speech = speech or ScriptedSpeech()
+    if store is not None:
+        return InterviewEngine(store, speech, audio_dir=tmp_path / "audio", **options)
+    return build_memory_engine(speech, audio_dir=tmp_path / "audio", **options)[0]
 
 
 def voice(text: str) -> AudioInput:
@@ -196,7 +205,7 @@ async def test_operations_without_an_interview_raise_session_not_found(tmp_path)
     ):
         with pytest.raises(errors.SessionNotFound) as info:
             await call
-        assert "/interview" in info.value.message
+        assert info.value.message == "No interview in progress."  # adapters choose their own words
     with pytest.raises(errors.SessionNotFound) as info:
         await engine.get_session(User("http", "u1"), "s1")
     assert "Session not found" in info.value.message
@@ -207,23 +216,33 @@ async def test_operations_without_an_interview_raise_session_not_found(tmp_path)
     [(b"junk", errors.AudioInvalid), (b"", errors.AudioEmpty), (b"say:" + b"x" * 200, errors.AudioTooLarge)],
 )
 async def test_bad_audio_keeps_the_question_pending_and_loses_nothing(tmp_path, data, error):
-    engine = InterviewEngine(SessionStore(None), ScriptedSpeech(), audio_dir=tmp_path / "audio", max_audio_bytes=100)
+    engine = make_engine(tmp_path, max_audio_bytes=100)
     started = await engine.start(ALICE, SPEC)
     await engine.answer_text(ALICE, GOOD_ANSWER)
     with pytest.raises(error):
         await engine.answer_audio(ALICE, AudioInput(data, "audio/ogg"))
     session = await engine.get_session(ALICE)
-    assert session.position == 1 and len(session.answers) == 1 and session.pending == []
+    assert session.position == 1 and len(session.answers) == 1 and session.pending_count == 0
     assert await engine.current_question(ALICE) == started.session.questions[1]
     assert not any((tmp_path / "audio").rglob("*.ogg")), "a rejected recording must not be kept"
 
 
-async def test_voice_without_a_model_for_the_language_says_how_to_fix_it(tmp_path):
+async def test_audio_over_the_limit_carries_the_numbers_not_words(tmp_path):
+    engine = make_engine(tmp_path, max_audio_bytes=20 * 1024 * 1024)
+    await engine.start(ALICE, SPEC)
+    with pytest.raises(errors.AudioTooLarge) as info:
+        await engine.answer_audio(ALICE, AudioInput(b"x" * (20 * 1024 * 1024 + 1), "audio/ogg"))
+    assert (info.value.size_bytes, info.value.limit_bytes) == (20 * 1024 * 1024 + 1, 20 * 1024 * 1024)
+    assert "the limit is 20 MB" in info.value.message
+
+
+async def test_voice_without_a_model_for_the_language_names_the_language(tmp_path):
     engine = make_engine(tmp_path, ScriptedSpeech(languages=("ko",)))
     await engine.start(ALICE, SPEC)
     with pytest.raises(errors.SpeechUnavailable) as info:
         await engine.answer_audio(ALICE, voice("hello"))
-    assert "interview-bot models fetch en-us" in info.value.message
+    assert info.value.language == "en-us" and "'en-us'" in info.value.message
+    assert "interview-bot" not in info.value.message  # how to fix it is the adapter's to say
     # Typed answers still work, and switching to a language with a model makes voice work.
     await engine.answer_text(ALICE, GOOD_ANSWER)
     await engine.set_language(ALICE, "ko")
@@ -232,25 +251,25 @@ async def test_voice_without_a_model_for_the_language_says_how_to_fix_it(tmp_pat
 
 
 async def test_a_crash_mid_transcription_is_finished_after_restart(tmp_path):
-    store = SessionStore(tmp_path / "sessions.json")
+    store = TinyDBStore(tmp_path / "sessions.json")
     engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
     await engine.start(ALICE, SPEC, route={"chat_id": 1001})
     task = asyncio.create_task(engine.answer_audio(ALICE, AudioInput(b"hang", "audio/ogg")))
-    while not (await engine.get_session(ALICE)).pending:
+    while not (await engine.get_session(ALICE)).pending_count:
         await asyncio.sleep(0.01)
     task.cancel()  # the process dies here: the answer was saved but never transcribed
     store.close()
     saved = next((tmp_path / "audio").rglob("*.ogg"))
     saved.write_bytes(b"say:" + GOOD_ANSWER.encode())  # what the candidate had said
 
-    store = SessionStore(tmp_path / "sessions.json")
+    store = TinyDBStore(tmp_path / "sessions.json")
     engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
     assert await engine.recover_pending("slack") == []
     [recovered] = await engine.recover_pending("telegram")
     assert recovered.error is None and recovered.session.route == {"chat_id": 1001}
     assert recovered.result.answer.source == "voice" and "PostgreSQL" in recovered.result.answer.text
     session = await engine.get_session(ALICE)
-    assert session.position == 1 and session.pending == []
+    assert session.position == 1 and session.pending_count == 0
     store.close()
 
 
@@ -262,10 +281,12 @@ async def test_a_failed_transcription_can_be_retried_from_the_saved_audio(tmp_pa
     with pytest.raises(errors.TranscriptionFailed):
         await engine.answer_audio(ALICE, voice("my answer"))
     session = await engine.get_session(ALICE)
-    assert session.position == 0 and session.pending[0]["failed"] is True
+    assert session.position == 0 and session.pending_count == 1 and session.failed_voice_answers == 1
+    assert session.has_failed_voice_answer
     result = await engine.retry(ALICE)
     assert result.answer.text == "my answer"
-    assert (await engine.get_session(ALICE)).pending == []
+    session = await engine.get_session(ALICE)
+    assert session.pending_count == 0 and not session.has_failed_voice_answer
     with pytest.raises(errors.InvalidInput):
         await engine.retry(ALICE)
 
@@ -282,7 +303,7 @@ async def test_an_unexpected_crash_in_the_recogniser_is_kept_for_retry(tmp_path)
 
 async def test_many_users_at_once_and_one_user_answering_ten_times_in_a_row(tmp_path):
     speech = ScriptedSpeech(jitter=0.02)
-    engine = make_engine(tmp_path, speech, store=SessionStore(tmp_path / "sessions.json"))
+    engine = make_engine(tmp_path, speech)
     users = [User("slack", f"U{i:03d}") for i in range(100)]
     long_spec = InterviewSpec(**{**SPEC.to_dict(), "round_type": "full"})
     await asyncio.gather(*(engine.start(u, long_spec) for u in users))
@@ -341,13 +362,7 @@ async def test_forget_deletes_sessions_and_recordings(tmp_path):
 
 async def test_old_recordings_are_purged_after_the_retention_period(tmp_path):
     now = [time.time()]
-    engine = InterviewEngine(
-        SessionStore(None),
-        ScriptedSpeech(),
-        audio_dir=tmp_path / "audio",
-        audio_retention_seconds=3600,
-        clock=lambda: now[0],
-    )
+    engine = make_engine(tmp_path, audio_retention_seconds=3600, clock=lambda: now[0])
     await engine.start(ALICE, SPEC)
     await engine.answer_audio(ALICE, voice("keep me a while"))
     assert await engine.housekeeping() == (0, 0)
@@ -380,7 +395,7 @@ async def test_set_up_drafts_are_kept_and_abandoned_ones_swept(tmp_path):
 
 
 async def test_an_answer_caught_by_a_restart_stays_pending_and_is_finished_after_it(tmp_path):
-    store = SessionStore(tmp_path / "sessions.json")
+    store = TinyDBStore(tmp_path / "sessions.json")
     speech = ScriptedSpeech()
     engine = make_engine(tmp_path, speech, store=store)
     await engine.start(ALICE, SPEC, route={"chat_id": 1001})
@@ -389,10 +404,10 @@ async def test_an_answer_caught_by_a_restart_stays_pending_and_is_finished_after
         await engine.answer_audio(ALICE, voice("said just before the restart"))
     assert "saved" in info.value.message
     session = await engine.get_session(ALICE)
-    assert session.position == 0 and len(session.pending) == 1 and not session.pending[0]["failed"]
+    assert session.position == 0 and session.pending_count == 1 and not session.has_failed_voice_answer
     store.close()
 
-    store = SessionStore(tmp_path / "sessions.json")
+    store = TinyDBStore(tmp_path / "sessions.json")
     engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
     [recovered] = await engine.recover_pending("telegram")
     assert recovered.result.answer.text == "said just before the restart"
@@ -421,3 +436,62 @@ async def test_a_resent_answer_with_the_same_delivery_id_is_recorded_once(tmp_pa
     assert (await engine.get_session(web_user, "s1")).position == 4
     with pytest.raises(errors.InvalidInput):
         await engine.answer_text(web_user, GOOD_ANSWER, session_id="s1", delivery_id="../etc")
+
+
+async def test_sessions_come_back_as_frozen_views_that_share_nothing_with_the_engine(tmp_path):
+    engine = make_engine(tmp_path)
+    started = await engine.start(ALICE, SPEC, route={"chat_id": 1001})
+    view = started.session
+    assert isinstance(view, SessionView) and isinstance(view.questions, tuple) and view.route == {"chat_id": 1001}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.position = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        view.route["chat_id"] = 1  # type: ignore[index]
+    result = await engine.answer_text(ALICE, GOOD_ANSWER)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.answer.text = "rewritten"  # type: ignore[misc]
+    skipped = await engine.skip(ALICE)
+    # Each view keeps the moment it was taken.
+    assert (view.position, result.session.position, skipped.session.position) == (0, 1, 2)
+    assert (skipped.session.answered_count, skipped.session.skipped_count) == (1, 1)
+    assert skipped.session.answers[0] == result.answer
+    with pytest.raises(errors.SessionInProgress) as in_progress:
+        await engine.start(ALICE, SPEC)
+    assert isinstance(in_progress.value.session, SessionView) and in_progress.value.session.position == 2
+
+    web_user = User("http", "web-1")
+    await engine.start(web_user, SPEC, session_id="s1")
+    await engine.end(web_user, session_id="s1")
+    with pytest.raises(errors.SessionCompleted) as completed:
+        await engine.answer_text(web_user, GOOD_ANSWER, session_id="s1")
+    assert isinstance(completed.value.session, SessionView) and completed.value.session.status == "ended"
+    latest = await engine.latest_session(web_user)
+    assert isinstance(latest, SessionView) and latest.finished_at is not None and latest.current_question is None
+
+
+async def test_set_route_replaces_where_the_active_interview_replies(tmp_path):
+    now = [1_000_000.0]
+    engine = make_engine(tmp_path, clock=lambda: now[0])
+    user = User("slack", "U1")
+    await engine.start(user, SPEC, route={"channel": "D1"})
+    now[0] += 60
+    # The Slack adapter posts the opening message, then points the interview at that message's thread.
+    route = {"channel": "D1", "thread_ts": "1700000000.000100"}
+    view = await engine.set_route(user, route)
+    assert isinstance(view, SessionView) and view.route == route
+    route["thread_ts"] = "changed by the caller"
+    session = await engine.get_session(user)
+    assert session.route == {"channel": "D1", "thread_ts": "1700000000.000100"}
+    assert session.updated_at == 1_000_000.0  # a new reply address is not activity
+    assert dict((await engine.set_route(user, {"channel": "C2"})).route) == {"channel": "C2"}  # replaced, not merged
+    with pytest.raises(errors.InvalidInput):
+        await engine.set_route(user, ["not", "a", "mapping"])  # type: ignore[arg-type]
+    await engine.end(user)
+    with pytest.raises(errors.SessionNotFound):
+        await engine.set_route(user, {"channel": "C3"})
+    web_user = User("http", "web-1")
+    await engine.start(web_user, SPEC, session_id="s1")
+    assert (await engine.set_route(web_user, {"hook": "h"}, session_id="s1")).route == {"hook": "h"}
+    await engine.end(web_user, session_id="s1")
+    with pytest.raises(errors.SessionCompleted):
+        await engine.set_route(web_user, {"hook": "h2"}, session_id="s1")

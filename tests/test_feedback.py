@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.feedback import analyze_answer, build_report, job_terms
+from engine.coaching.feedback import analyze_answer, build_report, job_terms
 from engine.session import Answer, Session
 from engine.types import InterviewSpec, Question, Transcript, Word
 

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters.http import create_app
 from bot.config import HttpConfig
 from engine import errors
-from engine.audio import AudioLimits
 from engine.service import InterviewEngine
+from engine.speech import AudioLimits
 from tests import audio_fixtures
 from tests.engine_support import build_engine
 

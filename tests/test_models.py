@@ -16,7 +16,7 @@ import pytest
 
 from bot.config import Config, SpeechConfig
 from bot.speech_cli import register
-from engine.models import KNOWN_MODELS, ModelFetchError, fetch_model, find_model, is_model_dir, list_models
+from engine.speech import KNOWN_MODELS, ModelFetchError, fetch_model, find_model, is_model_dir, list_models
 
 SMALL_KO = KNOWN_MODELS["ko"][0]
 
@@ -128,7 +128,7 @@ def test_the_env_model_serves_only_the_default_language(tmp_path):
 def test_a_configured_path_that_is_not_a_model_is_skipped_with_a_warning(tmp_path, caplog):
     models_dir = tmp_path / "models"
     make_model(models_dir / "de")
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.speech.models"):
         found = find_model("de", configured={"de": str(tmp_path / "nowhere")}, models_dir=models_dir, env={})
     assert found.source == "models_dir"
     assert "speech.models.de" in caplog.text

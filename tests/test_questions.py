@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import InvalidInput
-from engine.questions import (
+from engine.coaching.questions import (
     ROUND_TYPES,
     bank_questions,
     extract_skills,
@@ -19,9 +18,10 @@ from engine.questions import (
     job_terms,
     plan_questions,
 )
+from engine.errors import InvalidInput
 from engine.types import InterviewSpec
 
-DATA = Path(__file__).resolve().parent.parent / "engine" / "data"
+DATA = Path(__file__).resolve().parent.parent / "engine" / "coaching" / "data"
 CATEGORIES = {"intro", "behavioral", "situational", "technical", "experience", "gap", "motivation", "closing"}
 
 BACKEND = InterviewSpec(

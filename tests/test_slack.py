@@ -19,7 +19,7 @@ from bot.config import SlackConfig
 from engine import errors
 from engine.service import InterviewEngine
 from engine.speech import Transcriber
-from engine.store import SessionStore
+from engine.store import TinyDBStore
 from engine.types import User
 from tests import audio_fixtures
 from tests.engine_support import build_engine
@@ -55,7 +55,7 @@ class SlackBot:
         self.fake = fake
         self.engine_kwargs = engine_kwargs
         self.engine: InterviewEngine
-        self.store: SessionStore
+        self.store: TinyDBStore
         self.adapter: SlackAdapter
         self.client: TestClient
         self._ids = itertools.count(1)

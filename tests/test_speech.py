@@ -13,9 +13,8 @@ import pytest
 
 from bot.config import Config, SpeechConfig
 from bot.speech_cli import register
-from engine.audio import AudioConverter, PcmAudio
 from engine.errors import AudioInvalid, AudioSilent, ShuttingDown, SpeechUnavailable, TranscriptionFailed
-from engine.speech import SpeechPipeline, VoskTranscriber
+from engine.speech import AudioConverter, PcmAudio, SpeechPipeline, VoskTranscriber
 from engine.types import AudioInput, Transcript
 from tests.audio_fixtures import KO_GRAMMAR, KO_PHRASE, encode, long_wav, speech_wav, tone_wav, wav_duration
 
@@ -180,18 +179,19 @@ async def test_a_crash_in_the_recogniser_is_a_logged_transcription_failure(conve
     fake.gate.set()
     pipe = SpeechPipeline(fake, converter, workers=1)
     try:
-        with caplog.at_level(logging.ERROR, logger="engine.speech"), pytest.raises(TranscriptionFailed):
+        with caplog.at_level(logging.ERROR, logger="engine.speech.pipeline"), pytest.raises(TranscriptionFailed):
             await pipe.transcribe(AudioInput(voice_ogg), "ko")
     finally:
         await pipe.close()
-    crashed = [r for r in caplog.records if r.name == "engine.speech" and r.exc_info]
+    crashed = [r for r in caplog.records if r.name == "engine.speech.pipeline" and r.exc_info]
     assert crashed and "kaldi exploded" in str(crashed[0].exc_info[1])
 
 
 async def test_a_language_without_a_model_is_unavailable_before_any_decoding(pipeline):
     # Garbage audio would be AudioInvalid if it were decoded first.
-    with pytest.raises(SpeechUnavailable):
+    with pytest.raises(SpeechUnavailable) as info:
         await pipeline.transcribe(AudioInput(b"not audio at all"), "en-us")
+    assert info.value.language == "en-us"
     with pytest.raises(AudioInvalid):
         await pipeline.transcribe(AudioInput(b"not audio at all"), "ko")
     assert pipeline.languages() == ["ko"] and pipeline.has_language("ko") and not pipeline.has_language("fr")

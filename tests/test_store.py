@@ -1,4 +1,4 @@
-"""Tests for engine.store: persistence across processes, kill -9 safety, locking, threads, archive layout."""
+"""Tests for TinyDBStore: persistence across processes, kill -9 safety, locking, threads, archive layout."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from engine.errors import StoreLocked
 from engine.session import Answer, Session
-from engine.store import SessionStore, StoreCorrupt
+from engine.store import StoreCorrupt, TinyDBStore
 from engine.types import Feedback, InterviewSpec, Question
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def run_child(*args: str, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(params=["memory", "file"])
 def store(request, tmp_path):
     path = None if request.param == "memory" else tmp_path / "db" / "sessions.json"
-    opened = SessionStore(path)
+    opened = TinyDBStore(path)
     yield opened
     opened.close()
 
@@ -97,7 +97,7 @@ def store(request, tmp_path):
 # -- the API, for the in-memory store the engine tests use and for the file store -----------------------------
 
 
-def user_sessions(store: SessionStore, user_id: str) -> list[dict]:
+def user_sessions(store: TinyDBStore, user_id: str) -> list[dict]:
     """A Telegram user's sessions, newest first, as the admin list sees them."""
     return [d for d in store.list_sessions() if d["platform"] == "telegram" and d["user_id"] == user_id]
 
@@ -234,7 +234,7 @@ def test_stats_ping_close(store):
 
 def test_in_memory_store_writes_no_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with SessionStore(None) as memory:
+    with TinyDBStore(None) as memory:
         memory.save(make_doc(status="completed"))
         memory.claim_delivery("http", "x")
         assert memory.get("telegram", "u1", "s1")["status"] == "completed"
@@ -258,7 +258,7 @@ def test_sessions_written_by_another_process_are_read_back(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["saved", "3"]
 
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         for doc in docs:
             assert store.get(doc["platform"], doc["user_id"], doc["session_id"]) == doc
         assert store.active_for("telegram", "u1") == docs[0]
@@ -304,7 +304,7 @@ def test_kill_9_never_loses_an_acknowledged_write_or_breaks_the_file(tmp_path):
             elif kind == "delivery":
                 round_deliveries.append(f"{session_id}-delivery")
 
-        with SessionStore(db) as store:  # loads, or the test fails here
+        with TinyDBStore(db) as store:  # loads, or the test fails here
             for session_id, state in expected.items():
                 doc = store.get("telegram", "crash-user", session_id)
                 assert doc is not None, f"round {round_number}: acknowledged session {session_id} lost"
@@ -336,7 +336,7 @@ def test_second_open_is_refused_while_another_process_holds_the_store(tmp_path):
     try:
         assert holder.stdout.readline() == "ready\n", holder.stderr.read()
         with pytest.raises(StoreLocked) as refused:
-            SessionStore(db)
+            TinyDBStore(db)
         assert str(db) in refused.value.message
         assert f"pid {holder.pid}" in refused.value.message
         holder.stdin.write("done\n")
@@ -348,25 +348,25 @@ def test_second_open_is_refused_while_another_process_holds_the_store(tmp_path):
             holder.wait()
         for stream in (holder.stdin, holder.stdout, holder.stderr):
             stream.close()
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert store.ping()
 
 
 def test_second_open_in_the_same_process_is_refused_until_close(tmp_path):
     db = tmp_path / "sessions.json"
-    first = SessionStore(db)
+    first = TinyDBStore(db)
     with pytest.raises(StoreLocked, match="already open in this process") as refused:
-        SessionStore(db)
+        TinyDBStore(db)
     assert str(db) in refused.value.message
     first.save(make_doc())
     first.close()
-    with SessionStore(db) as second:
+    with TinyDBStore(db) as second:
         assert second.get("telegram", "u1", "s1") == make_doc()
 
 
 def test_many_threads_lose_no_update(tmp_path):
     db = tmp_path / "sessions.json"
-    store = SessionStore(db)
+    store = TinyDBStore(db)
     store.save(make_doc("shared", "shared"))
     for n in range(100):
         store.save(make_doc(f"user-{n}", f"s-{n}"))
@@ -403,7 +403,7 @@ def test_many_threads_lose_no_update(tmp_path):
     assert errors == []
     store.close()
 
-    with SessionStore(db) as reopened:
+    with TinyDBStore(db) as reopened:
         assert all(reopened.get("telegram", f"user-{n}", f"s-{n}")["position"] == 3 for n in range(100))
         texts = [a["text"] for a in reopened.get("telegram", "shared", "shared")["answers"]]
         assert sorted(texts) == sorted(f"{n}-{k}" for n in range(10) for k in range(10))
@@ -416,7 +416,7 @@ def main_file_session_ids(db: Path) -> set[str]:
 
 def test_finished_sessions_move_to_the_archive_and_the_main_file_stays_small(tmp_path):
     db = tmp_path / "sessions.json"
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert store.archive_path == tmp_path / "sessions-archive.json"
         store.save(make_doc("u1", "live", answers=1))
         size_with_one_active = db.stat().st_size
@@ -435,13 +435,13 @@ def test_finished_sessions_move_to_the_archive_and_the_main_file_stays_small(tmp
         assert main_file_session_ids(db) == {"live", "done-3"}
         assert store.active_for("telegram", "user-3")["session_id"] == "done-3"
 
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert store.get("telegram", "user-5", "done-5") == make_doc("user-5", "done-5", answers=2) | {
             "status": "completed"
         }
         store.save(make_doc("user-5", "live-5"))
         assert len(store.delete_user("telegram", "user-5")) == 2
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert [d for d in store.list_sessions() if d["user_id"] == "user-5"] == []
     assert "done-5" not in (tmp_path / "sessions-archive.json").read_text(encoding="utf-8")
 
@@ -449,19 +449,19 @@ def test_finished_sessions_move_to_the_archive_and_the_main_file_stays_small(tmp
 def test_custom_archive_path(tmp_path):
     db = tmp_path / "a" / "sessions.json"
     archive = tmp_path / "b" / "old.json"
-    with SessionStore(db, archive_path=archive) as store:
+    with TinyDBStore(db, archive_path=archive) as store:
         store.save(make_doc(status="ended"))
     assert "s1" in archive.read_text(encoding="utf-8")
-    with SessionStore(db, archive_path=archive) as store:
+    with TinyDBStore(db, archive_path=archive) as store:
         assert store.get("telegram", "u1", "s1")["status"] == "ended"
 
 
 def test_claim_delivery_survives_reopen_and_keeps_only_the_newest(tmp_path, monkeypatch):
     db = tmp_path / "sessions.json"
-    monkeypatch.setattr(SessionStore, "DELIVERY_IDS_KEPT", 5)
-    with SessionStore(db) as store:
+    monkeypatch.setattr(TinyDBStore, "DELIVERY_IDS_KEPT", 5)
+    with TinyDBStore(db) as store:
         assert all(store.claim_delivery("telegram", str(n)) for n in range(8))
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert [store.claim_delivery("telegram", str(n)) for n in range(3, 8)] == [False] * 5
         # The oldest ids were dropped to keep the main file bounded.
         assert store.claim_delivery("telegram", "0") is True
@@ -469,26 +469,26 @@ def test_claim_delivery_survives_reopen_and_keeps_only_the_newest(tmp_path, monk
 
 def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
     db = tmp_path / "sessions.json"
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         store.save(make_doc())
     good = db.read_bytes()
     db.write_text('{"sessions": {"1": {"platform": "telegram", "user_', encoding="utf-8")
     with pytest.raises(StoreCorrupt) as corrupt:
-        SessionStore(db)
+        TinyDBStore(db)
     assert str(db) in corrupt.value.message
     assert db.read_text(encoding="utf-8").startswith('{"sessions": {"1"'), "the damaged file was overwritten"
 
     db.write_bytes(b"")
     with pytest.raises(StoreCorrupt, match="empty"):
-        SessionStore(db)
+        TinyDBStore(db)
 
     db.write_text("[1, 2, 3]", encoding="utf-8")
     with pytest.raises(StoreCorrupt, match="not a TinyDB database"):
-        SessionStore(db)
+        TinyDBStore(db)
 
     # The failed opens released the lock: once repaired, the store opens.
     db.write_bytes(good)
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert store.get("telegram", "u1", "s1") == make_doc()
 
 
@@ -497,24 +497,24 @@ def test_a_corrupt_archive_is_reported(tmp_path):
     archive = tmp_path / "sessions-archive.json"
     archive.write_bytes(b"\x00\x00\x00")
     with pytest.raises(StoreCorrupt) as corrupt:
-        SessionStore(db)
+        TinyDBStore(db)
     assert str(archive) in corrupt.value.message
 
 
 def test_a_leftover_temp_file_is_ignored_and_removed(tmp_path):
     db = tmp_path / "sessions.json"
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         store.save(make_doc())
     leftover = tmp_path / ".sessions.json.abc123.tmp"
     leftover.write_text('{"sessions": {"1": {"half', encoding="utf-8")
-    with SessionStore(db) as store:
+    with TinyDBStore(db) as store:
         assert store.get("telegram", "u1", "s1") == make_doc()
     assert not leftover.exists()
 
 
 def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
     db = tmp_path / "sessions.json"
-    store = SessionStore(db)
+    store = TinyDBStore(db)
     store.save(make_doc(answers=1))
     real_replace = os.replace
 
@@ -533,13 +533,13 @@ def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
     store.save(make_doc("u3", "s3"))
     store.close()
     assert not list(tmp_path.glob("*.tmp"))
-    with SessionStore(db) as reopened:
+    with TinyDBStore(db) as reopened:
         assert [d["session_id"] for d in reopened.list_sessions()] == ["s1", "s3"]
 
 
 def test_a_move_interrupted_between_the_two_files_keeps_the_newer_copy(tmp_path, monkeypatch):
     db = tmp_path / "sessions.json"
-    store = SessionStore(db)
+    store = TinyDBStore(db)
     store.save(make_doc(answers=2))
     real_replace = os.replace
 
@@ -558,19 +558,19 @@ def test_a_move_interrupted_between_the_two_files_keeps_the_newer_copy(tmp_path,
     assert store.active_for("telegram", "u1") is None
     store.close()
 
-    with SessionStore(db) as reopened:
+    with TinyDBStore(db) as reopened:
         assert reopened.list_sessions() == [finished]
         assert main_file_session_ids(db) == set()
 
 
 def test_read_only_snapshot_beside_the_running_writer(tmp_path):
     db = tmp_path / "sessions.json"
-    writer = SessionStore(db)
+    writer = TinyDBStore(db)
     writer.save(make_doc("u1", "live", answers=1))
     writer.save(make_doc("u2", "done", status="completed", answers=3))
     files_before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
 
-    snapshot = SessionStore(db, read_only=True)  # the writer holds the lock; reading needs none
+    snapshot = TinyDBStore(db, read_only=True)  # the writer holds the lock; reading needs none
     assert [d["session_id"] for d in snapshot.list_sessions(include_finished=False)] == ["live"]
     assert snapshot.get("telegram", "u2", "done") == make_doc("u2", "done", status="completed", answers=3)
     with pytest.raises(RuntimeError, match="read-only"):
@@ -582,24 +582,24 @@ def test_read_only_snapshot_beside_the_running_writer(tmp_path):
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files_before
 
     writer.update("telegram", "u1", "live", lambda d: d | {"status": "ended"})
-    with SessionStore(db, read_only=True) as later:
+    with TinyDBStore(db, read_only=True) as later:
         assert later.list_sessions(include_finished=False) == []
     writer.close()
 
 
 def test_read_only_open_of_a_missing_database_is_empty_and_creates_nothing(tmp_path):
-    with SessionStore(tmp_path / "none" / "sessions.json", read_only=True) as snapshot:
+    with TinyDBStore(tmp_path / "none" / "sessions.json", read_only=True) as snapshot:
         assert snapshot.list_sessions() == []
     assert list(tmp_path.iterdir()) == []
 
 
 def test_set_up_drafts_survive_a_restart_and_go_with_forget(tmp_path):
     path = tmp_path / "sessions.json"
-    with SessionStore(path) as store:
+    with TinyDBStore(path) as store:
         store.put_draft("telegram", "7", {"step": "company", "role": "Data Engineer"}, saved_at=1.0)
         store.put_draft("telegram", "7", {"step": "industry", "role": "Data Engineer", "company": "Acme"}, saved_at=2.0)
         store.put_draft("telegram", "8", {"step": "role"}, saved_at=3.0)
-    with SessionStore(path) as store:
+    with TinyDBStore(path) as store:
         assert store.get_draft("telegram", "7") == {"step": "industry", "role": "Data Engineer", "company": "Acme"}
         assert store.get_draft("slack", "7") is None
         store.delete_draft("telegram", "8")

@@ -24,7 +24,7 @@ from bot.config import TelegramConfig
 from engine import errors
 from engine.service import InterviewEngine
 from engine.speech import SpeechPipeline
-from engine.store import SessionStore
+from engine.store import TinyDBStore
 from engine.types import InterviewSpec, User
 from tests.engine_support import build_engine
 from tests.fake_telegram import BotMessage, FakeTelegram
@@ -41,7 +41,7 @@ ADMIN = 9001
 class Running:
     adapter: TelegramAdapter
     engine: InterviewEngine
-    store: SessionStore
+    store: TinyDBStore
     pipeline: SpeechPipeline | None
 
     async def stop(self) -> None:
@@ -357,7 +357,7 @@ async def test_restart_recovers_an_interrupted_answer_and_keeps_the_pending_ques
         await say(fake, CANDIDATE, "Typed after the restart")
         session = await wait_for_answer(second.engine, CANDIDATE, "Typed after the restart")
         assert [a.source for a in session.answers] == ["voice", "voice", "voice", "text"]
-        assert session.pending == []
+        assert session.pending_count == 0
         await fake.wait_for_text(CANDIDATE, "Question 5 of 8", after=before)
     finally:
         await second.stop()
@@ -442,7 +442,7 @@ async def test_broken_voice_note_gets_a_friendly_error_and_the_question_stays(bo
     assert "couldn't read that audio" in status.text and "question is still open" in status.text
     assert "Traceback" not in status.text
     session = await bot.engine.get_session(tg_user(CANDIDATE))
-    assert session.position == 0 and session.answers == [] and session.pending == []
+    assert session.position == 0 and session.answers == () and session.pending_count == 0
 
     # Too big to fetch: refused from the size Telegram reports, before any download.
     files_before = len(fake.calls_of("getFile"))
@@ -562,7 +562,8 @@ def test_every_engine_error_code_has_its_own_words() -> None:
             assert words != render.DEFAULT_ERROR, cls
     missing = errors.InvalidInput({"role_title": "is required"})
     assert render.error_message(missing) == "That didn't work: role is required."
-    specific = errors.AudioTooLarge("That file is too large (31.0 MB; the limit is 20 MB).")
+    specific = errors.AudioTooLarge(31 * 1024 * 1024, 20 * 1024 * 1024)
+    assert specific.message == "The audio file is 31 MB; the limit is 20 MB."
     assert render.error_message(specific) == specific.message  # engine specifics are kept
     assert [render.ago(s) for s in (5, 300, 3 * 3600 + 5, 2 * 86400)] == ["just now", "5m ago", "3h ago", "2d ago"]
 

@@ -122,7 +122,7 @@ _TITLE_DOMAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 @dataclass(frozen=True)
 class Skill:
-    """One lexicon entry (engine/data/skills.json)."""
+    """One lexicon entry (engine/coaching/data/skills.json)."""
 
     name: str
     aliases: tuple[str, ...]

@@ -123,10 +123,7 @@ class AudioConverter:
         if size == 0:
             raise AudioEmpty()
         if size > self.limits.max_bytes:
-            raise AudioTooLarge(
-                f"That file is too large ({size / 1048576:.1f} MB). "
-                f"Please keep answers under {self.limits.max_bytes / 1048576:.0f} MB."
-            )
+            raise AudioTooLarge(size, self.limits.max_bytes)
         container = sniff_container(audio.data[:16])
         logger.debug("converting %d bytes labelled %r, looks like %r", size, audio.mime_type, container or "?")
         raw = self._decode(audio.data, container)
@@ -136,9 +133,7 @@ class AudioConverter:
         raw = raw[: len(raw) - len(raw) % frame_bytes]
         duration = len(raw) / (SAMPLE_RATE * frame_bytes)
         if duration > self.limits.max_seconds:
-            raise AudioTooLong(
-                f"That answer is too long (over {self.limits.max_seconds:.0f} seconds). Please keep answers shorter."
-            )
+            raise AudioTooLong(duration, self.limits.max_seconds)
         segment = AudioSegment(data=raw, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=1)
         peak = segment.max_dBFS
         if peak < SILENT_PEAK_DBFS or not _has_sound(segment):

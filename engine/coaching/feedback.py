@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.questions import extract_skills, job_terms, skill_info
+from engine.coaching.questions import extract_skills, job_terms, skill_info
 from engine.session import ENDED, Answer, Session
 from engine.types import Feedback, Question, QuestionScore, Report, Transcript
 

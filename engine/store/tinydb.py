@@ -1,4 +1,4 @@
-"""The persistent session store: two TinyDB files (active sessions, archive) with atomic, durable writes."""
+"""TinyDBStore, the persistent session store: two TinyDB files (active sessions, archive), atomic durable writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from tinydb import TinyDB
 from tinydb.storages import MemoryStorage, Storage
 
 from engine.errors import EngineError, StoreLocked
+from engine.store.base import SessionDoc, SessionKey, copy_doc, recency, session_key
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ ACTIVE = "active"
 # two files, both hold the session and the copy with the higher revision is the one that was written last.
 REV = "_store_rev"
 
-Key = tuple[str, str, str]
-
 
 class StoreCorrupt(EngineError):
     """A database file exists but cannot be read; refusing to start empty keeps its data recoverable."""
@@ -38,36 +37,17 @@ class StoreCorrupt(EngineError):
     default_message = "The session database file is damaged."
 
 
-def _copy(doc: dict[str, Any]) -> dict[str, Any]:
-    """A deep, JSON-normalised copy: what callers get back is exactly what a restart would read."""
-    return json.loads(json.dumps(doc, ensure_ascii=False))
-
-
 def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    out = _copy(doc)
+    out = copy_doc(doc)
     out.pop(REV, None)
     return out
 
 
-def _key(doc: dict[str, Any]) -> Key:
-    try:
-        key = (doc["platform"], doc["user_id"], doc["session_id"])
-    except KeyError as exc:
-        raise ValueError(f"session document is missing {exc.args[0]!r}") from None
-    if not all(isinstance(part, str) and part for part in key):
-        raise ValueError(f"session key must be three non-empty strings, got {key!r}")
-    return key
-
-
-def _recency(doc: dict[str, Any]) -> tuple[float, float]:
-    return (doc.get("updated_at") or 0.0, doc.get("created_at") or 0.0)
-
-
 def _newest_copies(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One document per session: after a failed move both files may hold it, and the later write wins."""
-    newest: dict[Key, dict[str, Any]] = {}
+    newest: dict[SessionKey, dict[str, Any]] = {}
     for doc in docs:
-        key = _key(doc)
+        key = session_key(doc)
         if key not in newest or doc.get(REV, 0) > newest[key].get(REV, 0):
             newest[key] = doc
     return list(newest.values())
@@ -191,7 +171,7 @@ class _Shelf:
         duplicates: list[int] = []
         revisions: dict[int, int] = {}
         for doc in self.table:
-            platform, user_id, session_id = _key(doc)
+            platform, user_id, session_id = session_key(doc)
             revisions[doc.doc_id] = doc.get(REV, 0)
             sessions = self.index.setdefault((platform, user_id), {})
             other = sessions.get(session_id)
@@ -211,12 +191,13 @@ class _Shelf:
             self.rebuild()
             raise
 
-    def read(self, key: Key) -> dict[str, Any] | None:
+    def read(self, key: SessionKey) -> dict[str, Any] | None:
         doc_id = self.index.get(key[:2], {}).get(key[2])
         return None if doc_id is None else self.table.get(doc_id=doc_id)
 
     def user_docs(self, platform: str, user_id: str) -> list[dict[str, Any]]:
-        return [self.table.get(doc_id=doc_id) for doc_id in self.index.get((platform, user_id), {}).values()]
+        found = (self.table.get(doc_id=doc_id) for doc_id in self.index.get((platform, user_id), {}).values())
+        return [doc for doc in found if doc is not None]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.table)
@@ -225,22 +206,22 @@ class _Shelf:
         return len(self.table)
 
     def put(self, doc: dict[str, Any]) -> None:
-        platform, user_id, session_id = _key(doc)
+        platform, user_id, session_id = session_key(doc)
         doc_id = self.index.get((platform, user_id), {}).get(session_id)
         if doc_id is None:
             new_id = self._write(lambda: self.table.insert(doc))
             self.index.setdefault((platform, user_id), {})[session_id] = new_id
         else:
 
-            def replace(stored: dict[str, Any]) -> None:
+            def replace(stored: MutableMapping[str, Any]) -> None:
                 stored.clear()
                 stored.update(doc)
 
             self._write(lambda: self.table.update(replace, doc_ids=[doc_id]))
 
-    def remove(self, keys: list[Key]) -> None:
-        doc_ids = [self.index.get(key[:2], {}).get(key[2]) for key in keys]
-        doc_ids = [doc_id for doc_id in doc_ids if doc_id is not None]
+    def remove(self, keys: list[SessionKey]) -> None:
+        found = [self.index.get(key[:2], {}).get(key[2]) for key in keys]
+        doc_ids = [doc_id for doc_id in found if doc_id is not None]
         if not doc_ids:
             return
         self._write(lambda: self.table.remove(doc_ids=doc_ids))
@@ -256,7 +237,7 @@ class _Shelf:
         return storage.file_size() if isinstance(storage, AtomicJSONStorage) else 0
 
 
-class SessionStore:
+class TinyDBStore:
     """Sessions keyed by (platform, user_id, session_id), safe to call from many threads.
 
     Layout: the main file holds active sessions, sessions with pending voice answers, and the delivery ids
@@ -355,7 +336,7 @@ class SessionStore:
             self._release_lock()
             logger.info("session store closed: %s", self.path or "memory")
 
-    def __enter__(self) -> SessionStore:
+    def __enter__(self) -> TinyDBStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -370,7 +351,7 @@ class SessionStore:
     def _repair(self) -> None:
         """Finish what a crash interrupted: a session in both files, or one in the wrong file."""
         for doc in list(self._main):
-            key = _key(doc)
+            key = session_key(doc)
             archived = self._archive.read(key)
             if archived is None:
                 continue
@@ -383,22 +364,22 @@ class SessionStore:
         ):
             for doc in list(source):
                 if self._belongs_in_archive(doc) == belongs:
-                    logger.warning("moving %s/%s/%s to the %s file", *_key(doc), target.label)
-                    target.put(_copy(doc))
-                    source.remove([_key(doc)])
+                    logger.warning("moving %s/%s/%s to the %s file", *session_key(doc), target.label)
+                    target.put(copy_doc(doc))
+                    source.remove([session_key(doc)])
 
     # -- placement -------------------------------------------------------------------------------------------
 
     def _belongs_in_archive(self, doc: dict[str, Any]) -> bool:
         return doc.get("status") != ACTIVE and not doc.get("pending")
 
-    def _find(self, key: Key) -> dict[str, Any] | None:
+    def _find(self, key: SessionKey) -> dict[str, Any] | None:
         copies = [doc for shelf in (self._main, self._archive) if (doc := shelf.read(key)) is not None]
         return max(copies, key=lambda doc: doc.get(REV, 0)) if copies else None
 
     def _put(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Store a normalised copy where it belongs; returns what was stored (with its revision)."""
-        key = _key(doc)
+        key = session_key(doc)
         self._rev += 1
         doc[REV] = self._rev
         target, other = (self._archive, self._main) if self._belongs_in_archive(doc) else (self._main, self._archive)
@@ -410,20 +391,20 @@ class SessionStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def get(self, platform: str, user_id: str, session_id: str) -> dict | None:
+    def get(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
         with self._lock:
             self._check_open()
             found = self._find((platform, user_id, session_id))
             return _public(found) if found else None
 
-    def active_for(self, platform: str, user_id: str) -> dict | None:
+    def active_for(self, platform: str, user_id: str) -> SessionDoc | None:
         """The user's session with status "active", the most recently updated if there are several."""
         with self._lock:
             self._check_open()
             active = [doc for doc in self._user_docs(platform, user_id) if doc.get("status") == ACTIVE]
-            return _public(max(active, key=_recency)) if active else None
+            return _public(max(active, key=recency)) if active else None
 
-    def latest_for(self, platform: str, user_id: str) -> dict | None:
+    def latest_for(self, platform: str, user_id: str) -> SessionDoc | None:
         """The user's most recently updated session, whatever its status."""
         with self._lock:
             self._check_open()
@@ -432,18 +413,18 @@ class SessionStore:
 
     def _user_docs(self, platform: str, user_id: str) -> list[dict[str, Any]]:
         docs = [doc for shelf in (self._main, self._archive) for doc in shelf.user_docs(platform, user_id)]
-        return sorted(_newest_copies(docs), key=_recency, reverse=True)
+        return sorted(_newest_copies(docs), key=recency, reverse=True)
 
     def _current_main_docs(self) -> list[dict[str, Any]]:
         """The main file's sessions, minus any stale copy left by a move to the archive that failed halfway."""
         docs = []
         for doc in self._main:
-            archived = self._archive.read(_key(doc))
+            archived = self._archive.read(session_key(doc))
             if archived is None or archived.get(REV, 0) < doc.get(REV, 0):
                 docs.append(doc)
         return docs
 
-    def list_sessions(self, *, include_finished: bool = True) -> list[dict]:
+    def list_sessions(self, *, include_finished: bool = True) -> list[SessionDoc]:
         """Every session, most recently updated first; only status "active" ones unless include_finished."""
         with self._lock:
             self._check_open()
@@ -451,27 +432,29 @@ class SessionStore:
                 docs = _newest_copies([doc for shelf in (self._main, self._archive) for doc in shelf])
             else:
                 docs = [doc for doc in self._current_main_docs() if doc.get("status") == ACTIVE]
-            return [_public(doc) for doc in sorted(docs, key=_recency, reverse=True)]
+            return [_public(doc) for doc in sorted(docs, key=recency, reverse=True)]
 
-    def pending_sessions(self) -> list[dict]:
+    def pending_sessions(self) -> list[SessionDoc]:
         """Sessions holding voice answers saved but not transcribed (to finish after a crash), newest first."""
         with self._lock:
             self._check_open()
             # Sessions with pending work never go to the archive, so the main file is enough.
             docs = [doc for doc in self._current_main_docs() if doc.get("pending")]
-            return [_public(doc) for doc in sorted(docs, key=_recency, reverse=True)]
+            return [_public(doc) for doc in sorted(docs, key=recency, reverse=True)]
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    def save(self, doc: dict) -> None:
+    def save(self, doc: SessionDoc) -> None:
         """Insert or replace the session; it is on disk when this returns."""
-        stored = _copy(doc)
-        _key(stored)
+        stored = copy_doc(doc)
+        session_key(stored)
         with self._lock:
             self._check_open(writing=True)
             self._put(stored)
 
-    def update(self, platform: str, user_id: str, session_id: str, fn: Callable[[dict], dict]) -> dict | None:
+    def update(
+        self, platform: str, user_id: str, session_id: str, fn: Callable[[SessionDoc], SessionDoc]
+    ) -> SessionDoc | None:
         """Read-modify-write with no other write in between; fn gets a private copy and returns the new doc."""
         key = (platform, user_id, session_id)
         with self._lock:
@@ -482,36 +465,36 @@ class SessionStore:
             new = fn(_public(found))
             if not isinstance(new, dict):
                 raise TypeError(f"update function must return the new document, got {type(new).__name__}")
-            stored = _copy(new)
-            if _key(stored) != key:
-                raise ValueError(f"update function changed the session key from {key} to {_key(stored)}")
+            stored = copy_doc(new)
+            if session_key(stored) != key:
+                raise ValueError(f"update function changed the session key from {key} to {session_key(stored)}")
             return _public(self._put(stored))
 
-    def delete_user(self, platform: str, user_id: str) -> list[dict]:
+    def delete_user(self, platform: str, user_id: str) -> list[SessionDoc]:
         """Remove every session of the user from both files; returns what was removed."""
         with self._lock:
             self._check_open(writing=True)
             removed = [_public(doc) for doc in self._user_docs(platform, user_id)]
             for shelf in (self._main, self._archive):
-                shelf.remove([_key(doc) for doc in shelf.user_docs(platform, user_id)])
+                shelf.remove([session_key(doc) for doc in shelf.user_docs(platform, user_id)])
             self._drop_draft(platform, user_id)
             logger.info("deleted %d sessions of %s/%s", len(removed), platform, user_id)
             return removed
 
     # -- set-up drafts: what a candidate typed into a set-up form before the interview exists ---------------
 
-    def get_draft(self, platform: str, user_id: str) -> dict | None:
+    def get_draft(self, platform: str, user_id: str) -> dict[str, Any] | None:
         with self._lock:
             self._check_open()
             row = self._draft_row(platform, user_id)
-            return _copy(row["data"]) if row is not None else None
+            return copy_doc(row["data"]) if row is not None else None
 
-    def put_draft(self, platform: str, user_id: str, data: dict, *, saved_at: float) -> None:
+    def put_draft(self, platform: str, user_id: str, data: dict[str, Any], *, saved_at: float) -> None:
         """Replace the user's draft; durable when it returns, so a restart mid-set-up loses nothing."""
         with self._lock:
             self._check_open(writing=True)
             row = self._draft_row(platform, user_id)
-            fields = {"data": _copy(data), "saved_at": saved_at}
+            fields = {"data": copy_doc(data), "saved_at": saved_at}
             if row is None:
                 self._drafts.insert({"platform": platform, "user_id": user_id, **fields})
             else:
@@ -559,7 +542,7 @@ class SessionStore:
 
     # -- health ----------------------------------------------------------------------------------------------
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Session counts and file sizes in bytes (0 for the in-memory store)."""
         with self._lock:
             self._check_open()

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.audio import AudioConverter, PcmAudio
 from engine.errors import AudioSilent, EngineError, ShuttingDown, SpeechUnavailable, TranscriptionFailed
+from engine.speech.audio import AudioConverter, PcmAudio
 from engine.types import AudioInput, Transcript, Word
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class VoskTranscriber:
         if model is not None:
             return model
         if language not in self._paths:
-            raise SpeechUnavailable()
+            raise SpeechUnavailable(language)
         with self._locks[language]:
             model = self._models.get(language)
             if model is None:
@@ -93,7 +93,8 @@ class VoskTranscriber:
                     model = self._vosk.Model(str(path))
                 except Exception:
                     logger.exception("could not load the %s speech model from %s", language, path)
-                    raise SpeechUnavailable() from None
+                    message = f"The speech model for '{language}' could not be loaded."
+                    raise SpeechUnavailable(language, message) from None
                 self._models[language] = model
                 logger.info("loaded %s speech model %s in %.1f s", language, path, time.monotonic() - started)
         return model
@@ -214,7 +215,7 @@ class SpeechPipeline:
         if self._closed:
             raise ShuttingDown()
         if not self._transcriber.has_language(language):
-            raise SpeechUnavailable()
+            raise SpeechUnavailable(language)
         with self._counts_lock:
             self._waiting += 1
         future = self._executor.submit(self._job, audio, language)

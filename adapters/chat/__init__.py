@@ -1,0 +1,69 @@
+"""The chat layer: the one conversation that Telegram and Slack both run.
+
+The flow, for every message, button or command:
+
+    platform event -> adapter -> chat layer -> engine -> replies -> adapter
+
+1. An adapter (adapters/telegram, adapters/slack) turns its platform's update into an `Event` (`Command`,
+   `Text`, `Voice`, `Document`, `Choice`, `Unsupported`) and a `User`, and calls `Chat.handle`.
+2. `Chat` (conversation.py) decides what it means: set-up steps, the one-line start (parse.py), answers,
+   commands, buttons, admin views. It calls the engine, which owns sessions and speech.
+3. It yields frozen `Reply` values (replies.py): complete plain text in words.py's words, plus the structure a
+   richer renderer can use (the question, the answer result, the report, options as abstract buttons, where the
+   reply belongs). Nothing here knows Telegram or Slack; the platform's command spelling comes in a `Surface`.
+4. The adapter renders each reply as its platform's messages: Telegram messages and inline keyboards, Slack
+   Block Kit, threads and modals.
+"""
+
+from adapters.chat.conversation import READ_ONLY_COMMANDS, Chat, PlaceUnavailable, Surface
+from adapters.chat.parse import DEFAULT_INDUSTRY, OneLine, parse_one_line, split_command
+from adapters.chat.replies import (
+    Choice,
+    Command,
+    Document,
+    DownloadFailed,
+    Edit,
+    Event,
+    FileSource,
+    FormField,
+    Kind,
+    Option,
+    Reply,
+    SessionsPage,
+    SetupForm,
+    Text,
+    Unsupported,
+    Voice,
+)
+from adapters.chat.words import SORRY, Words, megabytes, split_message
+
+__all__ = [
+    "DEFAULT_INDUSTRY",
+    "READ_ONLY_COMMANDS",
+    "SORRY",
+    "Chat",
+    "Choice",
+    "Command",
+    "Document",
+    "DownloadFailed",
+    "Edit",
+    "Event",
+    "FileSource",
+    "FormField",
+    "Kind",
+    "OneLine",
+    "Option",
+    "PlaceUnavailable",
+    "Reply",
+    "SessionsPage",
+    "SetupForm",
+    "Surface",
+    "Text",
+    "Unsupported",
+    "Voice",
+    "Words",
+    "megabytes",
+    "parse_one_line",
+    "split_command",
+    "split_message",
+]

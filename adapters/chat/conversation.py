@@ -1,0 +1,663 @@
+"""The conversation itself: one event from one user in, a stream of frozen replies out.
+
+Every handler is an async generator, so a reply that must show before slow work ("transcribing…") reaches
+the renderer before the work starts; tests collect the stream into a list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.chat import setup
+from adapters.chat.parse import DEFAULT_INDUSTRY, parse_one_line, round_type, split_command
+from adapters.chat.replies import (
+    Choice,
+    Command,
+    Document,
+    DownloadFailed,
+    Edit,
+    Event,
+    FileSource,
+    Kind,
+    Option,
+    Reply,
+    SessionsPage,
+    Text,
+    Unsupported,
+    Voice,
+)
+from adapters.chat.setup import CONFIRM, STEPS, Draft
+from adapters.chat.words import SORRY, Words, round_label
+from engine import (
+    FIELD_LIMITS,
+    ROUND_TYPES,
+    AnswerResult,
+    AudioInput,
+    InterviewEngine,
+    InterviewSpec,
+    Recovered,
+    SessionView,
+    User,
+    errors,
+)
+
+logger = logging.getLogger(__name__)
+
+# Commands that only read: a surface may run them ahead of a user's long voice answer.
+READ_ONLY_COMMANDS = frozenset({"start", "help", "status", "repeat", "report", "sessions"})
+COMMANDS = frozenset(
+    {"start", "help", "interview", "cancel", "status", "repeat", "skip", "retry", "end", "report", "language"}
+    | {"forget", "sessions"}
+)
+SESSION_VIEWS = {"active": "Active interviews", "all": "All interviews", "stale": "Stale interviews"}
+PAGE_SIZE = 10
+
+Place = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class PlaceUnavailable(Exception):
+    """The surface could not open the place where an interview lives (e.g. Slack would not open a DM)."""
+
+
+@dataclass(frozen=True)
+class Surface:
+    """What the chat layer needs to know about a platform to speak on it."""
+
+    platform: str  # the engine's platform name: "telegram", "slack"
+    cmd: Callable[[str], str]  # how users type a command there: "repeat" -> "/repeat" or "/interview repeat"
+    voice: str  # what a recording is called there: "voice note", "audio clip"
+    where: str  # where the interview happens, for "your interview has started in ..."
+    forms: bool = False  # set-up is one form (Slack's modal) rather than steps in the chat
+    threads: bool = False  # each interview gets a thread: its INTRO opens it (see Chat.thread_opened)
+    subcommands: bool = False  # every command is a word after /interview ("/interview status")
+    admins: frozenset[str] = frozenset()
+    max_file_bytes: int | None = None  # the platform's own download cap, if lower than the engine's limit
+    no_place: str = "I couldn't open a conversation with you to run the interview in. Please try again."
+
+
+class Chat:
+    """The one conversation every chat surface runs: set-up, answers, commands, buttons, admin views."""
+
+    def __init__(self, engine: InterviewEngine, surface: Surface, *, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.surface = surface
+        self.words = Words(surface.cmd, voice=surface.voice, where=surface.where)
+        self._clock = clock
+        limit = engine.max_audio_bytes
+        self.max_file_bytes = min(limit, surface.max_file_bytes) if surface.max_file_bytes else limit
+
+    # ----- what surfaces ask --------------------------------------------------------------------------------
+
+    def is_admin(self, user: User) -> bool:
+        return user.user_id in self.surface.admins
+
+    def reads_only(self, event: Event) -> bool:
+        """True for events that change nothing: they need not wait behind the same user's voice answer."""
+        if isinstance(event, Command):
+            return self._command_of(event)[0] in READ_ONLY_COMMANDS
+        return isinstance(event, Choice) and event.action.startswith("adm:")
+
+    async def first_delivery(self, delivery_id: str) -> bool:
+        """True the first time the platform delivers this update/event id, False for redeliveries."""
+        return await self.engine.first_delivery(self.surface.platform, delivery_id)
+
+    async def thread_opened(self, user: User, route: Mapping[str, Any]) -> None:
+        """The renderer posted an INTRO that opens a thread: the rest of the interview lives there."""
+        await self.engine.set_route(user, dict(route))
+
+    def form_problems(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Problems with a submitted set-up form, per field key, for the form to show under its inputs."""
+        return setup.spec_from_form(values)[1]
+
+    # ----- entry points -------------------------------------------------------------------------------------
+
+    async def handle(self, user: User, event: Event, place: Place) -> AsyncIterator[Reply]:
+        """Everything a user can do in a chat; `place` is where a new interview will live (or how to open it)."""
+        async for reply in self._guarded(self._dispatch(user, event, place), user, type(event).__name__):
+            yield reply
+
+    async def submit_form(
+        self, user: User, values: Mapping[str, str], place: Place, *, replace: bool = False
+    ) -> AsyncIterator[Reply]:
+        """A set-up form was submitted; with `replace`, it ends the interview in progress first."""
+        spec, problems = setup.spec_from_form(values)
+        if problems:
+            yield Reply(Kind.ERROR, " ".join(problems.values()))
+            return
+        async for reply in self._guarded(self._start(user, spec, place, replace=replace), user, "form"):
+            yield reply
+
+    async def recovered(self, item: Recovered) -> AsyncIterator[Reply]:
+        """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
+        route = item.session.route
+        if item.result is not None:
+            lead = self.words.recovered_intro() + "\n\n"
+            async for reply in self._after_answer(item.result, lead=lead):
+                yield reply
+        elif item.error is not None:
+            yield Reply(Kind.ERROR, self.words.recovered_error(self.words.error(item.error)), to=route)
+
+    # ----- dispatch -------------------------------------------------------------------------------------------
+
+    async def _guarded(self, replies: AsyncIterator[Reply], user: User, what: str) -> AsyncIterator[Reply]:
+        """Engine refusals become words; anything else is logged with its traceback and apologised for.
+
+        If a "transcribing…" placeholder is showing, the apology replaces it, so it never spins for ever.
+        """
+        progress = False
+        try:
+            async for reply in replies:
+                if reply.kind is Kind.PROGRESS:
+                    progress = True
+                elif reply.edit is Edit.PROGRESS:
+                    progress = False
+                yield reply
+        except errors.EngineError as exc:
+            logger.info(
+                "chat refused platform=%s user=%s event=%s code=%s", user.platform, user.user_id, what, exc.code
+            )
+            yield Reply(Kind.ERROR, self.words.error(exc), edit=Edit.PROGRESS if progress else Edit.NONE)
+        except PlaceUnavailable:
+            yield Reply(Kind.ERROR, self.surface.no_place)
+        except Exception:
+            logger.exception("chat failed platform=%s user=%s event=%s", user.platform, user.user_id, what)
+            yield Reply(Kind.ERROR, SORRY, edit=Edit.PROGRESS if progress else Edit.NONE)
+
+    def _dispatch(self, user: User, event: Event, place: Place) -> AsyncIterator[Reply]:
+        if isinstance(event, Command):
+            name, args = self._command_of(event)
+            return self._command(user, name, args, place)
+        if isinstance(event, Text):
+            return self._text(user, event.text, place)
+        if isinstance(event, Voice):
+            return self._voice(user, event.file)
+        if isinstance(event, Document):
+            return self._document(user, event.file, place)
+        if isinstance(event, Choice):
+            return self._choice(user, event.action, place)
+        return self._unsupported(user, event)
+
+    def _command_of(self, event: Command) -> tuple[str, str]:
+        """The command meant: on subcommand surfaces "/interview status" is the status command."""
+        name, args = event.name.lower(), " ".join(event.args.split())
+        if self.surface.subcommands and name == "interview" and args:
+            verb, rest = split_command(args)
+            if verb in COMMANDS - {"interview", "start"} and (not rest or verb in ("language", "sessions")):
+                return verb, rest
+        return name, args
+
+    async def _command(self, user: User, name: str, args: str, place: Place) -> AsyncIterator[Reply]:
+        words = self.words
+        if name == "start":
+            yield Reply(Kind.HELP, words.welcome())
+        elif name == "help":
+            yield Reply(Kind.HELP, words.help())
+        elif name == "interview":
+            async for reply in self._interview(user, args, place):
+                yield reply
+        elif name == "cancel":
+            if await self._draft(user, steps=(*STEPS, CONFIRM)) is not None:
+                await self.engine.clear_draft(user)
+                yield Reply(Kind.NOTE, words.setup_cancelled())
+            else:
+                yield Reply(Kind.NOTE, words.nothing_to_cancel())
+        elif name == "status":
+            yield await self._status(user)
+        elif name == "repeat":
+            session = await self.engine.get_session(user)
+            yield self._question_reply(session)
+            if session.current_question is not None:
+                yield Reply(Kind.NOTE, words.question_elsewhere(session.position + 1), pointer=True)
+        elif name == "skip":
+            result = await self.engine.skip(user)
+            async for reply in self._after_answer(result):
+                yield reply
+            yield Reply(Kind.NOTE, words.next_step_elsewhere(), pointer=True)
+        elif name == "retry":
+            async for reply in self._retry(user):
+                yield reply
+        elif name == "end":
+            session = await self.engine.get_session(user)
+            report = await self.engine.end(user)
+            text = f"{words.ended()}\n\n{words.report(report)}"
+            yield Reply(Kind.REPORT, text, to=session.route, report=report)
+            yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
+        elif name == "report":
+            try:
+                session = await self.engine.latest_session(user)
+            except errors.SessionNotFound:
+                yield Reply(Kind.NOTE, words.no_report_yet())
+                return
+            report = await self.engine.report(user)
+            yield Reply(Kind.REPORT, words.report(report), to=session.route, report=report)
+            yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
+        elif name == "language":
+            yield await self._language(user, args)
+        elif name == "forget":
+            options = (Option("🗑 Yes, delete everything", "f:yes", "danger"), Option("Cancel", "f:no"))
+            yield Reply(Kind.PROMPT, words.forget_confirm(), options)
+        elif name == "sessions":
+            yield await self._sessions_command(user, args)
+        else:
+            yield Reply(Kind.NOTE, words.unknown_command(name))
+
+    # ----- starting -------------------------------------------------------------------------------------------
+
+    async def _interview(self, user: User, args: str, place: Place) -> AsyncIterator[Reply]:
+        if args:
+            parsed = parse_one_line(args)
+            if parsed is None:
+                yield Reply(Kind.NOTE, self.words.one_line_usage(ROUND_TYPES))
+                return
+            spec = InterviewSpec(parsed.role, parsed.company, parsed.industry, round_type=parsed.round_type)
+            async for reply in self._start(user, spec, place):
+                yield reply
+            return
+        active = await self._active(user)
+        if active is not None:
+            yield self._offer_resume(active)
+        elif self.surface.forms:
+            yield Reply(Kind.FORM, "Set up your mock interview.", form=setup.setup_form())
+        else:
+            await self._save_draft(user, Draft(step="role", touched=self._clock()))
+            yield Reply(Kind.PROMPT, f"{self.words.setup_intro()}\n\n{self.words.setup_step('role')}")
+
+    async def _start(
+        self, user: User, spec: InterviewSpec, place: Place, *, replace: bool = False
+    ) -> AsyncIterator[Reply]:
+        """Start (ending the active interview first with `replace`), then the intro and the first question."""
+        if replace:
+            async for reply in self._end_for_restart(user):
+                yield reply
+        route = dict(await place()) if callable(place) else dict(place)
+        try:
+            started = await self.engine.start(user, spec, route=route)
+        except errors.SessionInProgress as exc:
+            await self._save_draft(user, Draft(step=CONFIRM, touched=self._clock(), spec=spec))
+            yield self._offer_resume(exc.session)
+            return
+        await self.engine.clear_draft(user)  # a set-up abandoned for the one-line form must not eat answers
+        session = started.session
+        text = f"{self.words.intro(session.spec, session.total)}\n\n{self.words.intro_hint()}"
+        yield Reply(
+            Kind.INTRO, text, to=session.route, opens_thread=self.surface.threads, spec=session.spec,
+            total=session.total,
+        )  # fmt: skip
+        if self.surface.threads:  # the renderer has moved the interview into the INTRO's thread by now
+            session = await self.engine.get_session(user)
+        yield Reply(
+            Kind.QUESTION,
+            self.words.question(started.question, 1, session.total),
+            to=session.route,
+            question=started.question,
+            number=1,
+            total=session.total,
+        )
+        yield Reply(Kind.NOTE, self.words.started_elsewhere(), pointer=True)
+
+    async def _end_for_restart(self, user: User) -> AsyncIterator[Reply]:
+        """End the active interview so a new one can start; its report goes where it lived."""
+        try:
+            session = await self.engine.get_session(user)
+            report = await self.engine.end(user)
+        except (errors.SessionNotFound, errors.SessionCompleted):
+            return
+        yield Reply(Kind.REPORT, self.words.report(report), to=session.route, report=report)
+
+    def _offer_resume(self, session: SessionView) -> Reply:
+        options = (Option("▶️ Resume", "s:resume", "primary"), Option("🔁 End it and start new", "s:new", "danger"))
+        return Reply(Kind.PROMPT, self.words.in_progress(session), options)
+
+    # ----- answers ----------------------------------------------------------------------------------------------
+
+    async def _text(self, user: User, text: str, place: Place) -> AsyncIterator[Reply]:
+        """The next set-up answer while setting up, otherwise a typed interview answer."""
+        draft = await self._draft(user)
+        if draft is not None:
+            async for reply in self._setup_text(user, draft, text, place):
+                yield reply
+            return
+        result = await self.engine.answer_text(user, text)
+        async for reply in self._after_answer(result):
+            yield reply
+
+    async def _voice(self, user: User, file: FileSource) -> AsyncIterator[Reply]:
+        """Check before downloading, show progress, download, transcribe, then feedback replaces the progress."""
+        draft = await self._draft(user)
+        if draft is not None:
+            yield Reply(Kind.NOTE, self.words.finish_setup_first(draft.step))
+            return
+        session = await self.engine.get_session(user)  # no interview: say so before any download
+        if file.size and file.size > self.max_file_bytes:
+            yield Reply(Kind.ERROR, self.words.too_big(file.size, self.max_file_bytes))
+            return
+        yield Reply(Kind.PROGRESS, self.words.transcribing(self.engine.queue_depth), to=session.route)
+        data = await self._download(file)
+        if data is None:
+            yield Reply(Kind.ERROR, self.words.download_failed(self.surface.platform.capitalize()), edit=Edit.PROGRESS)
+            return
+        result = await self.engine.answer_audio(user, AudioInput(data, file.mime_type, file.filename))
+        async for reply in self._after_answer(result, edit=Edit.PROGRESS):
+            yield reply
+
+    async def _retry(self, user: User) -> AsyncIterator[Reply]:
+        session = await self.engine.get_session(user)
+        if not session.has_failed_voice_answer:
+            yield Reply(Kind.NOTE, self.words.nothing_to_retry(session))
+            return
+        yield Reply(Kind.PROGRESS, self.words.transcribing(self.engine.queue_depth), to=session.route)
+        result = await self.engine.retry(user)
+        async for reply in self._after_answer(result, edit=Edit.PROGRESS):
+            yield reply
+
+    async def _after_answer(
+        self, result: AnswerResult, *, edit: Edit = Edit.NONE, lead: str = ""
+    ) -> AsyncIterator[Reply]:
+        """Feedback on the answer, then the next question, or the report when that was the last one."""
+        session = result.session
+        route = session.route
+        yield Reply(
+            Kind.ANSWER, lead + self.words.answer(result), to=route, edit=edit, result=result,
+            number=result.answer.index + 1, total=session.total,
+        )  # fmt: skip
+        if result.report is not None:
+            yield Reply(Kind.REPORT, self.words.report(result.report), to=route, report=result.report)
+            yield Reply(Kind.NOTE, self.words.finished(), to=route)
+        elif result.next_question is not None:
+            number = session.position + 1
+            yield Reply(
+                Kind.QUESTION,
+                self.words.question(result.next_question, number, session.total),
+                to=route,
+                question=result.next_question,
+                number=number,
+                total=session.total,
+            )
+
+    async def _download(self, file: FileSource) -> bytes | None:
+        try:
+            return await file.read()
+        except DownloadFailed as exc:
+            logger.warning("download failed platform=%s file=%s: %s", self.surface.platform, file.filename, exc)
+            return None
+
+    # ----- set-up, step by step ------------------------------------------------------------------------------
+
+    async def _setup_text(self, user: User, draft: Draft, text: str, place: Place) -> AsyncIterator[Reply]:
+        words = self.words
+        text = text.strip()
+        step = draft.step
+        if step == "round":
+            choice = round_type(text)
+            if choice is None:
+                yield Reply(Kind.PROMPT, words.pick_round(), setup.round_options_for_steps())
+                return
+            draft.round_type, draft.step = choice, "cv"
+            await self._save_draft(user, draft)
+            yield self._step_prompt("cv")
+            return
+        limit = FIELD_LIMITS[setup.SPEC_FIELDS[step]]
+        if step in ("cv", "jd"):
+            text = text[:limit]  # the rest of a long CV adds little to question planning
+        elif len(text) > limit:
+            yield Reply(Kind.NOTE, words.too_long_field(limit))
+            return
+        if not text:
+            yield self._step_prompt(step)
+            return
+        if step == "jd":
+            await self.engine.clear_draft(user)  # also when the engine refuses the spec: the set-up is over
+            async for reply in self._start(user, draft.finished_spec(jd=text), place):
+                yield reply
+            return
+        following = STEPS[STEPS.index(step) + 1]
+        if step == "role":
+            draft.role = text
+        elif step == "company":
+            draft.company = text
+        elif step == "industry":
+            draft.industry = text
+        else:
+            draft.cv = text
+        draft.step = following
+        await self._save_draft(user, draft)
+        lead = f"{words.got_cv(len(text))}\n\n" if step == "cv" else ""
+        yield self._step_prompt(following, lead=lead)
+
+    def _step_prompt(self, step: str, *, lead: str = "") -> Reply:
+        options: tuple[Option, ...] = ()
+        if step == "industry":
+            options = (Option(DEFAULT_INDUSTRY, "w:industry:general"),)
+        elif step == "round":
+            options = setup.round_options_for_steps()
+        elif step in ("cv", "jd"):
+            options = (Option("Skip ⏭", f"w:skip:{step}"),)
+        return Reply(Kind.PROMPT, lead + self.words.setup_step(step), options)
+
+    async def _document(self, user: User, file: FileSource, place: Place) -> AsyncIterator[Reply]:
+        """A CV or job description as a file while setting up; anything else gets a pointer."""
+        draft = await self._draft(user)
+        if draft is None or draft.step not in ("cv", "jd"):
+            if draft is not None:
+                yield Reply(Kind.NOTE, self.words.finish_setup_first(draft.step))
+            else:
+                yield Reply(Kind.NOTE, self.words.documents_only_in_setup())
+            return
+        kind = setup.document_kind(file.filename, file.mime_type)
+        if kind is None:
+            yield Reply(Kind.NOTE, f"{self.words.document_types()} {self.words.setup_step(draft.step)}")
+            return
+        if file.size and file.size > self.max_file_bytes:
+            yield Reply(Kind.ERROR, self.words.too_big(file.size, self.max_file_bytes))
+            return
+        data = await self._download(file)
+        if data is None:
+            yield Reply(Kind.ERROR, self.words.download_failed(self.surface.platform.capitalize()))
+            return
+        text = await asyncio.to_thread(setup.document_text, data, kind)
+        if not text.strip():
+            yield Reply(Kind.NOTE, self.words.document_empty())
+            return
+        async for reply in self._setup_text(user, draft, text, place):
+            yield reply
+
+    # ----- buttons --------------------------------------------------------------------------------------------
+
+    async def _choice(self, user: User, action: str, place: Place) -> AsyncIterator[Reply]:
+        kind, _, value = action.partition(":")
+        if kind == "w":
+            async for reply in self._setup_choice(user, value, place):
+                yield reply
+        elif kind == "s":
+            async for reply in self._resume_choice(user, value, place):
+                yield reply
+        elif kind == "f":
+            if value == "yes":
+                count = await self.engine.forget(user)  # the set-up draft goes too
+                yield Reply(Kind.NOTE, self.words.forgotten(count), edit=Edit.PRESSED)
+            else:
+                yield Reply(Kind.NOTE, self.words.nothing_deleted(), edit=Edit.PRESSED)
+        elif kind == "adm":
+            yield await self._sessions_choice(user, value)
+        else:
+            yield Reply(Kind.NOTE, self.words.stale_button())
+
+    async def _setup_choice(self, user: User, value: str, place: Place) -> AsyncIterator[Reply]:
+        action, _, choice = value.partition(":")
+        draft = await self._draft(user)
+        expected = {"industry": "industry", "round": "round", "skip": choice}.get(action)
+        if draft is None or draft.step != expected:
+            yield Reply(Kind.NOTE, self.words.setup_gone())
+            return
+        if action == "industry":
+            yield Reply(Kind.NOTE, f"✓ {DEFAULT_INDUSTRY}", edit=Edit.CHOSEN)
+            draft.industry, draft.step = DEFAULT_INDUSTRY, "round"
+        elif action == "round":
+            if choice not in ROUND_TYPES:
+                yield Reply(Kind.PROMPT, self.words.pick_round(), setup.round_options_for_steps())
+                return
+            yield Reply(Kind.NOTE, f"✓ {round_label(choice)}", edit=Edit.CHOSEN)
+            draft.round_type, draft.step = choice, "cv"
+        elif choice == "cv":
+            yield Reply(Kind.NOTE, "✓ Skipped", edit=Edit.CHOSEN)
+            draft.step = "jd"
+        else:
+            yield Reply(Kind.NOTE, "✓ Skipped", edit=Edit.CHOSEN)
+            await self.engine.clear_draft(user)
+            async for reply in self._start(user, draft.finished_spec(jd=""), place):
+                yield reply
+            return
+        await self._save_draft(user, draft)
+        yield self._step_prompt(draft.step)
+
+    async def _resume_choice(self, user: User, value: str, place: Place) -> AsyncIterator[Reply]:
+        if value == "resume":
+            await self.engine.clear_draft(user)
+            session = await self.engine.get_session(user)
+            yield Reply(Kind.NOTE, self.words.resuming(), edit=Edit.PRESSED)
+            yield self._question_reply(session)
+            yield Reply(Kind.NOTE, self.words.question_elsewhere(session.position + 1), pointer=True)
+            return
+        draft = await self._draft(user, steps=(CONFIRM,))
+        if draft is None and self.surface.forms:
+            # The old interview ends when the form is submitted, so cancelling the form changes nothing.
+            yield Reply(Kind.FORM, "Set up your new interview.", form=setup.setup_form(replace=True))
+            return
+        session = await self._active(user)
+        try:
+            report = await self.engine.end(user)
+        except errors.SessionNotFound:
+            yield Reply(Kind.NOTE, self.words.already_ended(), edit=Edit.PRESSED)
+        else:
+            yield Reply(Kind.NOTE, self.words.ended_previous(report), edit=Edit.PRESSED)
+            if session is not None:
+                yield Reply(Kind.REPORT, self.words.report(report), to=session.route, report=report)
+        if draft is not None and draft.spec is not None:
+            await self.engine.clear_draft(user)
+            async for reply in self._start(user, draft.spec, place):
+                yield reply
+        else:
+            await self._save_draft(user, Draft(step="role", touched=self._clock()))
+            intro = self.words.setup_intro(replacing=True)
+            yield Reply(Kind.PROMPT, f"{intro}\n\n{self.words.setup_step('role')}")
+
+    # ----- reading ------------------------------------------------------------------------------------------
+
+    async def _status(self, user: User) -> Reply:
+        active = await self._active(user)
+        if active is not None:
+            return Reply(Kind.STATUS, self.words.status(active))
+        try:
+            latest = await self.engine.latest_session(user)
+        except errors.SessionNotFound:
+            return Reply(Kind.NOTE, self.words.no_interviews_yet())
+        return Reply(Kind.STATUS, self.words.status_of_last(latest))
+
+    def _question_reply(self, session: SessionView) -> Reply:
+        question = session.current_question
+        number = session.position + 1
+        return Reply(
+            Kind.QUESTION if question else Kind.NOTE,
+            self.words.current_question(session),
+            to=session.route if question else None,
+            question=question,
+            number=number,
+            total=session.total,
+        )
+
+    async def _language(self, user: User, args: str) -> Reply:
+        words = self.words
+        if not args:
+            active = await self._active(user)
+            if active is None:
+                return Reply(Kind.NOTE, words.language_default(self.engine.default_language))
+            available = self.engine.voice_available(active.language)
+            return Reply(Kind.NOTE, words.language_current(active.language, available=available))
+        if len(args.split()) > 1:
+            return Reply(Kind.NOTE, words.language_usage())
+        session = await self.engine.set_language(user, args)
+        available = self.engine.voice_available(session.language)
+        return Reply(Kind.NOTE, words.language_set(session.language, available=available))
+
+    async def _unsupported(self, user: User, event: Unsupported) -> AsyncIterator[Reply]:
+        draft = await self._draft(user)
+        interviewing = draft is None and await self._active(user) is not None
+        step = draft.step if draft is not None else None
+        yield Reply(Kind.NOTE, self.words.unsupported(event.what, step=step, interviewing=interviewing))
+
+    # ----- admins ---------------------------------------------------------------------------------------------
+
+    async def _sessions_command(self, user: User, args: str) -> Reply:
+        if not self.is_admin(user):
+            return Reply(Kind.NOTE, self.words.admins_only())
+        view = args.lower() or "active"
+        if view not in SESSION_VIEWS or len(args.split()) > 1:
+            return Reply(Kind.NOTE, self.words.sessions_usage())
+        return await self._sessions_page(view, 0)
+
+    async def _sessions_choice(self, user: User, value: str) -> Reply:
+        if not self.is_admin(user):
+            return Reply(Kind.NOTE, self.words.admins_only())
+        view, _, page = value.partition(":")
+        if view not in SESSION_VIEWS or not page.isdigit():
+            return Reply(Kind.NOTE, self.words.sessions_usage())
+        page_reply = await self._sessions_page(view, int(page))
+        return Reply(
+            page_reply.kind, page_reply.text, page_reply.options, edit=Edit.PRESSED, sessions=page_reply.sessions
+        )
+
+    async def _sessions_page(self, view: str, page: int) -> Reply:
+        rows = await self.engine.list_sessions(
+            status="active" if view == "active" else None, stale_only=view == "stale"
+        )
+        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        page = min(max(page, 0), pages - 1)
+        shown = tuple(rows[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
+        title = SESSION_VIEWS[view]
+        if view == "stale":
+            title += f" (no activity for {self.engine.stale_after_hours:g}h)"
+        text = self.words.sessions(shown, title=title, offset=page * PAGE_SIZE, total=len(rows))
+        options = []
+        if page > 0:
+            options.append(Option("◀️ Previous", f"adm:{view}:{page - 1}"))
+        if page < pages - 1:
+            options.append(Option("Next ▶️", f"adm:{view}:{page + 1}"))
+        sessions = SessionsPage(title, shown, page * PAGE_SIZE, len(rows))
+        return Reply(Kind.SESSIONS, text, tuple(options), sessions=sessions)
+
+    # ----- state ------------------------------------------------------------------------------------------------
+
+    async def _active(self, user: User) -> SessionView | None:
+        try:
+            return await self.engine.get_session(user)
+        except errors.SessionNotFound:
+            return None
+
+    async def _draft(self, user: User, steps: tuple[str, ...] = STEPS) -> Draft | None:
+        """The user's set-up in progress (or, with steps=(CONFIRM,), a spec waiting for a button).
+
+        Loaded afresh for each event; a surface runs one user's events one at a time, so nothing else changes
+        the draft between this load and the save that follows it.
+        """
+        data = await self.engine.get_draft(user)
+        if data is None:
+            return None
+        try:
+            draft: Draft | None = Draft.from_dict(data)
+        except (TypeError, ValueError):
+            logger.warning("dropping an unreadable set-up draft platform=%s user=%s", user.platform, user.user_id)
+            draft = None
+        if draft is None or self._clock() - draft.touched > setup.DRAFT_TTL_SECONDS:
+            await self.engine.clear_draft(user)
+            return None
+        return draft if draft.step in steps else None
+
+    async def _save_draft(self, user: User, draft: Draft) -> None:
+        """Keep the set-up's latest state with the engine, so a restart carries on from this step."""
+        draft.touched = self._clock()
+        await self.engine.save_draft(user, draft.to_dict())

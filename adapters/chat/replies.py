@@ -1,0 +1,175 @@
+"""What goes in and out of the chat layer: platform events in, frozen reply values out.
+
+Nothing here knows Telegram or Slack. An adapter turns its platform's update into one of the events below, runs
+it through `Chat`, and renders each `Reply` as its own messages, buttons, threads or modals.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import AnswerResult, InterviewSpec, Question, Report, SessionSummary
+
+# ----- events: what the user did ---------------------------------------------------------------------------------
+
+
+class DownloadFailed(Exception):
+    """The platform would not hand over a file (expired link, missing scope, network trouble)."""
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A file the user sent, not downloaded yet: the chat layer checks it before anything is fetched."""
+
+    read: Callable[[], Awaitable[bytes]]  # downloads it; raises DownloadFailed
+    mime_type: str = ""
+    filename: str = ""
+    size: int | None = None  # what the platform reports before download, when it does
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command, named without the platform's spelling: Telegram `/repeat` and Slack `/interview repeat`."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    """Typed text that is not a command: a set-up answer, or an interview answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A recording meant as an answer: voice note, audio file, video note, audio clip."""
+
+    file: FileSource
+
+
+@dataclass(frozen=True)
+class Document:
+    """A non-audio file: a CV or job description while setting up, otherwise not something we use."""
+
+    file: FileSource
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button pressed; `action` is an Option.action this layer made earlier (possibly before a restart)."""
+
+    action: str
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Anything else (stickers, photos, edits...); `what` names it in words, e.g. "stickers"."""
+
+    what: str
+
+
+Event = Command | Text | Voice | Document | Choice | Unsupported
+
+
+# ----- replies: what to show ----------------------------------------------------------------------------------------
+
+
+class Kind(enum.Enum):
+    """What a reply is, so a renderer can lay it out richly (Slack blocks) or just send the text (Telegram)."""
+
+    NOTE = "note"
+    ERROR = "error"
+    HELP = "help"
+    STATUS = "status"
+    PROMPT = "prompt"  # asks the user something, usually with options
+    INTRO = "intro"  # opens an interview; on Slack it becomes the thread's parent message
+    QUESTION = "question"
+    PROGRESS = "progress"  # "transcribing…": the next reply with edit=PROGRESS replaces it
+    ANSWER = "answer"  # transcript and feedback
+    REPORT = "report"
+    SESSIONS = "sessions"  # the admin table
+    FORM = "form"  # open the set-up form (Slack's modal); only on surfaces with forms
+
+
+class Edit(enum.Enum):
+    """Whether a reply is a new message or changes one already shown."""
+
+    NONE = "none"
+    PRESSED = "pressed"  # replace the message whose button was pressed (its buttons go)
+    CHOSEN = "chosen"  # keep the pressed message's text, add this reply's text under it, drop its buttons
+    PROGRESS = "progress"  # replace the PROGRESS placeholder shown for this event
+
+
+@dataclass(frozen=True)
+class Option:
+    """A button: a label, and the action string that comes back as a Choice when it is pressed."""
+
+    label: str
+    action: str
+    style: str = ""  # "primary", "danger" or "" (platforms without styles ignore it)
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    """One page of the admin table."""
+
+    title: str
+    rows: tuple[SessionSummary, ...]
+    offset: int
+    total: int
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of the set-up form; the Telegram wizard asks the same fields one step at a time."""
+
+    key: str  # role, company, industry, round, cv, jd
+    label: str
+    max_length: int
+    placeholder: str = ""
+    initial: str = ""
+    optional: bool = False
+    multiline: bool = False
+    choices: tuple[Option, ...] = ()  # a pick-one field (round type); Option.action is the value
+
+
+@dataclass(frozen=True)
+class SetupForm:
+    """The set-up form; `replace` says submitting it ends the interview in progress."""
+
+    title: str
+    fields: tuple[FormField, ...]
+    replace: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One thing to show the user. `text` is always complete plain text in this layer's words; the other
+    fields let a renderer do better than plain text where its platform can."""
+
+    kind: Kind
+    text: str
+    options: tuple[Option, ...] = ()
+    # None: where the user spoke. Otherwise the interview's place (the session's route): a Telegram chat, a
+    # Slack thread. A renderer that already shows the user's messages there treats both the same.
+    to: Mapping[str, Any] | None = None
+    # Only worth showing where the user is NOT looking at the interview's place (a Slack slash command's
+    # ephemeral reply): "the next step is in our interview thread".
+    pointer: bool = False
+    edit: Edit = Edit.NONE
+    opens_thread: bool = False  # INTRO on surfaces with threads: later replies go under it
+    question: Question | None = None
+    number: int = 0  # the question's number (1-based) for QUESTION and ANSWER
+    total: int = 0
+    result: AnswerResult | None = None
+    report: Report | None = None
+    spec: InterviewSpec | None = None
+    sessions: SessionsPage | None = None
+    form: SetupForm | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)

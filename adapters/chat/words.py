@@ -1,0 +1,613 @@
+"""Every word the bot says in a chat, in one place, with the platform's command spelling passed in.
+
+Plain text with light emphasis (emoji, bullets) that every platform shows as is: no Markdown, no HTML. A
+renderer escapes it for its platform and may lay it out richer (Slack blocks), but never rewords it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from engine import (
+    ACTIVE,
+    COMPLETED,
+    ENDED,
+    PART_MAX,
+    AnswerResult,
+    Feedback,
+    InterviewSpec,
+    Question,
+    Report,
+    SessionSummary,
+    SessionView,
+    errors,
+)
+
+CATEGORY_LABELS = {
+    "intro": "introduction",
+    "behavioral": "behavioural",
+    "situational": "situational",
+    "technical": "technical",
+    "experience": "experience",
+    "gap": "skill gap",
+    "motivation": "motivation",
+    "closing": "closing",
+}
+ROUND_LABELS = {
+    "full": "Full interview",
+    "screening": "Screening call",
+    "behavioral": "Behavioural",
+    "technical": "Technical",
+}
+STATE_LABELS = {ACTIVE: "in progress", COMPLETED: "completed", ENDED: "ended early"}
+STAR_PARTS = ("situation", "task", "action", "result", "metrics")
+STAR_LABELS = {"situation": "Situation", "task": "Task", "action": "Action", "result": "Result", "metrics": "Numbers"}
+FIELD_LABELS = {
+    "role_title": "role",
+    "company_name": "company",
+    "industry": "industry",
+    "cv": "CV",
+    "jd": "job description",
+    "round_type": "round type",
+    "language": "language",
+    "text": "answer",
+    "retry": "",
+}
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment; your interview is safe."
+STILL_OPEN = "the question is still open"
+
+
+def megabytes(size: int) -> str:
+    """Sizes as people read them, one convention everywhere: MiB, labelled MB, one decimal ("20.0 MB")."""
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def limit_megabytes(size: int) -> str:
+    """A limit without a pointless decimal: "20 MB", but "0.5 MB"."""
+    value = f"{size / 1024 / 1024:.1f}"
+    return f"{value.removesuffix('.0')} MB"
+
+
+def ago(seconds: float) -> str:
+    """A short, human age such as "just now", "5m ago", "3h ago" or "2d ago"."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"
+
+
+def duration(seconds: float) -> str:
+    """m:ss, the way voice notes show their length."""
+    total = round(seconds)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def round_label(round_type: str) -> str:
+    """A round type as candidates read it ("Full interview")."""
+    return ROUND_LABELS.get(round_type, round_type.capitalize())
+
+
+def category_label(category: str) -> str:
+    """A question category as candidates read it ("skill gap")."""
+    return CATEGORY_LABELS.get(category, category)
+
+
+def shorten(text: str, width: int) -> str:
+    """One line of at most `width` characters, cut with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def counts(found: dict[str, int]) -> str:
+    """ "um ×3, like ×1": most frequent first."""
+    ordered = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{word} ×{n}" for word, n in ordered)
+
+
+def split_message(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a paragraph break, else a line break, else a space."""
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = -1
+        # A paragraph or line break counts only in the second half, so pieces are not needlessly short.
+        for separator, earliest in (("\n\n", limit // 2), ("\n", limit // 2), (" ", 1)):
+            cut = window.rfind(separator, 0, limit + 1)
+            if cut >= earliest:
+                break
+            cut = -1
+        if cut <= 0:
+            cut = limit  # one unbroken run longer than a message: cut it hard
+            piece, rest = rest[:cut], rest[cut:]
+        else:
+            piece, rest = rest[:cut], rest[cut:].lstrip("\n ")
+        if piece.strip():
+            pieces.append(piece.rstrip())
+    if rest.strip():
+        pieces.append(rest)
+    return pieces
+
+
+class Words:
+    """The chat's sentences, spelled for one platform: `cmd("repeat")` is "/repeat" or "/interview repeat"."""
+
+    def __init__(self, cmd: Callable[[str], str], *, voice: str, where: str) -> None:
+        self.cmd = cmd
+        self.voice = voice  # what a recording is called there: "voice note", "audio clip"
+        self.where = where  # where the questions arrive: "this chat", "our direct messages"
+
+    # ----- questions and answers --------------------------------------------------------------------------
+
+    @staticmethod
+    def question(question: Question, number: int, total: int) -> str:
+        """ "Question 3 of 8 (behavioural):" and the question on the next line."""
+        return f"❓ Question {number} of {total} ({category_label(question.category)}):\n{question.text}"
+
+    def answer_hint(self) -> str:
+        return f"Answer with a {self.voice} or type your answer. {self.cmd('skip')} skips the question."
+
+    @staticmethod
+    def feedback(feedback: Feedback) -> str:
+        """Score, pace, fillers, STAR, terms and tips: each line only when it says something."""
+        lines = [f"Score: {feedback.score}/100"]
+        if feedback.score_parts:
+            parts = ", ".join(
+                f"{name} {value}/{PART_MAX[name]}" if name in PART_MAX else f"{name} {value}"
+                for name, value in feedback.score_parts.items()
+            )
+            lines[0] += f" ({parts})"
+        if feedback.wpm is not None:
+            pace = f"Pace: {feedback.wpm:.0f} words/min"
+            if feedback.pace:
+                pace += f" ({feedback.pace})"
+            lines.append(pace)
+        length = "" if feedback.length == "ok" else f" ({feedback.length})"
+        lines.append(f"Length: {feedback.word_count} words{length}")
+        lines.append("Filler words: " + (counts(feedback.fillers) if feedback.fillers else "none 👍"))
+        if feedback.hedges:
+            lines.append("Hedging: " + counts(feedback.hedges))
+        if feedback.star:
+            shown = [part for part in STAR_PARTS if part in feedback.star]
+            marks = "  ".join(f"{'✅' if feedback.star[part] else '▫️'} {STAR_LABELS[part]}" for part in shown)
+            lines.append(f"STAR: {marks}")
+        if feedback.relevant_terms:
+            lines.append("Job terms you used: " + ", ".join(feedback.relevant_terms))
+        if feedback.unsure_words:
+            lines.append("I wasn't sure I heard: " + ", ".join(feedback.unsure_words))
+        if feedback.tips:
+            lines.append("Tips:")
+            lines.extend(f"• {tip}" for tip in feedback.tips)
+        return "\n".join(lines)
+
+    @staticmethod
+    def answer_head(result: AnswerResult) -> str:
+        """The first lines of a reply to an answer: what was heard, or that a typed answer or skip arrived."""
+        answer = result.answer
+        if answer.source == "skipped":
+            return f"⏭ Skipped question {answer.index + 1}."
+        if answer.source == "voice":
+            length = f" ({duration(answer.duration)})" if answer.duration else ""
+            return f"🎙 I heard{length}:\n“{answer.text}”"
+        return "✍️ Typed answer received."
+
+    def answer(self, result: AnswerResult) -> str:
+        """What the candidate said (transcript for voice) and the feedback on it."""
+        head = self.answer_head(result)
+        if result.feedback is None:
+            return head
+        return f"{head}\n\n{self.feedback(result.feedback)}"
+
+    @staticmethod
+    def transcribing(ahead: int) -> str:
+        if ahead > 0:
+            return f"⏳ Transcribing… ({ahead} answer{'s' if ahead != 1 else ''} ahead of yours, hang on)"
+        return "⏳ Transcribing…"
+
+    def recovered_intro(self) -> str:
+        return "Here is the voice answer you sent before I restarted:"
+
+    def recovered_error(self, problem: str) -> str:
+        return f"About the voice answer you sent before I restarted: {problem}"
+
+    # ----- reports and status -------------------------------------------------------------------------------
+
+    @staticmethod
+    def report(report: Report) -> str:
+        """The end-of-interview summary: overall score, each question, strengths, improvements, delivery."""
+        lines = [
+            f"📋 Interview report: {report.role_title} at {report.company_name}",
+            f"Status: {STATE_LABELS.get(report.status, report.status)}",
+            f"Overall score: {report.overall_score}/100",
+            f"Answered {report.answered} of {report.total}" + (f", skipped {report.skipped}" if report.skipped else ""),
+        ]
+        if report.per_question:
+            lines += ["", "Per question:"]
+            for item in report.per_question:
+                score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
+                via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
+                lines.append(
+                    f"{item.index + 1}. ({category_label(item.category)}) {shorten(item.question, 80)}: {score}{via}"
+                )
+        if report.strengths:
+            lines += ["", "Strengths:", *(f"• {s}" for s in report.strengths)]
+        if report.improvements:
+            lines += ["", "To improve:", *(f"• {s}" for s in report.improvements)]
+        delivery = []
+        if report.average_wpm is not None:
+            delivery.append(f"Average pace: {report.average_wpm:.0f} words/min")
+        if report.total_fillers:
+            delivery.append(f"Filler words: {report.total_fillers} ({counts(report.filler_breakdown)})")
+        elif report.answered:
+            delivery.append("Filler words: none 👍")
+        if report.top_words:
+            delivery.append("Words you used most: " + ", ".join(f"{w} ({n})" for w, n in report.top_words))
+        if delivery:
+            lines += ["", *delivery]
+        return "\n".join(lines)
+
+    def finished(self) -> str:
+        return f"🎉 That's the end of the interview. Send {self.cmd('interview')} to practise again."
+
+    @staticmethod
+    def ended() -> str:
+        return "Interview ended."
+
+    @staticmethod
+    def ended_previous(report: Report) -> str:
+        return (
+            f"Ended your previous interview ({report.answered} of {report.total} answered, score "
+            f"{report.overall_score}/100)."
+        )
+
+    def status(self, session: SessionView, *, now: float | None = None) -> str:
+        """Where an interview stands: what it is for, progress, the open question, how long since the last move."""
+        now = time.time() if now is None else now
+        spec = session.spec
+        lines = [
+            f"📌 {spec.role_title} at {spec.company_name} ({spec.industry})",
+            f"Round: {round_label(spec.round_type)} · language: {spec.language}",
+            f"Status: {STATE_LABELS.get(session.status, session.status)}",
+            f"Progress: {session.answered_count} answered"
+            + (f", {session.skipped_count} skipped" if session.skipped_count else "")
+            + f" of {session.total}",
+            f"Started {ago(now - session.created_at)}, last activity {ago(now - session.updated_at)}",
+        ]
+        if session.pending_count:
+            lines.append(f"Voice answers still being processed: {session.pending_count}")
+        if session.current_question is not None:
+            lines.append(
+                f"Waiting for your answer to question {session.position + 1}. "
+                f"Send {self.cmd('repeat')} to see it again."
+            )
+        return "\n".join(lines)
+
+    def status_of_last(self, session: SessionView) -> str:
+        return (
+            "No interview running. Your last one:\n\n"
+            + self.status(session)
+            + f"\n\nSend {self.cmd('report')} for its report or {self.cmd('interview')} to start a new one."
+        )
+
+    def no_interviews_yet(self) -> str:
+        return f"You have no interviews yet. Send {self.cmd('interview')} to start one."
+
+    def no_report_yet(self) -> str:
+        return f"You have no interviews yet, so there's no report. Send {self.cmd('interview')} to start."
+
+    def current_question(self, session: SessionView) -> str:
+        """The question the session is waiting for, numbered; or a note that it is finished."""
+        question = session.current_question
+        if question is None:
+            return f"This interview is finished. Send {self.cmd('report')} for the report."
+        return self.question(question, session.position + 1, session.total)
+
+    # ----- starting -----------------------------------------------------------------------------------------------
+
+    def welcome(self) -> str:
+        return (
+            "👋 Hi! I'm a mock-interview coach.\n\n"
+            f"Send {self.cmd('interview')} and I'll ask a few questions about the role you want. Answer each one "
+            f"with a {self.voice} (or type it); I'll transcribe it, tell you what went well and what to work on, "
+            f"and give you a report at the end. Send {self.cmd('help')} for all commands."
+        )
+
+    def help(self) -> str:
+        """The commands, one line each, in the platform's spelling."""
+        c = self.cmd
+        return "\n".join(
+            [
+                f"🎤 Mock interview coach: I ask interview questions, you answer with a {self.voice} (or by typing), "
+                "and I give feedback on each answer and a report at the end.",
+                "",
+                f"{c('interview')}: set up and start an interview (or in one line: {c('interview')} Senior Backend "
+                "Engineer at TechCorp (Technology) technical)",
+                f"{c('status')}: where your interview stands",
+                f"{c('repeat')}: show the current question again",
+                f"{c('skip')}: skip the current question",
+                f"{c('retry')}: transcribe your last voice answer again after a failure",
+                f"{c('end')}: end the interview now and get the report",
+                f"{c('report')}: the report of your latest interview",
+                f"{c('language')} [code]: the language your voice answers are transcribed in "
+                f"(e.g. {c('language')} en-us)",
+                f"{c('forget')}: delete all your interviews and recordings",
+                f"{c('cancel')}: stop a set-up in progress",
+                f"{c('help')}: this list",
+            ]
+        )
+
+    def one_line_usage(self, round_types: Sequence[str]) -> str:
+        return (
+            f"I couldn't read that. Use it like this: {self.cmd('interview')} Senior Backend Engineer at TechCorp "
+            "(Technology) technical\n"
+            f"The industry in brackets and the round type at the end are optional ({', '.join(round_types)}). "
+            f"Or send just {self.cmd('interview')} for a guided set-up."
+        )
+
+    @staticmethod
+    def intro(spec: InterviewSpec, total: int) -> str:
+        return (
+            f"✅ Your interview is ready: {spec.role_title} at {spec.company_name} ({spec.industry})\n"
+            f"Round: {round_label(spec.round_type)} · {total} questions"
+        )
+
+    def intro_hint(self) -> str:
+        return (
+            f"Answer each question with a {self.voice} or type your answer. Send {self.cmd('repeat')} to see the "
+            f"question again, {self.cmd('skip')} to skip it, {self.cmd('end')} to finish early."
+        )
+
+    def started_elsewhere(self) -> str:
+        return f"Your interview has started in {self.where}. Good luck!"
+
+    @staticmethod
+    def in_progress(session: SessionView) -> str:
+        spec = session.spec
+        return (
+            f"You already have an interview in progress: {spec.role_title} at {spec.company_name}, question "
+            f"{session.position + 1} of {session.total}. Resume it, or end it and start a new one?"
+        )
+
+    @staticmethod
+    def resuming() -> str:
+        return "▶️ Resuming your interview."
+
+    @staticmethod
+    def already_ended() -> str:
+        return "That interview had already ended."
+
+    def setup_intro(self, *, replacing: bool = False) -> str:
+        head = "Let's set up the new one" if replacing else "Let's set up your mock interview"
+        return f"{head} (send {self.cmd('cancel')} to stop)."
+
+    @staticmethod
+    def setup_step(step: str) -> str:
+        return SETUP_PROMPTS[step]
+
+    @staticmethod
+    def finish_setup_first(step: str) -> str:
+        return "Let's finish setting up first. " + SETUP_PROMPTS[step]
+
+    def setup_gone(self) -> str:
+        return f"That set-up has expired (or moved on). Send {self.cmd('interview')} to start again."
+
+    def setup_cancelled(self) -> str:
+        return f"Set-up cancelled. Send {self.cmd('interview')} whenever you want to start."
+
+    def nothing_to_cancel(self) -> str:
+        return f"There's no set-up to cancel. To stop a running interview, send {self.cmd('end')}."
+
+    @staticmethod
+    def pick_round() -> str:
+        return "Please pick the round type with one of the buttons (or type full, screening, behavioral or technical)."
+
+    @staticmethod
+    def too_long_field(limit: int) -> str:
+        return f"That's too long (at most {limit} characters). Please shorten it."
+
+    @staticmethod
+    def got_cv(characters: int) -> str:
+        return f"Got your CV ({characters} characters)."
+
+    @staticmethod
+    def document_types() -> str:
+        return "Please send a .txt or .pdf file, or paste the text."
+
+    @staticmethod
+    def document_empty() -> str:
+        return "I couldn't find any text in that file (a scanned PDF has none). Please paste the text instead."
+
+    def documents_only_in_setup(self) -> str:
+        return (
+            "I read documents only while setting up an interview (your CV or the job description). "
+            f"To answer a question, send a {self.voice} or type your answer."
+        )
+
+    # ----- commands ------------------------------------------------------------------------------------------------
+
+    def unknown_command(self, name: str) -> str:
+        return f"I don't know {self.cmd(name)}. Send {self.cmd('help')} to see what I can do."
+
+    def unsupported(self, what: str, *, step: str | None, interviewing: bool) -> str:
+        if step is not None:
+            hint = self.finish_setup_first(step)
+        elif interviewing:
+            hint = f"To answer, send a {self.voice} or type your answer."
+        else:
+            hint = (
+                f"Send {self.cmd('interview')} to start a mock interview, or {self.cmd('help')} to see what I can do."
+            )
+        return f"I can't use {what}. {hint}"
+
+    def private_only(self) -> str:
+        return f"I run interviews in private chats only: open a chat with me and send {self.cmd('interview')}."
+
+    @staticmethod
+    def edits_ignored() -> str:
+        return "I use messages as first sent, so that edit didn't change anything."
+
+    def nothing_to_retry(self, session: SessionView) -> str:
+        return "There's no failed voice answer to retry. " + self.current_question(session)
+
+    def language_default(self, default: str) -> str:
+        return (
+            f"New interviews transcribe voice answers as '{default}'. Start one with {self.cmd('interview')}, then "
+            f"change its language with {self.cmd('language')} <code> (e.g. {self.cmd('language')} en-us)."
+        )
+
+    def language_current(self, language: str, *, available: bool) -> str:
+        missing = "" if available else " (no speech model installed for it)"
+        return (
+            f"Voice answers in this interview are transcribed as '{language}'{missing}. "
+            f"Change it with {self.cmd('language')} <code>, e.g. {self.cmd('language')} en-us."
+        )
+
+    def language_usage(self) -> str:
+        return f"Send one language code, e.g. {self.cmd('language')} en-us or {self.cmd('language')} ko."
+
+    @staticmethod
+    def language_set(language: str, *, available: bool) -> str:
+        text = f"Done: voice answers are now transcribed as '{language}'."
+        if not available:
+            text += " There's no speech model for it installed, so please type your answers (or pick another)."
+        return text
+
+    @staticmethod
+    def forget_confirm() -> str:
+        return "This deletes all your interviews, answers, reports and recordings. It can't be undone. Are you sure?"
+
+    @staticmethod
+    def forgotten(count: int) -> str:
+        return f"Done: deleted {count} interview{'s' if count != 1 else ''} and all recordings of you."
+
+    @staticmethod
+    def nothing_deleted() -> str:
+        return "Nothing was deleted."
+
+    def stale_button(self) -> str:
+        return f"That button no longer works. Send {self.cmd('help')} to see what I can do."
+
+    def next_step_elsewhere(self) -> str:
+        return f"Done. The next step is in {self.where_thread()}."
+
+    def question_elsewhere(self, number: int) -> str:
+        return f"Question {number} is waiting in {self.where_thread()}."
+
+    def report_elsewhere(self) -> str:
+        return f"Your report is in {self.where_thread()}."
+
+    def where_thread(self) -> str:
+        return "our interview thread"
+
+    # ----- admins ----------------------------------------------------------------------------------------------
+
+    def admins_only(self) -> str:
+        return f"Sorry, {self.cmd('sessions')} is only for the bot's admins."
+
+    def sessions_usage(self) -> str:
+        c = self.cmd
+        return f"Use {c('sessions')}, {c('sessions')} all or {c('sessions')} stale."
+
+    @staticmethod
+    def sessions(
+        rows: Sequence[SessionSummary],
+        *,
+        title: str,
+        offset: int = 0,
+        total: int | None = None,
+        now: float | None = None,
+    ) -> str:
+        """The admin table: one line per session (who, role, progress, last activity, stale flag)."""
+        now = time.time() if now is None else now
+        total = len(rows) if total is None else total
+        if not rows:
+            return f"{title}: none."
+        shown = f"{offset + 1}-{offset + len(rows)} of {total}" if total > len(rows) else str(total)
+        lines = [f"{title} ({shown}):"]
+        for number, row in enumerate(rows, start=offset + 1):
+            who = f"{row.name} ({row.platform}:{row.user_id})" if row.name else f"{row.platform}:{row.user_id}"
+            parts = [
+                who,
+                f"{shorten(row.role_title, 40)} at {shorten(row.company_name, 30)}",
+                row.round_type,
+                f"{row.answered}/{row.total} answered",
+                f"last active {ago(now - row.updated_at)}",
+            ]
+            if row.status != ACTIVE:
+                parts.append(row.status)
+            if row.stale:
+                parts.append("⚠️ stale")
+            lines.append(f"{number}. " + " · ".join(parts))
+        return "\n".join(lines)
+
+    # ----- problems ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def too_big(size: int, limit: int) -> str:
+        return (
+            f"That file is {megabytes(size)}; I can take files up to {limit_megabytes(limit)}. "
+            f"Please send a shorter one; {STILL_OPEN}."
+        )
+
+    def download_failed(self, platform: str) -> str:
+        return f"I couldn't download that file from {platform}. Please send it again."
+
+    def error(self, exc: errors.EngineError) -> str:
+        """Friendly words for each engine error; unknown codes get a polite generic apology."""
+        c = self.cmd
+        if isinstance(exc, errors.InvalidInput):
+            problems = "; ".join(
+                f"{FIELD_LABELS.get(name, name)} {problem}".strip() for name, problem in exc.fields.items()
+            )
+            return f"That didn't work: {problems or exc.message}."
+        if isinstance(exc, errors.AudioTooLarge) and exc.size_bytes and exc.limit_bytes:
+            return self.too_big(exc.size_bytes, exc.limit_bytes)
+        if isinstance(exc, errors.AudioTooLong) and exc.seconds and exc.limit_seconds:
+            return (
+                f"That recording is {duration(exc.seconds)} long; I can take up to {duration(exc.limit_seconds)}. "
+                f"Please keep your answer shorter; {STILL_OPEN}."
+            )
+        if isinstance(exc, errors.SpeechUnavailable):
+            language = f" in '{exc.language}'" if exc.language else ""
+            return (
+                f"Voice answers{language} aren't available right now (no speech model is installed). Please type "
+                f"your answer instead, or pick another language with {c('language')}."
+            )
+        words = {
+            "session_not_found": f"There's no interview running. Send {c('interview')} to start one.",
+            "session_in_progress": "You already have an interview in progress. Resume it or end it first.",
+            "session_conflict": "A session with that id already exists with different settings.",
+            "session_completed": f"That interview is already finished. Send {c('report')} for its report or "
+            f"{c('interview')} to start a new one.",
+            "audio_error": f"I couldn't use that audio. Please record your answer again; {STILL_OPEN}.",
+            "audio_invalid": "I couldn't read that audio (the file may be damaged or not audio at all). Please "
+            f"record a new {self.voice}; {STILL_OPEN}.",
+            "audio_empty": f"That recording was empty. Please record your answer again; {STILL_OPEN}.",
+            "audio_too_large": f"That recording is too large. Please keep your answer shorter; {STILL_OPEN}.",
+            "audio_too_long": f"That recording is too long. Please keep your answer shorter; {STILL_OPEN}.",
+            "audio_silent": "I couldn't hear anything in that recording. Check your microphone and try again; "
+            f"{STILL_OPEN}.",
+            "transcription_failed": f"Speech recognition failed this time. Your recording is kept: send {c('retry')} "
+            "to try it again, or type your answer.",
+            "shutting_down": "I'm restarting right now. Your answer is saved, and I'll send the feedback as soon as "
+            "I'm back.",
+        }
+        return words.get(exc.code, SORRY)
+
+
+SETUP_PROMPTS = {
+    "role": "Step 1 of 6: What role are you interviewing for? (e.g. Senior Backend Engineer)",
+    "company": "Step 2 of 6: Which company? (e.g. TechCorp)",
+    "industry": "Step 3 of 6: Which industry is it in? Type it, or tap General.",
+    "round": "Step 4 of 6: Which kind of round do you want to practise?",
+    "cv": "Step 5 of 6 (optional): your CV. Paste it, or send it as a .txt or .pdf file; it lets me ask about "
+    "your experience. Or tap Skip.",
+    "jd": "Step 6 of 6 (optional): the job description. Paste it, or send it as a .txt or .pdf file. Or tap Skip.",
+}

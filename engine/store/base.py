@@ -1,0 +1,104 @@
+"""What the engine needs from a session store: the SessionStore protocol every store implements."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+# A session as stored: the JSON-ready dict of engine.session.Session.to_dict().
+SessionDoc = dict[str, Any]
+SessionKey = tuple[str, str, str]
+
+
+class SessionStore(Protocol):
+    """Sessions keyed by (platform, user_id, session_id), plus set-up drafts and seen delivery ids.
+
+    Every method is blocking and safe to call from many threads (the engine calls them via asyncio.to_thread).
+    Documents go in and come out as deep copies: a caller never shares mutable state with the store.
+    Finished sessions stay readable (get, latest_for, list_sessions) until the user is deleted.
+    """
+
+    def get(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
+        """The session with this key, whatever its status, or None."""
+        ...
+
+    def active_for(self, platform: str, user_id: str) -> SessionDoc | None:
+        """The user's session with status "active" (the most recently updated if several), or None."""
+        ...
+
+    def latest_for(self, platform: str, user_id: str) -> SessionDoc | None:
+        """The user's most recently updated session, whatever its status, or None."""
+        ...
+
+    def list_sessions(self, *, include_finished: bool = True) -> list[SessionDoc]:
+        """Every session, most recently updated first; only status "active" ones unless include_finished."""
+        ...
+
+    def pending_sessions(self) -> list[SessionDoc]:
+        """Sessions holding voice answers saved but not yet recorded, most recently updated first."""
+        ...
+
+    def save(self, doc: SessionDoc) -> None:
+        """Insert or replace the session with the document's key; durable when it returns."""
+        ...
+
+    def delete_user(self, platform: str, user_id: str) -> list[SessionDoc]:
+        """Remove every session and the draft of the user; returns the sessions removed."""
+        ...
+
+    def get_draft(self, platform: str, user_id: str) -> dict[str, Any] | None:
+        """The user's set-up draft, or None."""
+        ...
+
+    def put_draft(self, platform: str, user_id: str, data: dict[str, Any], *, saved_at: float) -> None:
+        """Replace the user's set-up draft, stamped with saved_at; durable when it returns."""
+        ...
+
+    def purge_drafts(self, saved_before: float) -> int:
+        """Drop drafts saved before the cutoff; returns how many went."""
+        ...
+
+    def delete_draft(self, platform: str, user_id: str) -> None:
+        """Drop the user's set-up draft, if any."""
+        ...
+
+    def claim_delivery(self, platform: str, delivery_id: str) -> bool:
+        """True the first time this platform delivery id is seen, False for every redelivery."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for health checks: active, pending, archived sessions and file sizes in bytes."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the store is open and can still be read and written."""
+        ...
+
+    def close(self) -> None:
+        """Release files and locks; calling it twice is harmless."""
+        ...
+
+
+# ----- helpers every store shares ---------------------------------------------------------------------------
+
+
+def copy_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deep, JSON-normalised copy: what callers get back is exactly what a restart would read."""
+    copied: dict[str, Any] = json.loads(json.dumps(doc, ensure_ascii=False))
+    return copied
+
+
+def session_key(doc: SessionDoc) -> SessionKey:
+    """(platform, user_id, session_id) of a session document; ValueError if any part is missing or empty."""
+    try:
+        key = (doc["platform"], doc["user_id"], doc["session_id"])
+    except KeyError as exc:
+        raise ValueError(f"session document is missing {exc.args[0]!r}") from None
+    if not all(isinstance(part, str) and part for part in key):
+        raise ValueError(f"session key must be three non-empty strings, got {key!r}")
+    return key
+
+
+def recency(doc: SessionDoc) -> tuple[float, float]:
+    """Sort key for "most recently updated first" (with reverse=True)."""
+    return (doc.get("updated_at") or 0.0, doc.get("created_at") or 0.0)

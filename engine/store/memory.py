@@ -1,0 +1,153 @@
+"""MemoryStore: the SessionStore protocol in plain dicts, for tests and throwaway runs (nothing survives a restart)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from engine.store.base import SessionDoc, SessionKey, copy_doc, recency, session_key
+
+ACTIVE = "active"
+
+
+class MemoryStore:
+    """Sessions, drafts and delivery ids in dicts, behind one lock; documents are copied in and out.
+
+    Behaves like TinyDBStore as seen through the SessionStore protocol: finished sessions stay readable, delivery
+    ids are remembered per platform (the newest DELIVERY_IDS_KEPT), and a closed store refuses reads and writes.
+    """
+
+    DELIVERY_IDS_KEPT = 5000
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._closed = False
+        self._sessions: dict[SessionKey, SessionDoc] = {}
+        self._drafts: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
+        # Per platform, the ids in arrival order (a dict keeps order and answers "seen?" at once).
+        self._deliveries: dict[str, dict[str, None]] = {}
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the session store is closed")
+
+    def _user_docs(self, platform: str, user_id: str) -> list[SessionDoc]:
+        docs = [doc for (p, u, _), doc in self._sessions.items() if (p, u) == (platform, user_id)]
+        return sorted(docs, key=recency, reverse=True)
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def get(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
+        with self._lock:
+            self._check_open()
+            doc = self._sessions.get((platform, user_id, session_id))
+            return copy_doc(doc) if doc is not None else None
+
+    def active_for(self, platform: str, user_id: str) -> SessionDoc | None:
+        with self._lock:
+            self._check_open()
+            active = [doc for doc in self._user_docs(platform, user_id) if doc.get("status") == ACTIVE]
+            return copy_doc(active[0]) if active else None
+
+    def latest_for(self, platform: str, user_id: str) -> SessionDoc | None:
+        with self._lock:
+            self._check_open()
+            docs = self._user_docs(platform, user_id)
+            return copy_doc(docs[0]) if docs else None
+
+    def list_sessions(self, *, include_finished: bool = True) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            docs = [doc for doc in self._sessions.values() if include_finished or doc.get("status") == ACTIVE]
+            return [copy_doc(doc) for doc in sorted(docs, key=recency, reverse=True)]
+
+    def pending_sessions(self) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            docs = [doc for doc in self._sessions.values() if doc.get("pending")]
+            return [copy_doc(doc) for doc in sorted(docs, key=recency, reverse=True)]
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def save(self, doc: SessionDoc) -> None:
+        stored = copy_doc(doc)
+        key = session_key(stored)
+        with self._lock:
+            self._check_open()
+            self._sessions[key] = stored
+
+    def delete_user(self, platform: str, user_id: str) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            removed = self._user_docs(platform, user_id)
+            for doc in removed:
+                del self._sessions[session_key(doc)]
+            self._drafts.pop((platform, user_id), None)
+            return removed  # no longer held by the store: no copy needed
+
+    # -- set-up drafts ---------------------------------------------------------------------------------------
+
+    def get_draft(self, platform: str, user_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._check_open()
+            found = self._drafts.get((platform, user_id))
+            return copy_doc(found[0]) if found is not None else None
+
+    def put_draft(self, platform: str, user_id: str, data: dict[str, Any], *, saved_at: float) -> None:
+        stored = copy_doc(data)
+        with self._lock:
+            self._check_open()
+            self._drafts[(platform, user_id)] = (stored, saved_at)
+
+    def purge_drafts(self, saved_before: float) -> int:
+        with self._lock:
+            self._check_open()
+            old = [key for key, (_, saved_at) in self._drafts.items() if saved_at < saved_before]
+            for key in old:
+                del self._drafts[key]
+            return len(old)
+
+    def delete_draft(self, platform: str, user_id: str) -> None:
+        with self._lock:
+            self._check_open()
+            self._drafts.pop((platform, user_id), None)
+
+    def claim_delivery(self, platform: str, delivery_id: str) -> bool:
+        delivery_id = str(delivery_id)
+        with self._lock:
+            self._check_open()
+            seen = self._deliveries.setdefault(platform, {})
+            if delivery_id in seen:
+                return False
+            seen[delivery_id] = None
+            if len(seen) > self.DELIVERY_IDS_KEPT:
+                del seen[next(iter(seen))]
+            return True
+
+    # -- health and lifecycle --------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            self._check_open()
+            docs = list(self._sessions.values())
+            return {
+                "active": sum(1 for doc in docs if doc.get("status") == ACTIVE),
+                "pending": sum(1 for doc in docs if doc.get("pending")),
+                # What TinyDBStore would have moved to its archive file: finished, nothing pending.
+                "archived": sum(1 for doc in docs if doc.get("status") != ACTIVE and not doc.get("pending")),
+                "main_bytes": 0,
+                "archive_bytes": 0,
+            }
+
+    def ping(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,123 @@
+"""The SessionStore protocol's promises, checked against every store: TinyDBStore (on files) and MemoryStore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.store import MemoryStore, SessionStore, TinyDBStore
+
+
+@pytest.fixture(params=["tinydb", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    opened: SessionStore = TinyDBStore(tmp_path / "sessions.json") if request.param == "tinydb" else MemoryStore()
+    yield opened
+    opened.close()
+
+
+def doc(user_id: str, session_id: str, *, status: str = "active", updated_at: float = 1.0, **extra: Any) -> dict:
+    return {
+        "platform": "telegram",
+        "user_id": user_id,
+        "session_id": session_id,
+        "status": status,
+        "position": 0,
+        "answers": [],
+        "pending": [],
+        "route": {"chat_id": 7},
+        "created_at": 1.0,
+        "updated_at": updated_at,
+        **extra,
+    }
+
+
+def test_save_and_get_round_trip_through_copies(store: SessionStore) -> None:
+    original = doc("u1", "s1")
+    store.save(original)
+    original["route"]["chat_id"] = 99  # the caller's object is not the stored one
+    got = store.get("telegram", "u1", "s1")
+    assert got == doc("u1", "s1")
+    assert got is not None
+    got["route"]["chat_id"] = 42  # nor is what the store hands out
+    assert store.get("telegram", "u1", "s1") == doc("u1", "s1")
+    assert store.get("telegram", "u1", "nope") is None
+    assert store.get("slack", "u1", "s1") is None
+    store.save(doc("u1", "s1", position=3))  # same key: replaced
+    assert store.get("telegram", "u1", "s1")["position"] == 3  # type: ignore[index]
+    with pytest.raises(ValueError):
+        store.save({"platform": "telegram", "user_id": "u1"})
+
+
+def test_active_and_latest_and_finished_sessions_stay_readable(store: SessionStore) -> None:
+    assert store.active_for("telegram", "u1") is None and store.latest_for("telegram", "u1") is None
+    store.save(doc("u1", "old", status="completed", updated_at=1.0, finished_at=1.0))
+    store.save(doc("u1", "current", updated_at=2.0))
+    assert store.active_for("telegram", "u1")["session_id"] == "current"  # type: ignore[index]
+    assert store.latest_for("telegram", "u1")["session_id"] == "current"  # type: ignore[index]
+    store.save(doc("u1", "current", status="ended", updated_at=3.0, finished_at=3.0))
+    assert store.active_for("telegram", "u1") is None
+    assert store.latest_for("telegram", "u1")["status"] == "ended"  # type: ignore[index]
+    # Finished sessions are still there to read, by key and in the full list.
+    assert store.get("telegram", "u1", "old")["status"] == "completed"  # type: ignore[index]
+    store.save(doc("u2", "other", updated_at=4.0))
+    assert [d["session_id"] for d in store.list_sessions()] == ["other", "current", "old"]
+    assert [d["session_id"] for d in store.list_sessions(include_finished=False)] == ["other"]
+    assert store.stats()["active"] == 1
+
+
+def test_delete_user_removes_sessions_and_draft_of_that_user_only(store: SessionStore) -> None:
+    store.save(doc("u1", "a", status="completed", updated_at=1.0))
+    store.save(doc("u1", "b", updated_at=2.0))
+    store.save(doc("u2", "c"))
+    store.put_draft("telegram", "u1", {"step": "role"}, saved_at=1.0)
+    removed = store.delete_user("telegram", "u1")
+    assert sorted(d["session_id"] for d in removed) == ["a", "b"]
+    assert store.latest_for("telegram", "u1") is None and store.get_draft("telegram", "u1") is None
+    assert [d["session_id"] for d in store.list_sessions()] == ["c"]
+    assert store.delete_user("telegram", "u1") == []
+
+
+def test_drafts_are_kept_copied_replaced_and_purged(store: SessionStore) -> None:
+    assert store.get_draft("telegram", "u1") is None
+    draft = {"step": "company", "fields": {"role": "Data Engineer"}}
+    store.put_draft("telegram", "u1", draft, saved_at=10.0)
+    draft["fields"]["role"] = "changed"
+    assert store.get_draft("telegram", "u1") == {"step": "company", "fields": {"role": "Data Engineer"}}
+    store.put_draft("telegram", "u1", {"step": "industry"}, saved_at=20.0)
+    store.put_draft("slack", "u1", {"step": "role"}, saved_at=5.0)
+    assert store.get_draft("telegram", "u1") == {"step": "industry"}
+    assert store.purge_drafts(saved_before=15.0) == 1  # only slack's, saved at 5
+    assert store.get_draft("slack", "u1") is None and store.get_draft("telegram", "u1") is not None
+    store.delete_draft("telegram", "u1")
+    store.delete_draft("telegram", "u1")  # nothing left: harmless
+    assert store.get_draft("telegram", "u1") is None
+
+
+def test_a_delivery_is_claimed_once_per_platform(store: SessionStore) -> None:
+    assert store.claim_delivery("telegram", "555") is True
+    assert store.claim_delivery("telegram", "555") is False
+    assert store.claim_delivery("slack", "555") is True
+
+
+def test_pending_sessions_are_those_with_saved_voice_answers(store: SessionStore) -> None:
+    entry = {"id": "p1", "audio_file": "x/p1.ogg", "failed": False}
+    store.save(doc("u1", "idle"))
+    store.save(doc("u2", "busy", updated_at=2.0, pending=[entry]))
+    # Finished while an answer was still being transcribed: still pending, so recovery can settle it.
+    store.save(doc("u3", "ended-busy", status="ended", updated_at=3.0, pending=[entry]))
+    assert [d["session_id"] for d in store.pending_sessions()] == ["ended-busy", "busy"]
+    assert store.stats()["pending"] == 2
+    store.save(doc("u2", "busy", updated_at=4.0))
+    assert [d["session_id"] for d in store.pending_sessions()] == ["ended-busy"]
+
+
+def test_ping_and_close(store: SessionStore) -> None:
+    assert store.ping() is True
+    store.close()
+    assert store.ping() is False
+    with pytest.raises(RuntimeError):
+        store.get("telegram", "u1", "s1")
+    store.close()  # twice is harmless
