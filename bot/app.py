@@ -8,15 +8,16 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-from adapters.http import create_app
 from bot import __version__
 from bot.config import Config, ConfigError
-from engine.service import InterviewEngine
+from bot.server import create_app
+from engine import InterviewEngine, Recovered
 from engine.speech import (
     AudioConverter,
     AudioLimits,
@@ -35,13 +36,51 @@ HOUSEKEEPING_INTERVAL = 3600.0
 
 
 class Adapter(Protocol):
-    """What bot/ needs from a chat adapter (adapters.telegram.TelegramAdapter, adapters.slack.SlackAdapter)."""
+    """What bot/ needs from a chat adapter (adapters.telegram.TelegramAdapter, adapters.slack.SlackAdapter).
+
+    `run` opens every adapter (able to send, taking in nothing yet), delivers the replies owed for answers a
+    restart interrupted, and only then starts them taking in updates.
+    """
+
+    def routes(self) -> list[web.RouteDef]: ...
+
+    async def open(self) -> None: ...
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
-    def routes(self) -> list[web.RouteDef]: ...
+    async def deliver_recovered(self, item: Recovered) -> None: ...
+
+
+async def recover(engine: InterviewEngine, adapters: Mapping[str, Adapter]) -> None:
+    """Finish every voice answer a crash or restart interrupted, and hand each reply to its platform's adapter.
+
+    HTTP clients poll for their results, so theirs are only logged; a platform whose adapter is off keeps its
+    answers pending until it is back.
+    """
+    for platform in ("http", *adapters):
+        for item in await engine.recover_pending(platform):
+            session = item.session
+            logger.info(
+                "recovered answer platform=%s user=%s session=%s ok=%s",
+                platform,
+                session.user_id,
+                session.session_id,
+                item.error is None,
+            )
+            adapter = adapters.get(platform)
+            if adapter is None:
+                continue
+            try:
+                await adapter.deliver_recovered(item)
+            except Exception:  # one undeliverable reply must not stop the others, nor the start
+                logger.exception(
+                    "could not deliver a recovered answer platform=%s user=%s session=%s",
+                    platform,
+                    session.user_id,
+                    session.session_id,
+                )
 
 
 @dataclass
@@ -110,13 +149,11 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         max_audio_bytes=limits.max_bytes,
         stale_after_hours=config.store.stale_after_hours,
     )
+    adapters = _chat_adapters(config, engine)
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
-    app = create_app(engine, config.http, version=__version__) if config.http.enabled else web.Application()
-    services = Services(store, transcriber, pipeline, engine, app)
-    for name, adapter in _chat_adapters(config, engine).items():
-        services.adapters[name] = adapter
-        app.router.add_routes(adapter.routes())
-    return services
+    routes = [route for adapter in adapters.values() for route in adapter.routes()]
+    app = create_app(engine, config.http, version=__version__, routes=routes)
+    return Services(store, transcriber, pipeline, engine, app, adapters)
 
 
 def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter]:
@@ -180,17 +217,10 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         if config.speech.default_language in models:
             tasks.append(asyncio.create_task(_warm_up(services.transcriber, config.speech.default_language)))
         tasks.append(asyncio.create_task(_housekeeping_forever(services.engine)))
-        for recovered in await services.engine.recover_pending("http"):
-            logger.info("recovered http answer session=%s ok=%s", recovered.session.session_id, recovered.error is None)
-        for name, adapter in list(services.adapters.items()):
-            try:
-                await adapter.start()
-            except Exception:
-                # One platform refusing our token must not take the others down.
-                logger.exception("%s: failed to start; the other adapters keep running", name)
-                del services.adapters[name]
-            else:
-                logger.info("%s: started", name)
+        # Open every adapter (able to send, taking nothing in), deliver what a restart interrupted, then take in.
+        await _each_adapter(services.adapters, "open")
+        await recover(services.engine, services.adapters)
+        await _each_adapter(services.adapters, "start")
         logger.info("ready in %.1fs", time.monotonic() - started)
         await stop.wait()
         logger.info("stopping")
@@ -208,6 +238,19 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         await runner.cleanup()
         await services.pipeline.close()
         services.store.close()
+
+
+async def _each_adapter(adapters: dict[str, Adapter], step: Literal["open", "start"]) -> None:
+    """Open or start every adapter; one that fails is logged and dropped, and the others carry on."""
+    for name, adapter in list(adapters.items()):
+        try:
+            await (adapter.open() if step == "open" else adapter.start())
+        except Exception:
+            # One platform refusing our token must not take the others down.
+            logger.exception("%s: failed to %s; the other adapters keep running", name, step)
+            del adapters[name]
+        else:
+            logger.info("%s: %s", name, "opened" if step == "open" else "started")
 
 
 async def _warm_up(transcriber: VoskTranscriber, language: str) -> None:

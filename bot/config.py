@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.http.config import HttpConfig
+from adapters.slack.config import SlackConfig
+from adapters.telegram.config import TelegramConfig
+
 DEFAULT_CONFIG_FILE = Path("config.toml")
 CONFIG_ENV = "INTERVIEW_BOT_CONFIG"
 
@@ -45,43 +49,6 @@ class SpeechConfig:
     auto_fetch: bool = True
     job_timeout_seconds: float = 300.0
     models: dict[str, str] = field(default_factory=dict)  # language -> model folder, checked first
-
-
-@dataclass(frozen=True)
-class HttpConfig:
-    """[http]: the API server, which also carries the Telegram webhook and Slack events."""
-
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8000
-    admin_token: str = ""
-    api_key: str = ""
-    max_body_mb: float = 20.0
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    """[telegram]: off without a token."""
-
-    token: str = ""
-    mode: str = "polling"
-    api_base_url: str = "https://api.telegram.org/bot"
-    file_base_url: str = "https://api.telegram.org/file/bot"
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    admins: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    """[slack]: off without a bot token."""
-
-    bot_token: str = ""
-    app_token: str = ""
-    signing_secret: str = ""
-    mode: str = "http"
-    api_base_url: str = "https://slack.com/api/"
-    admins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,7 +135,7 @@ def _build(cls: type, raw: Any, section: str, where: str) -> Any:
     for name in names & set(raw):
         label = f"{section}.{name}" if section else name
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, raw[name], name, where)
         else:
             values[name] = _convert(raw[name], hint, label, where)

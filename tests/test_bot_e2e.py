@@ -345,7 +345,7 @@ async def test_slack_http_and_telegram_side_by_side_in_one_process(
             "/sessions", "", user_id=SLACK_USER, channel_id=channel, response_url=slack.response_url("refused")
         )
         status, refusal = await slack_post(http, bot, body, FORM)
-        assert status == 200 and "only available to this bot's admins" in refusal
+        assert status == 200 and refusal == "Sorry, /sessions is only for the bot's admins."
 
         async with http.get(f"{bot.base}/healthz") as response:
             assert response.status == 200 and (await response.json())["status"] == "ok"

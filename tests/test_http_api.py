@@ -13,8 +13,8 @@ import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.http import create_app
 from bot.config import HttpConfig
+from bot.server import create_app
 from engine import errors
 from engine.service import InterviewEngine
 from engine.speech import AudioLimits
@@ -662,7 +662,7 @@ async def test_every_response_carries_a_request_id(client: TestClient) -> None:
 
 
 async def test_one_log_line_per_request(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="adapters.http"):
+    with caplog.at_level(logging.INFO, logger="bot.server"):
         resp = await client.get("/api/interview/state/nobody/nothing")
     request_id = resp.headers["X-Request-ID"]
     lines = [r.getMessage() for r in caplog.records if request_id in r.getMessage()]

@@ -14,13 +14,13 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.slack import EVENTS_PATH, SlackAdapter
-from bot.config import SlackConfig
+from adapters.slack import EVENTS_PATH, SlackAdapter, SlackConfig
+from bot.app import recover
 from engine import errors
 from engine.service import InterviewEngine
 from engine.speech import Transcriber
 from engine.store import TinyDBStore
-from engine.types import User
+from engine.types import InterviewSpec, User
 from tests import audio_fixtures
 from tests.engine_support import build_engine
 from tests.fake_slack import (
@@ -60,7 +60,7 @@ class SlackBot:
         self.client: TestClient
         self._ids = itertools.count(1)
 
-    async def start(self) -> SlackBot:
+    async def start(self, *, take_in: bool = True) -> SlackBot:
         self.engine, self.store, self.pipeline = build_engine(self.data_dir, self.transcriber, **self.engine_kwargs)
         config = SlackConfig(
             bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_base_url=self.fake.api_url, admins=(ADMIN,)
@@ -70,7 +70,11 @@ class SlackBot:
         app.router.add_routes(self.adapter.routes())
         self.client = TestClient(TestServer(app, host="127.0.0.1"))
         await self.client.start_server()
-        await self.adapter.start()
+        # bot/app.py's order: able to send, then the replies a restart owes, then taking in events.
+        await self.adapter.open()
+        await recover(self.engine, {"slack": self.adapter})
+        if take_in:
+            await self.adapter.start()
         return self
 
     async def stop(self) -> None:
@@ -101,9 +105,9 @@ class SlackBot:
     async def interact(self, payload: dict[str, Any]) -> ClientResponse:
         return await self.post(interaction_body(payload), FORM)
 
-    async def click(self, user: str, blocks: list[dict[str, Any]], action_id: str) -> str:
-        """Press a button found in `blocks` (as Slack would send it); returns the response_url name."""
-        button = next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id)
+    async def click(self, user: str, blocks: list[dict[str, Any]], label: str) -> str:
+        """Press the button labelled `label` (or with it in its label) in `blocks`; returns the response_url name."""
+        button = next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if label in e["text"]["text"])
         name = f"act{next(self._ids)}"
         response = await self.interact(
             {
@@ -116,7 +120,7 @@ class SlackBot:
                 "actions": [
                     {
                         "type": "button",
-                        "action_id": action_id,
+                        "action_id": button["action_id"],
                         "block_id": "b1",
                         "value": button.get("value", ""),
                         "action_ts": "1700000001.000001",
@@ -217,7 +221,7 @@ async def test_whole_interview_from_modal_through_voice_clips_to_the_report(bot:
     thread_ts = parents[0]["ts"]
     assert "Data Engineer" in parents[0]["text"] and "Acme Analytics" in parents[0]["text"]
     first = await fake.wait_for(lambda: [m for m in fake.thread(channel, thread_ts) if "Question 1 of 4" in m["text"]])
-    assert "Reply in this thread" in block_text(first[0]["blocks"])
+    assert "/interview skip skips the question" in block_text(first[0]["blocks"])  # the answer hint
 
     # Question 1: an OGG/Opus voice clip; question 2: an mp4/AAC Slack audio clip.
     clips = [
@@ -320,10 +324,24 @@ async def test_sessions_is_for_admins_only(bot: SlackBot):
 
     response, name = await bot.command(ALICE, "all", command="/sessions")
     refusal = await response.text()  # Slack shows a plain-text command response to the invoker only
-    assert "only available to this bot's admins" in refusal
+    assert refusal == "Sorry, /sessions is only for the bot's admins."
     assert BOB not in refusal and "TechCorp" not in refusal and "interview" not in refusal.lower()
     await bot.adapter.stop()  # let any work finish: the refusal must be all Alice ever sees
     assert bot.fake.responses(name) == []
+
+
+async def test_the_admin_view_pages_with_buttons(bot: SlackBot):
+    for n in range(12):
+        await bot.engine.start(User("slack", f"UCAND{n:04d}", f"cand{n}"), InterviewSpec("QA Engineer", "Acme", "IT"))
+    _, name = await bot.command(ADMIN, "", command="/sessions")
+    first = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
+    assert first["text"].startswith("Active interviews (1-10 of 12):") and first["blocks"][0]["type"] == "header"
+    clicked = await bot.click(ADMIN, first["blocks"], "Next")
+    second = (await bot.fake.wait_for(lambda: bot.fake.responses(clicked)))[0]
+    assert second["replace_original"] is True and second["text"].startswith("Active interviews (11-12 of 12):")
+    assert [e["text"]["text"] for b in second["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        "◀️ Previous"
+    ]
 
 
 # ----- signatures and retries -------------------------------------------------------------------------------------
@@ -343,6 +361,21 @@ async def test_bad_signatures_and_stale_timestamps_are_rejected(bot: SlackBot):
     assert verified.status == 200 and (await verified.json())["challenge"] == "c0ffee"
     await bot.adapter.stop()
     assert bot.fake.responses("x") == []
+
+
+async def test_requests_before_start_are_acked_at_once_and_handled_once_started(
+    tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack
+):
+    bot = await SlackBot(tmp_path, vosk_transcriber, fake).start(take_in=False)
+    try:
+        response, name = await bot.command(ALICE, "help")  # the server is up before the adapter starts
+        assert await response.text() == ""
+        await asyncio.sleep(0.3)
+        assert fake.responses(name) == []  # acked, but nothing is handled before start()
+        await bot.adapter.start()
+        assert "/interview status" in (await fake.wait_for(lambda: fake.responses(name)))[0]["text"]
+    finally:
+        await bot.stop()
 
 
 async def test_a_retried_event_is_answered_once(bot: SlackBot):
@@ -386,15 +419,16 @@ async def test_broken_audio_gets_a_friendly_reply_and_the_question_stays_open(bo
 async def test_oversized_files_are_refused_without_downloading(
     tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack, speech: dict[str, bytes]
 ):
-    bot = await SlackBot(tmp_path, vosk_transcriber, fake, max_audio_bytes=1_000_000).start()
+    bot = await SlackBot(tmp_path, vosk_transcriber, fake, max_audio_bytes=1024 * 1024).start()
     try:
         thread_ts = await start_one_line(bot, ALICE)
-        big = fake.add_file("F000BIG1", speech["ogg"], "audio/ogg", "long.ogg", size=25_000_000)
+        big = fake.add_file("F000BIG1", speech["ogg"], "audio/ogg", "long.ogg", size=25 * 1024 * 1024)
         await bot.message(ALICE, thread_ts=thread_ts, files=[big])
         reply = await fake.wait_for(
-            lambda: [m for m in fake.thread("D" + ALICE, thread_ts) if "too large" in m["text"]]
+            lambda: [m for m in fake.thread("D" + ALICE, thread_ts) if "That file is" in m["text"]]
         )
-        assert "25.0 MB" in reply[0]["text"] and "limit is 1 MB" in reply[0]["text"]
+        assert "That file is 25.0 MB; I can take files up to 1 MB." in reply[0]["text"]
+        assert "the question is still open" in reply[0]["text"]
         assert fake.downloads == []
         assert (await bot.engine.get_session(User("slack", ALICE))).position == 0
     finally:
@@ -453,6 +487,7 @@ async def test_a_restarted_bot_carries_the_interview_on(
         await fake.wait_for(lambda: any("Question 3 of" in m["text"] for m in fake.thread(channel, thread_ts)))
         heard = [m for m in fake.thread(channel, thread_ts) if "Answer 2 of" in block_text(m["blocks"])]
         assert len(heard) == 1 and "안녕하세요" in block_text(heard[0]["blocks"])
+        assert block_text(heard[0]["blocks"]).startswith("Here is the voice answer you sent before I restarted:")
         # ...and the interview goes on with the new process.
         await second.message(ALICE, "Thank you, I would love to build the platform team.", thread_ts=thread_ts)
         await fake.wait_for(lambda: any("Question 4 of" in m["text"] for m in fake.thread(channel, thread_ts)))
@@ -473,12 +508,17 @@ async def test_starting_while_one_is_active_offers_resume_or_restart(bot: SlackB
     prompt = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
     assert "already have an interview in progress" in prompt["text"]
 
-    clicked = await bot.click(ALICE, prompt["blocks"], "resume")
-    resumed = (await bot.fake.wait_for(lambda: bot.fake.responses(clicked)))[0]
-    assert resumed["replace_original"] is True and "Question 1 is waiting" in resumed["text"]
+    clicked = await bot.click(ALICE, prompt["blocks"], "Resume")
+    resumed = await bot.fake.wait_for(lambda: len(bot.fake.responses(clicked)) == 2 and bot.fake.responses(clicked))
+    assert resumed[0]["replace_original"] is True and resumed[0]["text"] == "▶️ Resuming your interview."
+    assert "Question 1 is waiting in our interview thread" in resumed[1]["text"]
+    assert resumed[1]["replace_original"] is False  # the pointer is a message of its own
     assert sum("Question 1 of" in m["text"] for m in bot.fake.thread(channel, old_thread)) == 2
 
-    await bot.click(ALICE, prompt["blocks"], "restart")
+    # Resuming answered the offer (its buttons are gone); starting again asks again.
+    _, name = await bot.command(ALICE, "Product Manager at Globex")
+    prompt = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
+    clicked = await bot.click(ALICE, prompt["blocks"], "End it and start new")
     new_parent = await bot.fake.wait_for(lambda: [m for m in bot.fake.top_level(channel) if "Globex" in m["text"]])
     new_thread = new_parent[0]["ts"]
     await bot.fake.wait_for(lambda: any("Question 1 of" in m["text"] for m in bot.fake.thread(channel, new_thread)))
@@ -486,6 +526,9 @@ async def test_starting_while_one_is_active_offers_resume_or_restart(bot: SlackB
     assert old_report and "ended early" in block_text(old_report[0]["blocks"])
     session = await bot.engine.get_session(User("slack", ALICE))
     assert (session.spec.role_title, session.spec.company_name) == ("Product Manager", "Globex")
+    answered = await bot.fake.wait_for(lambda: len(bot.fake.responses(clicked)) == 2 and bot.fake.responses(clicked))
+    assert answered[0]["replace_original"] is True and "Ended your previous interview" in answered[0]["text"]
+    assert "started in our direct messages" in answered[1]["text"]
 
 
 async def test_forget_asks_first_then_deletes_everything(bot: SlackBot):
@@ -493,14 +536,24 @@ async def test_forget_asks_first_then_deletes_everything(bot: SlackBot):
     user = User("slack", ALICE)
     _, name = await bot.command(ALICE, "forget")
     prompt = (await bot.fake.wait_for(lambda: bot.fake.responses(name)))[0]
-    assert "cannot be undone" in prompt["text"]
+    assert "can't be undone" in prompt["text"]
     await bot.engine.get_session(user)  # nothing deleted by asking
 
-    clicked = await bot.click(ALICE, prompt["blocks"], "forget_confirm")
+    clicked = await bot.click(ALICE, prompt["blocks"], "Yes, delete everything")
     done = (await bot.fake.wait_for(lambda: bot.fake.responses(clicked)))[0]
     assert "deleted 1 interview" in done["text"]
     with pytest.raises(errors.SessionNotFound):
         await bot.engine.latest_session(user)
+
+
+async def test_a_button_from_before_an_upgrade_says_it_no_longer_works(bot: SlackBot):
+    await start_one_line(bot, ALICE)
+    old = [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Resume"},
+                                             "action_id": "resume", "value": "resume"}]}]  # fmt: skip
+    clicked = await bot.click(ALICE, old, "Resume")
+    answer = (await bot.fake.wait_for(lambda: bot.fake.responses(clicked)))[0]
+    assert "That button no longer works" in answer["text"] and answer["replace_original"] is False
+    assert (await bot.engine.get_session(User("slack", ALICE))).position == 0
 
 
 # ----- messages that are not answers -------------------------------------------------------------------------------
@@ -534,6 +587,8 @@ async def test_socket_mode_connects_at_start_serves_commands_and_closes_at_stop(
     config = SlackConfig(bot_token=BOT_TOKEN, app_token=APP_TOKEN, mode="socket", api_base_url=fake.api_url)
     adapter = SlackAdapter(engine, config)
     assert adapter.routes() == []  # nothing for the HTTP server: Slack is reached over the websocket
+    await adapter.open()
+    assert not fake.calls_to("socket:connect")  # open() only makes the adapter able to send
     await adapter.start()
     try:
         await fake.wait_for(lambda: fake.calls_to("socket:connect"))

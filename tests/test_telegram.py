@@ -10,22 +10,21 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-import adapters.telegram as telegram_adapter
-from adapters import render
-from adapters.telegram import TelegramAdapter
-from bot.config import TelegramConfig
-from engine import errors
-from engine.service import InterviewEngine
+from adapters.chat import Edit, Kind, Option, Reply
+from adapters.chat.setup import DRAFT_TTL_SECONDS
+from adapters.telegram import TelegramAdapter, TelegramConfig
+from adapters.telegram.parse import Pressed
+from adapters.telegram.render import Renderer
+from bot.app import recover
+from engine import AudioInput, InterviewEngine, InterviewSpec, User
 from engine.speech import SpeechPipeline
 from engine.store import TinyDBStore
-from engine.types import InterviewSpec, User
 from tests.engine_support import build_engine
 from tests.fake_telegram import BotMessage, FakeTelegram
 
@@ -52,8 +51,16 @@ class Running:
 
 
 async def start_bot(
-    data_dir: Path, transcriber: Any, fake: FakeTelegram, *, workers: int = 2, **config: Any
+    data_dir: Path,
+    transcriber: Any,
+    fake: FakeTelegram,
+    *,
+    workers: int = 2,
+    clock: Callable[[], float] = time.time,
+    take_updates: bool = True,
+    **config: Any,
 ) -> Running:
+    """As bot/app.py runs an adapter: open it, deliver what a restart interrupted, then take in updates."""
     engine, store, pipeline = build_engine(data_dir, transcriber, workers=workers)
     settings = TelegramConfig(
         token=fake.token,
@@ -61,8 +68,11 @@ async def start_bot(
         file_base_url=fake.file_base_url,
         **{"admins": (ADMIN,), **config},
     )
-    adapter = TelegramAdapter(engine, settings)
-    await adapter.start()
+    adapter = TelegramAdapter(engine, settings, clock=clock)
+    await adapter.open()
+    await recover(engine, {"telegram": adapter})
+    if take_updates:
+        await adapter.start()
     return Running(adapter, engine, store, pipeline)
 
 
@@ -187,9 +197,7 @@ async def test_whole_interview_with_wizard_voice_text_skip_and_report(
     industry = await fake.wait_for_text(CANDIDATE, "Step 3 of 6")
     await press(fake, CANDIDATE, industry, "General")
     rounds = await fake.wait_for_text(CANDIDATE, "Step 4 of 6")
-    assert [b["text"] for b in rounds.buttons] == [
-        render.round_label(r) for r in ("full", "screening", "behavioral", "technical")
-    ]
+    assert [b["text"] for b in rounds.buttons] == ["Full interview", "Screening call", "Behavioural", "Technical"]
     await press(fake, CANDIDATE, rounds, "Screening")
     await fake.wait_for_text(CANDIDATE, "Step 5 of 6")
     cv = minimal_pdf("Python developer with Django and PostgreSQL experience")
@@ -208,11 +216,15 @@ async def test_whole_interview_with_wizard_voice_text_skip_and_report(
     assert "Django" in session.spec.cv and session.spec.jd == "" and session.spec.round_type == "screening"
     assert session.route == {"chat_id": CANDIDATE}
 
-    # Q1 by voice: one "Transcribing…" message, edited in place into the transcript and feedback.
-    await fake.push(fake.voice_update(CANDIDATE, voice_ogg))
+    # Q1 by voice: one "Transcribing…" message, a reply to the voice note, edited in place into the transcript
+    # and feedback.
+    voice = fake.voice_update(CANDIDATE, voice_ogg)
+    await fake.push(voice)
     await fake.wait_for_text(CANDIDATE, "Question 2 of 4")
     [status] = transcript_messages(fake, CANDIDATE)
     assert "안녕하세요" in status.text and "Score:" in status.text
+    [placeholder] = [c for c in fake.calls_of("sendMessage") if c.params["text"].startswith("⏳ Transcribing")]
+    assert placeholder.params["reply_parameters"]["message_id"] == voice["message"]["message_id"]
     assert any(c.params["chat_id"] == CANDIDATE and c.params["action"] == "typing"
                for c in fake.calls_of("sendChatAction"))  # fmt: skip
     texts = fake.texts(CANDIDATE)
@@ -226,6 +238,8 @@ async def test_whole_interview_with_wizard_voice_text_skip_and_report(
     await say(fake, CANDIDATE, "/skip")
     await fake.wait_for_text(CANDIDATE, "Skipped question 3")
     await fake.wait_for_text(CANDIDATE, "Question 4 of 4")
+    # Everything is in this one chat: no "the next step is in our interview thread" pointers.
+    assert not any("interview thread" in t for t in fake.texts(CANDIDATE))
     video_note = audio_factory.encode(audio_factory.speech_wav(audio_factory.KO_PHRASE), "mp4_video_note")
     await fake.push(fake.video_note_update(CANDIDATE, video_note))  # its sound track is the answer
     report = await fake.wait_for_text(CANDIDATE, "Interview report")
@@ -331,8 +345,6 @@ async def test_restart_recovers_an_interrupted_answer_and_keeps_the_pending_ques
     # A crash in the middle of the next voice answer: saved, its transcription never finishes.
     gated.gate.clear()
     gated.entered.clear()
-    from engine.types import AudioInput
-
     answer = asyncio.create_task(first.engine.answer_audio(tg_user(CANDIDATE), AudioInput(voice_ogg, "audio/ogg")))
     await asyncio.to_thread(gated.entered.wait, 30)
     answer.cancel()
@@ -412,7 +424,7 @@ async def test_restart_mid_set_up_carries_on_from_the_same_step(
 
 
 async def test_a_set_up_left_for_over_a_day_has_expired_after_a_restart(
-    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram
 ) -> None:
     first = await start_bot(tmp_path, vosk_transcriber, fake)
     await ask(fake, CANDIDATE, "/interview", "Step 1 of 6")
@@ -420,9 +432,8 @@ async def test_a_set_up_left_for_over_a_day_has_expired_after_a_restart(
     industry_prompt = await ask(fake, CANDIDATE, "Acme", "Step 3 of 6")
     await first.stop()
 
-    a_day_later = time.time() + telegram_adapter.DRAFT_TTL_SECONDS + 60
-    monkeypatch.setattr(telegram_adapter, "time", SimpleNamespace(time=lambda: a_day_later))
-    second = await start_bot(tmp_path, vosk_transcriber, fake)
+    a_day_later = time.time() + DRAFT_TTL_SECONDS + 60
+    second = await start_bot(tmp_path, vosk_transcriber, fake, clock=lambda: a_day_later)
     try:
         before = len(fake.chat(CANDIDATE))
         await press(fake, CANDIDATE, industry_prompt, "General")
@@ -521,51 +532,22 @@ async def test_long_text_is_split_into_messages_that_fit(bot: Running, fake: Fak
     paragraphs = [f"Paragraph {n}: " + " ".join(["feedback"] * 120) for n in range(10)]
     text = "\n\n".join(paragraphs)
     assert len(text) > 2 * 4096
-    await bot.adapter.send_text(CANDIDATE, text)
+    await Renderer(bot.adapter.application.bot, CANDIDATE).show(Reply(Kind.REPORT, text))
     sent = fake.texts(CANDIDATE)
     assert len(sent) >= 3 and all(len(piece) <= 4096 for piece in sent)
     # Cut at paragraph breaks only, and nothing lost.
     assert all(piece.endswith("feedback") and piece.startswith("Paragraph") for piece in sent)
     assert "\n\n".join(sent) == text
 
-
-def test_split_message_prefers_paragraphs_then_lines_then_words() -> None:
-    words = " ".join(f"word{n}" for n in range(2000))
-    pieces = render.split_message(words, 4096)
-    assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
-    assert " ".join(pieces) == words  # cut between words, never inside one
-
-    lines = "\n".join("line " + "x" * 70 for _ in range(150))
-    pieces = render.split_message(lines, 4096)
-    assert all(len(p) <= 4096 and p.startswith("line") for p in pieces)
-    assert "\n".join(pieces) == lines
-
-    blob = "y" * 10_000  # nothing to cut at: hard cuts, still nothing lost
-    assert "".join(render.split_message(blob, 4096)) == blob
-    assert render.split_message("short", 4096) == ["short"]
-
-
-def test_every_engine_error_code_has_its_own_words() -> None:
-    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.EngineError)]
-    for cls in classes:
-        if cls is errors.EngineError:
-            continue
-        if cls is errors.InvalidInput:
-            exc: errors.EngineError = cls({"role_title": "is required"})
-        elif cls in (errors.SessionInProgress, errors.SessionCompleted):
-            exc = cls(None)
-        else:
-            exc = cls()
-        words = render.error_message(exc)
-        assert words and "Traceback" not in words
-        if cls is not errors.StoreLocked:
-            assert words != render.DEFAULT_ERROR, cls
-    missing = errors.InvalidInput({"role_title": "is required"})
-    assert render.error_message(missing) == "That didn't work: role is required."
-    specific = errors.AudioTooLarge(31 * 1024 * 1024, 20 * 1024 * 1024)
-    assert specific.message == "The audio file is 31 MB; the limit is 20 MB."
-    assert render.error_message(specific) == specific.message  # engine specifics are kept
-    assert [render.ago(s) for s in (5, 300, 3 * 3600 + 5, 2 * 86400)] == ["just now", "5m ago", "3h ago", "2d ago"]
+    # Edited in place: the first piece replaces the message, the rest follow, the buttons under the last.
+    shown = fake.chat(CANDIDATE)[0]
+    renderer = Renderer(bot.adapter.application.bot, CANDIDATE, pressed=Pressed(shown.message_id, shown.text))
+    revised = text.replace("Paragraph", "Section")
+    await renderer.show(Reply(Kind.SESSIONS, revised, (Option("Next ▶️", "adm:all:1"),), edit=Edit.PRESSED))
+    after = fake.chat(CANDIDATE)[len(sent) :]
+    assert shown.edits == [sent[0]] and shown.text.startswith("Section 0") and shown.buttons == []
+    assert "\n\n".join([shown.text] + [m.text for m in after]) == revised
+    assert [b["text"] for b in after[-1].buttons] == ["Next ▶️"]
 
 
 async def test_status_language_end_and_markup_shown_verbatim(bot: Running, fake: FakeTelegram) -> None:
@@ -619,6 +601,24 @@ async def test_unexpected_input_always_gets_a_helpful_reply(bot: Running, fake: 
     assert all("Traceback" not in t for t in fake.texts(CANDIDATE))
 
 
+async def test_a_file_telegram_will_not_hand_over_and_group_chats(bot: Running, fake: FakeTelegram) -> None:
+    await start_one_line(fake, CANDIDATE, "Backend Engineer at TechCorp", 8)
+    lost = fake.voice_update(CANDIDATE, b"OggS")
+    lost["message"]["voice"]["file_id"] = "expired-file-id"  # getFile answers 400 for it
+    await fake.push(lost)
+    [status] = await fake.wait_until(lambda: transcript_messages(fake, CANDIDATE))
+    assert status.text == "I couldn't download that file from Telegram. Please send it again."
+    assert (await bot.engine.get_session(tg_user(CANDIDATE))).position == 0
+
+    group = {"id": -100555, "type": "group", "title": "Interview prep"}
+    chatter, command = fake.text_update(OTHER, "anyone tried this bot?"), fake.text_update(OTHER, "/interview")
+    chatter["message"]["chat"] = command["message"]["chat"] = group
+    await fake.push(chatter, command)
+    pointer = await fake.wait_for_text(group["id"], "private chats only")
+    assert "/interview" in pointer.text and len(fake.chat(group["id"])) == 1
+    assert await bot.engine.get_draft(tg_user(OTHER)) is None  # nothing started in the group
+
+
 async def test_forget_deletes_everything_after_confirmation(bot: Running, fake: FakeTelegram) -> None:
     await start_one_line(fake, CANDIDATE, "Backend Engineer at TechCorp", 8)
     await say(fake, CANDIDATE, "/forget")
@@ -637,13 +637,18 @@ async def test_webhook_checks_the_secret_and_handles_updates(
 ) -> None:
     running = await start_bot(
         tmp_path, vosk_transcriber, fake, mode="webhook", webhook_url="https://bot.example.com",
-        webhook_secret="s3cret-token",
+        webhook_secret="s3cret-token", take_updates=False,
     )  # fmt: skip
     app = web.Application()
     app.add_routes(running.adapter.routes())
     client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
+    secret = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
     try:
+        # Opened but not started (recovery still running): Telegram is asked to deliver it again later.
+        early = await client.post("/telegram/webhook", json=fake.text_update(CANDIDATE, "/help"), headers=secret)
+        assert early.status == 503 and fake.webhook is None
+        await running.adapter.start()
         assert fake.webhook is not None
         assert fake.webhook["url"] == "https://bot.example.com/telegram/webhook"
         assert fake.webhook["secret_token"] == "s3cret-token"
@@ -653,9 +658,7 @@ async def test_webhook_checks_the_secret_and_handles_updates(
         for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
             response = await client.post("/telegram/webhook", json=update, headers=headers)
             assert response.status == 403
-        response = await client.post(
-            "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
-        )
+        response = await client.post("/telegram/webhook", json=update, headers=secret)
         assert response.status == 200
         welcome = await fake.wait_for_text(CANDIDATE, "mock-interview coach")
         assert "/interview" in welcome.text

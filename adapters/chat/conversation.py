@@ -309,7 +309,7 @@ class Chat:
             return
         yield Reply(Kind.REPORT, self.words.report(report), to=session.route, report=report)
 
-    def _offer_resume(self, session: SessionView) -> Reply:
+    def _offer_resume(self, session: SessionView | None) -> Reply:
         options = (Option("▶️ Resume", "s:resume", "primary"), Option("🔁 End it and start new", "s:new", "danger"))
         return Reply(Kind.PROMPT, self.words.in_progress(session), options)
 
@@ -528,15 +528,15 @@ class Chat:
             # The old interview ends when the form is submitted, so cancelling the form changes nothing.
             yield Reply(Kind.FORM, "Set up your new interview.", form=setup.setup_form(replace=True))
             return
-        session = await self._active(user)
+        active = await self._active(user)
         try:
             report = await self.engine.end(user)
         except errors.SessionNotFound:
             yield Reply(Kind.NOTE, self.words.already_ended(), edit=Edit.PRESSED)
         else:
             yield Reply(Kind.NOTE, self.words.ended_previous(report), edit=Edit.PRESSED)
-            if session is not None:
-                yield Reply(Kind.REPORT, self.words.report(report), to=session.route, report=report)
+            if active is not None:
+                yield Reply(Kind.REPORT, self.words.report(report), to=active.route, report=report)
         if draft is not None and draft.spec is not None:
             await self.engine.clear_draft(user)
             async for reply in self._start(user, draft.spec, place):

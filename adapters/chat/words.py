@@ -368,7 +368,9 @@ class Words:
         return f"Your interview has started in {self.where}. Good luck!"
 
     @staticmethod
-    def in_progress(session: SessionView) -> str:
+    def in_progress(session: SessionView | None) -> str:
+        if session is None:
+            return "You already have an interview in progress. Resume it, or end it and start a new one?"
         spec = session.spec
         return (
             f"You already have an interview in progress: {spec.role_title} at {spec.company_name}, question "

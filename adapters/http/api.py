@@ -1,24 +1,22 @@
-"""The HTTP API (aiohttp): the old interview system's endpoints, backed by the shared interview engine."""
+"""The interview API: the old system's endpoints on the shared engine, in the pieces bot/server.py plugs in."""
 
 from __future__ import annotations
 
 import hmac
 import json
-import logging
-import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 
 # The stock 100-continue reply, for uploads within the limit (aiohttp has no public name for it).
 from aiohttp.web_urldispatcher import _default_expect_handler
 
-from adapters.openapi import build_openapi
-from bot.config import HttpConfig
+from adapters.http.config import HttpConfig
+from adapters.http.errors import ApiError, body_too_large, error_middleware, unauthorized
+from adapters.http.openapi import build_openapi
 from engine import (
     ID_PATTERN,
     PLATFORMS,
@@ -37,68 +35,64 @@ from engine import (
     errors,
 )
 
-logger = logging.getLogger(__name__)
-
 ENGINE = web.AppKey("engine", InterviewEngine)
 CONFIG = web.AppKey("http_config", HttpConfig)
 VERSION = web.AppKey("version", str)
 STARTED = web.AppKey("started_monotonic", float)
-REQUEST_ID = web.RequestKey("request_id", str)
 
+MOUNT = "/api"  # where the server mounts the sub-application; the routes below are relative to it
 PLATFORM = "http"
-API_PREFIX = "/api/interview/"
+INTERVIEW_PREFIX = "/api/interview/"
 DEBUG_PREFIX = "/api/interview/debug/"
-# A client may pass its own request id for tracing; anything else gets a fresh one.
-CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 ID_PROBLEM = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
 # Form fields other than the audio are small; a bigger one is a client bug, not an answer.
 MAX_ID_FIELD_BYTES = 4096
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-SESSION_HINT = "Start a session with POST /api/interview/start and use the same user_id and session_id"
 TEXT_FIELDS = ("role_title", "company_name", "industry")
 OPTIONAL_TEXT_FIELDS = ("cv", "jd", "language")
 
 
-class ApiError(Exception):
-    """An HTTP-level failure the API reports as JSON; raised by handlers, rendered once by the middleware."""
+@dataclass(frozen=True)
+class HttpApi:
+    """The interview API in the pieces the server plugs in.
 
-    def __init__(self, status: int, error: str, code: str, detail: str = "", **extra: Any) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.code = code
-        self.detail = detail
-        self.extra = extra
-        self.headers: dict[str, str] = {}
+    The server gives every request its id (REQUEST_ID), logs it and holds the body limit (client_max_size); the API
+    takes those as given.
+    """
+
+    app: web.Application  # the sub-application, mounted at `mount`
+    mount: str
+    routes: list[web.RouteDef]  # for the server's root: GET /healthz
+    # Run by the server for every route, inside its request id and outside its body limit: every error the server
+    # answers (no such route, wrong method, body too large, a crash) becomes the API's JSON with the request id.
+    error_middleware: Middleware
 
 
-def create_app(engine: InterviewEngine, config: HttpConfig, *, version: str) -> web.Application:
-    """The root aiohttp app: the interview API, /healthz and the OpenAPI document (bot/app.py adds chat routes)."""
-    max_body = _max_body_bytes(config)
-    app = web.Application(
-        client_max_size=max_body,
-        middlewares=[request_context_middleware, error_middleware, api_key_middleware],
-    )
+def create_api(engine: InterviewEngine, config: HttpConfig, *, version: str) -> HttpApi:
+    """The interview API on `engine`: /api/interview/*, /api/openapi.json and /healthz."""
+    app = web.Application(middlewares=[api_key_middleware])
     app[ENGINE] = engine
     app[CONFIG] = config
     app[VERSION] = version
     app[STARTED] = time.monotonic()
-    app.on_response_prepare.append(_add_request_id_header)
     app.router.add_routes(
         [
-            web.post("/api/interview/start", start_interview, expect_handler=expect_within_limit),
-            web.get("/api/interview/state/{user_id}/{session_id}", get_state),
-            web.post("/api/interview/answer", submit_answer, expect_handler=expect_within_limit),
-            web.post("/api/interview/skip", skip_question, expect_handler=expect_within_limit),
-            web.post("/api/interview/retry", retry_answer, expect_handler=expect_within_limit),
-            web.post("/api/interview/end", end_interview, expect_handler=expect_within_limit),
-            web.get("/api/interview/report/{user_id}/{session_id}", get_report),
-            web.get("/api/interview/debug/sessions", debug_sessions),
-            web.get("/healthz", healthz),
-            web.get("/api/openapi.json", openapi_document),
+            web.post("/interview/start", start_interview, expect_handler=expect_within_limit),
+            web.get("/interview/state/{user_id}/{session_id}", get_state),
+            web.post("/interview/answer", submit_answer, expect_handler=expect_within_limit),
+            web.post("/interview/skip", skip_question, expect_handler=expect_within_limit),
+            web.post("/interview/retry", retry_answer, expect_handler=expect_within_limit),
+            web.post("/interview/end", end_interview, expect_handler=expect_within_limit),
+            web.get("/interview/report/{user_id}/{session_id}", get_report),
+            web.get("/interview/debug/sessions", debug_sessions),
+            web.get("/openapi.json", openapi_document),
         ]
     )
-    return app
+
+    async def healthz_on_root(request: web.Request) -> web.Response:
+        return await healthz(app)
+
+    return HttpApi(app, MOUNT, [web.get("/healthz", healthz_on_root)], error_middleware)
 
 
 # ----- handlers ------------------------------------------------------------------------------------------------
@@ -245,9 +239,9 @@ async def debug_sessions(request: web.Request) -> web.Response:
     return web.json_response(body, dumps=_dumps)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness plus what an operator checks first: the store, the speech models, the queue."""
-    engine = request.app[ENGINE]
+async def healthz(api: web.Application) -> web.Response:
+    """GET /healthz, on the server's root: liveness plus what an operator checks first: store, speech, queue."""
+    engine = api[ENGINE]
     health = await engine.health()
     store = dict(health.get("store", {}))
     store_ok = bool(store.pop("ok", False))
@@ -258,8 +252,8 @@ async def healthz(request: web.Request) -> web.Response:
         "store": {"reachable": store_ok, **store},
         "speech": {**health.get("speech", {}), "available": speech_ok, "default_language": engine.default_language},
         "queue_depth": health.get("queue_depth", 0),
-        "version": request.app[VERSION],
-        "uptime_seconds": round(time.monotonic() - request.app[STARTED], 1),
+        "version": api[VERSION],
+        "uptime_seconds": round(time.monotonic() - api[STARTED], 1),
     }
     # Without the store nothing works: tell load balancers. Without speech, typed answers still do.
     return web.json_response(body, status=200 if store_ok else 503, dumps=_dumps)
@@ -270,236 +264,54 @@ async def openapi_document(request: web.Request) -> web.Response:
     return web.json_response(build_openapi(request.app[VERSION]), dumps=_dumps)
 
 
-# ----- middlewares -------------------------------------------------------------------------------------------
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every request an id (echoed as X-Request-ID) and log one line when it is done."""
-    incoming = request.headers.get("X-Request-ID", "")
-    request[REQUEST_ID] = incoming if CLIENT_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:  # only non-errors (redirects) get past the error middleware
-        status = exc.status
-        raise
-    finally:
-        logger.info(
-            "request_id=%s %s %s -> %d %.1fms",
-            request[REQUEST_ID],
-            request.method,
-            request.path,
-            status,
-            (time.perf_counter() - started) * 1000,
-        )
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place errors become HTTP: JSON bodies for everything, never a traceback."""
-    try:
-        content_length = request.content_length
-        if content_length is not None and content_length > _max_body_bytes(request.app[CONFIG]):
-            # Refused before reading: aiohttp discards the unread body without buffering it.
-            raise _body_too_large(request)
-        return await handler(request)
-    except ApiError as exc:
-        return _error_response(request, exc)
-    except errors.EngineError as exc:
-        return _error_response(request, _engine_error(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error_response(request, _http_error(request, exc))
-    except Exception:
-        logger.exception("unhandled error request_id=%s %s %s", request[REQUEST_ID], request.method, request.path)
-        return _error_response(request, ApiError(500, "Internal server error", "internal_error"))
+# ----- access ------------------------------------------------------------------------------------------------
 
 
 @web.middleware
 async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """When http.api_key is set, the interview endpoints need it; health, spec and admin routes do not."""
     key = request.app[CONFIG].api_key
-    if key and request.path.startswith(API_PREFIX) and not request.path.startswith(DEBUG_PREFIX):
+    if key and request.path.startswith(INTERVIEW_PREFIX) and not request.path.startswith(DEBUG_PREFIX):
         given = request.headers.get("X-API-Key") or _bearer(request)
         if not given:
-            raise _unauthorized("An API key is required: send it as X-API-Key or Authorization: Bearer.")
+            raise unauthorized("An API key is required: send it as X-API-Key or Authorization: Bearer.")
         if not _same_secret(given, key):
-            raise _unauthorized("The API key is not valid.")
+            raise unauthorized("The API key is not valid.")
     return await handler(request)
 
 
-async def expect_within_limit(request: web.Request) -> web.StreamResponse | None:
-    """Answer `Expect: 100-continue` (curl sends it for big uploads) with 413 when the declared size is over
-    the limit, so the client never sends the body. aiohttp runs this before any middleware."""
+async def expect_within_limit(request: web.Request) -> None:
+    """Answer `Expect: 100-continue` (curl sends it for big uploads) only when the declared size is within the
+    server's body limit. Over it, no 100 Continue: the server's body limit answers 413 before the body is sent.
+    aiohttp runs this before any middleware."""
     content_length = request.content_length
-    if content_length is None or content_length <= _max_body_bytes(request.app[CONFIG]):
-        return await _default_expect_handler(request)
-    request[REQUEST_ID] = uuid.uuid4().hex
-    response = _error_response(request, _body_too_large(request))
-    response.force_close()  # the unsent body must not be read as the next request
-    logger.info(
-        "request_id=%s %s %s -> 413 (%d bytes declared; refused before the body was sent)",
-        request[REQUEST_ID],
-        request.method,
-        request.path,
-        content_length,
-    )
-    return response
+    if content_length is None or content_length <= request.client_max_size:
+        await _default_expect_handler(request)
 
 
-async def _add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
-    request_id = request.get(REQUEST_ID)
-    if request_id:
-        response.headers["X-Request-ID"] = request_id
-
-
-# ----- error mapping -------------------------------------------------------------------------------------------
-
-
-def _engine_error(exc: errors.EngineError) -> ApiError:
-    """Domain errors in the old system's words (`error`), with a stable `code` and the engine's `detail`."""
-    if isinstance(exc, errors.SessionNotFound):
-        return ApiError(404, "Session not found", exc.code, exc.message, hint=SESSION_HINT)
-    if isinstance(exc, errors.InvalidInput):
-        return ApiError(400, "Invalid request", exc.code, exc.message, fields=exc.fields)
-    if isinstance(exc, errors.SessionCompleted):
-        return ApiError(
-            409,
-            "Interview already completed",
-            exc.code,
-            exc.message,
-            hint="GET /api/interview/report/{user_id}/{session_id} for the report, or start a new session_id",
-        )
-    if isinstance(exc, errors.SessionConflict):
-        return ApiError(
-            409,
-            "Session already exists",
-            exc.code,
-            exc.message,
-            hint="Use a new session_id, or send exactly the parameters the session was started with",
-        )
-    if isinstance(exc, errors.SessionInProgress):
-        return ApiError(409, "Interview already in progress", exc.code, exc.message)
-    if isinstance(exc, errors.AudioTooLarge):
-        return ApiError(413, "Audio file too large", exc.code, _too_large_detail(exc))
-    if isinstance(exc, errors.AudioError):
-        return ApiError(
-            422,
-            "Speech recognition failed",
-            exc.code,
-            _too_long_detail(exc) if isinstance(exc, errors.AudioTooLong) else exc.message,
-            hint="The question is still waiting for an answer: send another recording or a text answer",
-        )
-    if isinstance(exc, errors.SpeechUnavailable):
-        language = exc.language or "<language>"
-        return ApiError(
-            503,
-            "Speech recognition unavailable",
-            exc.code,
-            f"No speech model is installed for '{language}'. "
-            f"An admin can install one with `interview-bot models fetch {language}`.",
-            hint="Typed answers still work: send a text field instead of audio_file",
-        )
-    if isinstance(exc, errors.ShuttingDown):
-        # The recording is saved as pending and transcribed after the restart; the state shows it then.
-        error = ApiError(
-            503,
-            "Service restarting",
-            exc.code,
-            exc.message,
-            hint="Your answer is saved; check GET /api/interview/state/{user_id}/{session_id} in a moment",
-        )
-        error.headers["Retry-After"] = "10"
-        return error
-    if isinstance(exc, errors.TranscriptionFailed):
-        # The recogniser crashed or timed out: a server-side, usually passing condition, so 503 and Retry-After.
-        error = ApiError(
-            503,
-            "Speech recognition failed",
-            exc.code,
-            exc.message,
-            hint="The question is still waiting for an answer: send the recording again in a moment",
-        )
-        error.headers["Retry-After"] = "5"
-        return error
-    if exc.code in ("store_locked", "store_corrupt"):
-        logger.error("store unavailable: %s", exc.message)
-        return ApiError(503, "Service unavailable", exc.code, exc.message)
-    return ApiError(400, "Invalid request", exc.code, exc.message)
-
-
-def _too_large_detail(exc: errors.AudioTooLarge) -> str:
-    if exc.size_bytes is not None and exc.limit_bytes is not None:
-        return (
-            f"The audio file is {errors.megabytes(exc.size_bytes)}; the limit is {errors.megabytes(exc.limit_bytes)}. "
-            "Send a shorter recording."
-        )
-    if exc.limit_bytes is not None:
-        return f"The audio file is over the {errors.megabytes(exc.limit_bytes)} limit. Send a shorter recording."
-    return "The audio file is too large. Send a shorter recording."
-
-
-def _too_long_detail(exc: errors.AudioTooLong) -> str:
-    if exc.limit_seconds is not None:
-        return f"The recording is too long: the limit is {exc.limit_seconds:g} seconds. Send a shorter one."
-    return "The recording is too long. Send a shorter one."
-
-
-def _http_error(request: web.Request, exc: web.HTTPException) -> ApiError:
-    if exc.status == 404:
-        return ApiError(
+def _require_admin(request: web.Request) -> None:
+    token = request.app[CONFIG].admin_token
+    if not token:
+        raise ApiError(
             404,
             "Not found",
-            "not_found",
-            f"No endpoint at {request.path}",
-            hint="The API is described at GET /api/openapi.json",
+            "debug_disabled",
+            "The debug endpoint is disabled: set http.admin_token (or INTERVIEW_BOT_ADMIN_TOKEN) to enable it.",
         )
-    if exc.status == 405:
-        allowed = sorted(m for m in getattr(exc, "allowed_methods", ()) if m != hdrs.METH_HEAD)
-        error = ApiError(
-            405,
-            "Method not allowed",
-            "method_not_allowed",
-            f"{request.method} is not allowed on {request.path}",
-            allowed=allowed,
-        )
-        error.headers["Allow"] = ", ".join(allowed)
-        return error
-    if exc.status == 413:
-        return _body_too_large(request)
-    return ApiError(exc.status, exc.reason, re.sub(r"\W+", "_", exc.reason.lower()).strip("_"))
+    given = _bearer(request)
+    if not given:
+        raise unauthorized("Send the admin token as Authorization: Bearer <token>.")
+    if not _same_secret(given, token):
+        raise ApiError(403, "Forbidden", "forbidden", "The admin token is not valid.")
 
 
-def _error_response(request: web.Request, exc: ApiError) -> web.Response:
-    body: dict[str, Any] = {"error": exc.error, "code": exc.code}
-    if exc.detail:
-        body["detail"] = exc.detail
-    body.update(exc.extra)
-    body["request_id"] = request[REQUEST_ID]
-    return web.json_response(body, status=exc.status, headers=exc.headers, dumps=_dumps)
+def _bearer(request: web.Request) -> str:
+    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
 
 
-def _body_too_large(request: web.Request) -> ApiError:
-    limit = _max_body_bytes(request.app[CONFIG])
-    return ApiError(
-        413,
-        "Request body too large",
-        "body_too_large",
-        f"The request body is over the {errors.megabytes(limit)} limit; keep answers shorter.",
-    )
-
-
-def _unauthorized(detail: str) -> ApiError:
-    error = ApiError(401, "Unauthorized", "unauthorized", detail)
-    error.headers["WWW-Authenticate"] = "Bearer"
-    return error
+def _same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 # ----- request parsing -----------------------------------------------------------------------------------------
@@ -538,7 +350,7 @@ async def _read_answer_form(request: web.Request) -> AnswerForm:
             "Send multipart/form-data with user_id, session_id and audio_file (or text); "
             f"got Content-Type {request.content_type or 'none'}.",
         )
-    limit = _max_body_bytes(request.app[CONFIG])
+    limit = request.client_max_size  # the server's body limit
     form = AnswerForm()
     try:
         reader = await request.multipart()
@@ -568,7 +380,7 @@ async def _read_part(
     while chunk := await part.read_chunk():
         # total_bytes counts the raw body received so far, so chunked uploads are bounded too.
         if request.content.total_bytes > limit:
-            raise _body_too_large(request)
+            raise body_too_large(request)
         chunks.extend(chunk)
         if cap is not None and len(chunks) > cap:
             raise errors.InvalidInput({field: f"must be at most {cap} bytes"})
@@ -638,33 +450,12 @@ def _safe_filename(filename: str | None) -> str:
     return name[:200]
 
 
-def _require_admin(request: web.Request) -> None:
-    token = request.app[CONFIG].admin_token
-    if not token:
-        raise ApiError(
-            404,
-            "Not found",
-            "debug_disabled",
-            "The debug endpoint is disabled: set http.admin_token (or INTERVIEW_BOT_ADMIN_TOKEN) to enable it.",
-        )
-    given = _bearer(request)
-    if not given:
-        raise _unauthorized("Send the admin token as Authorization: Bearer <token>.")
-    if not _same_secret(given, token):
-        raise ApiError(403, "Forbidden", "forbidden", "The admin token is not valid.")
-
-
-def _bearer(request: web.Request) -> str:
-    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
-
-
-def _same_secret(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def _max_body_bytes(config: HttpConfig) -> int:
-    return int(config.max_body_mb * 1024 * 1024)
+def _idempotency_key(request: web.Request) -> str:
+    """A mobile client on a flaky network resends; with this header the resend is recognised, not re-answered."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if key and not ID_PATTERN.fullmatch(key):
+        raise errors.InvalidInput({IDEMPOTENCY_HEADER: "must be 1-128 letters, digits or . _ : @ -"})
+    return key
 
 
 # ----- response bodies -----------------------------------------------------------------------------------------
@@ -729,14 +520,6 @@ def _speech_json(transcript: Transcript | None) -> dict[str, Any] | None:
         "model": transcript.model,
         "words": [{"word": w.word, "start": w.start, "end": w.end, "conf": w.conf} for w in transcript.words],
     }
-
-
-def _idempotency_key(request: web.Request) -> str:
-    """A mobile client on a flaky network resends; with this header the resend is recognised, not re-answered."""
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if key and not ID_PATTERN.fullmatch(key):
-        raise errors.InvalidInput({IDEMPOTENCY_HEADER: "must be 1-128 letters, digits or . _ : @ -"})
-    return key
 
 
 def _answer_result_json(result: AnswerResult) -> dict[str, Any]:

@@ -50,7 +50,7 @@ _IDEMPOTENCY_KEY: dict[str, Any] = {
     "description": "1-128 letters, digits or . _ : @ -; the same key again returns the recorded result",
     "schema": {"type": "string", "maxLength": 128},
 }
-_API_KEY_SECURITY = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
+_API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {

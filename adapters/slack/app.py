@@ -1,0 +1,266 @@
+"""SlackAdapter: lifecycle, bolt listeners that ack first, and each event through the chat layer in a tracked task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import weakref
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.chat import Chat, Event, Reply, Surface
+from adapters.slack import parse
+from adapters.slack.blocks import SETUP_CALLBACK
+from adapters.slack.config import SlackConfig
+from adapters.slack.files import Files
+from adapters.slack.parse import PLATFORM
+from adapters.slack.send import SEND_ERRORS, DirectMessage, Origin, Sender, slack_error
+from engine import InterviewEngine, Recovered, User
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+STOP_GRACE_SECONDS = 30.0
+NO_DM = "I couldn't open a direct message with you. Please open the app's Messages tab and try again."
+
+
+def slack_command(name: str) -> str:
+    """How Slack users type a chat command: everything but /interview and /sessions is a word after /interview."""
+    return "/interview" if name == "interview" else "/sessions" if name == "sessions" else f"/interview {name}"
+
+
+class SlackAdapter:
+    """Slash commands, buttons, the set-up modal and DM messages, run through the one chat conversation.
+
+    Every request is acknowledged first; the work (downloads, transcription, replies) runs in tasks this adapter
+    tracks, so Slack never waits more than a moment and `stop()` can let them finish. One user's events run one
+    at a time, in arrival order, except those that only read.
+    """
+
+    def __init__(self, engine: InterviewEngine, config: SlackConfig) -> None:
+        self._config = config
+        self._client = AsyncWebClient(token=config.bot_token, base_url=config.api_base_url)
+        surface = Surface(
+            platform=PLATFORM,
+            cmd=slack_command,
+            voice="audio clip",
+            where="our direct messages",
+            forms=True,
+            threads=True,
+            subcommands=True,
+            admins=frozenset(config.admins),
+            no_place=NO_DM,
+        )
+        self.chat = Chat(engine, surface)
+        self._files = Files(config.bot_token, self.chat.max_file_bytes)
+        self._app = AsyncApp(
+            name="voice-interview-bot",
+            client=self._client,
+            signing_secret=config.signing_secret,
+            # Listeners only ack and schedule a task, so answering after they return costs nothing and
+            # keeps view_submission validation errors in the HTTP response where Slack expects them.
+            process_before_response=True,
+            request_verification_enabled=config.mode == "http",
+        )
+        self._app.command("/interview")(self._on_command)
+        self._app.command("/sessions")(self._on_command)
+        # Every button: ours carry a chat action as their value, and one left from before an upgrade gets the chat
+        # layer's "that button no longer works" rather than Slack's warning sign.
+        self._app.block_action(re.compile(".*"))(self._on_choice)
+        self._app.view(SETUP_CALLBACK)(self._on_form)
+        self._app.event("message")(self._on_message)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._socket: AsyncSocketModeHandler | None = None
+        self._bot_user_id = ""
+        # Over HTTP, Slack can reach us before start(): requests are acked, and their work waits for this.
+        self._started = asyncio.Event()
+        self._stopped = False
+
+    # ----- lifecycle ------------------------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        """POST /slack/events (events, commands and interactivity share one URL); none in Socket Mode."""
+        if self._config.mode != "http":
+            return []
+        return [web.post(EVENTS_PATH, self._handle_http)]
+
+    async def open(self) -> None:
+        """Check the token and learn our bot user id; nothing is taken in until start()."""
+        try:
+            auth = await self._client.auth_test()
+        except SlackApiError as exc:
+            raise RuntimeError(f"Slack rejected the bot token ({slack_error(exc)}); check SLACK_BOT_TOKEN") from exc
+        except SEND_ERRORS as exc:
+            logger.warning("slack: could not reach the Web API at start (%s); carrying on", slack_error(exc))
+        else:
+            self._bot_user_id = str(auth.get("user_id") or "")
+            logger.info("slack: connected as %s (%s) in %s", auth.get("user"), self._bot_user_id, auth.get("team"))
+
+    async def start(self) -> None:
+        """Take in events: connect Socket Mode if configured; over HTTP, run the work acked since open()."""
+        if self._config.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self._app, self._config.app_token)
+            await self._socket.connect_async()
+            logger.info("slack: socket mode connected")
+        self._started.set()
+
+    async def stop(self) -> None:
+        """Stop taking in, then give running work a grace period (unfinished voice answers are recovered later)."""
+        self._stopped = True
+        self._started.set()  # work acked before a start() that never came runs in the grace period too
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                logger.warning("slack: cancelled %d unfinished tasks at stop", len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self._files.close()
+
+    async def deliver_recovered(self, item: Recovered) -> None:
+        """The replies owed for a voice answer a restart interrupted, in the interview's thread."""
+        user = User(PLATFORM, item.session.user_id, item.session.name)
+        await self._render(self.chat.recovered(item), Sender(self._client, self.chat, user, Origin()))
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        """slack_bolt's aiohttp adapter: signature check, dispatch and the ack response, all inside bolt."""
+        if self._stopped:  # nothing would run its work now; Slack retries events
+            return web.Response(status=503, text="stopping")
+        bolt_response = await self._app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    # ----- bolt listeners: each acks at once and schedules the work ---------------------------------------
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        user, event = parse.command_event(command)
+        if event.name == "sessions" and not self.chat.is_admin(user):
+            # In the ack itself, so a non-admin sees this refusal and nothing else.
+            await ack(text=self.chat.words.admins_only())
+            return
+        await ack()
+        logger.info("slack command platform=slack user=%s command=/%s", user.user_id, event.name)
+        origin = Origin(respond=_usable(respond), trigger_id=str(command.get("trigger_id") or ""))
+        self._spawn(self._converse(user, event, origin, DirectMessage(self._client, user)), "command", user)
+
+    async def _on_choice(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, event = parse.choice_event(body, action)
+        logger.info("slack button platform=slack user=%s action=%s", user.user_id, event.action)
+        origin = Origin(
+            respond=_usable(respond), trigger_id=str(body.get("trigger_id") or ""), pressed=parse.pressed_text(body)
+        )
+        self._spawn(self._converse(user, event, origin, DirectMessage(self._client, user)), "button", user)
+
+    async def _on_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = parse.form_values(view)
+        problems = self.chat.form_problems(values)
+        if problems:  # shown under the modal's inputs (their block ids are the field keys)
+            await ack(response_action="errors", errors=problems)
+            return
+        await ack()
+        user = parse.payload_user(body)
+        logger.info("slack set-up form submitted platform=slack user=%s", user.user_id)
+        self._spawn(self._submit(user, values, replace=parse.replacing(view)), "form", user)
+
+    async def _on_message(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        if parse.ignored(event, context.bot_user_id or self._bot_user_id):
+            return
+        translated = parse.message_event(event, self._files.fetch)
+        if translated is None:
+            return
+        user, chat_event = translated
+        event_id = str(body.get("event_id") or "")
+        logger.info(
+            "slack message platform=slack user=%s event=%s kind=%s", user.user_id, event_id, type(chat_event).__name__
+        )
+        channel = str(event["channel"])
+        origin = Origin(channel=channel, thread_ts=event.get("thread_ts"))
+        self._spawn(
+            self._converse(user, chat_event, origin, {"channel": channel}, delivery_id=event_id), "message", user
+        )
+
+    # ----- the work ---------------------------------------------------------------------------------------------
+
+    async def _converse(
+        self,
+        user: User,
+        event: Event,
+        origin: Origin,
+        place: DirectMessage | Mapping[str, Any],
+        *,
+        delivery_id: str = "",
+    ) -> None:
+        await self._started.wait()  # the replies a restart owes go out before anything new is handled
+        async with self._turn(user, event):
+            if delivery_id and not await self.chat.first_delivery(delivery_id):
+                logger.info(
+                    "slack duplicate delivery ignored platform=slack user=%s event=%s", user.user_id, delivery_id
+                )
+                return
+            sender = Sender(self._client, self.chat, user, origin)
+            await self._render(self.chat.handle(user, event, place), sender)
+
+    async def _submit(self, user: User, values: Mapping[str, str], *, replace: bool) -> None:
+        dm = DirectMessage(self._client, user)
+        await self._started.wait()
+        async with self._user_lock(user):
+            sender = Sender(self._client, self.chat, user, Origin(dm=dm))
+            await self._render(self.chat.submit_form(user, values, dm, replace=replace), sender)
+
+    @staticmethod
+    async def _render(replies: AsyncIterator[Reply], sender: Sender) -> None:
+        async for reply in replies:
+            await sender.send(reply)
+
+    def _turn(self, user: User, event: Event) -> AbstractAsyncContextManager[Any]:
+        """The user's place in line: events that only read (status, repeat...) need not wait behind an answer."""
+        return contextlib.nullcontext() if self.chat.reads_only(event) else self._user_lock(user)
+
+    def _user_lock(self, user: User) -> asyncio.Lock:
+        lock = self._user_locks.get(user.user_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._user_locks[user.user_id] = lock
+        return lock
+
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str, user: User) -> None:
+        task = asyncio.create_task(self._guard(work, what, user), name=f"slack-{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(work: Coroutine[Any, Any, None], what: str, user: User) -> None:
+        """Last line of defence for background work: the chat layer answers its own errors, this only logs."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("slack %s failed platform=slack user=%s", what, user.user_id)
+
+
+def _usable(respond: AsyncRespond | None) -> AsyncRespond | None:
+    """The response_url responder, when the request came with a response_url."""
+    return respond if respond is not None and respond.response_url else None

@@ -1,0 +1,208 @@
+"""Block Kit: each chat Reply as mrkdwn fallback text plus blocks, and the set-up form as a modal view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adapters.chat import Kind, Option, Reply, SetupForm, Words, split_message
+from adapters.chat.words import STATE_LABELS, category_label, counts, duration, shorten
+from adapters.slack.parse import REPLACING
+from engine import AnswerResult, Question, Report
+
+Block = dict[str, Any]
+
+CHOICE_PREFIX = "chat:"  # chat buttons' action_ids (unique in a message); the value is the Option's action
+SETUP_CALLBACK = "interview_setup"
+SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section's text
+FIELD_LIMIT = 1900  # and 2000 in a field
+FIELDS_PER_SECTION = 10
+MAX_BLOCKS = 50
+MAX_BUTTONS = 25
+
+
+def escape(text: str) -> str:
+    """Plain text as mrkdwn: Slack reads &, < and > as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def message(reply: Reply, words: Words) -> tuple[str, list[Block]]:
+    """A reply as chat.postMessage / response_url arguments: its whole text (escaped), and blocks laid out by kind."""
+    text = escape(reply.text)
+    if reply.kind is Kind.QUESTION and reply.question is not None:
+        blocks = _question(reply.question, reply.number, reply.total, words)
+    elif reply.kind is Kind.ANSWER and reply.result is not None:
+        blocks = [*_lead(reply, words.answer(reply.result)), *_answer(reply.result, reply.number, reply.total, words)]
+    elif reply.kind is Kind.REPORT and reply.report is not None:
+        blocks = _report(reply.report, lead=_lead(reply, words.report(reply.report)))
+    elif reply.kind is Kind.SESSIONS and reply.sessions is not None:
+        blocks = [{"type": "header", "text": plain(f"🗂 {reply.sessions.title}", 150)}, *sections(text)]
+        blocks.append(context(escape(words.sessions_usage())))
+    else:
+        blocks = sections(text)
+    if reply.options:
+        return text, [*blocks[: MAX_BLOCKS - 1], buttons(reply.options)]
+    return text, blocks[:MAX_BLOCKS]
+
+
+def chosen(pressed: str, reply: Reply) -> tuple[str, list[Block]]:
+    """Edit.CHOSEN: the pressed message's text (as Slack sent it back, already mrkdwn) with the reply under it."""
+    text = f"{pressed}\n{escape(reply.text)}" if pressed else escape(reply.text)
+    return text, sections(text)[:MAX_BLOCKS]
+
+
+def buttons(options: Sequence[Option]) -> Block:
+    """The chat's options as one row of buttons; the pressed one comes back as its Option.action."""
+    elements = []
+    for number, option in enumerate(options[:MAX_BUTTONS]):
+        button: Block = {
+            "type": "button",
+            "text": plain(option.label, 75),
+            "action_id": f"{CHOICE_PREFIX}{number}",
+            "value": option.action,
+        }
+        if option.style in ("primary", "danger"):
+            button["style"] = option.style
+        elements.append(button)
+    return {"type": "actions", "elements": elements}
+
+
+def sections(text: str) -> list[Block]:
+    """mrkdwn sections, split where Slack's per-section limit requires."""
+    return [{"type": "section", "text": mrkdwn(piece)} for piece in split_message(text, SECTION_LIMIT)]
+
+
+def mrkdwn(text: str) -> Block:
+    return {"type": "mrkdwn", "text": text}
+
+
+def plain(text: str, limit: int) -> Block:
+    return {"type": "plain_text", "text": text if len(text) <= limit else text[: limit - 1] + "…", "emoji": True}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def quote(text: str) -> str:
+    return "\n".join(">" + line for line in text.splitlines() or [""])
+
+
+def _lead(reply: Reply, body: str) -> list[Block]:
+    """Whatever the chat layer put before the structured part ("Interview ended.", "before I restarted…")."""
+    if reply.text == body or not reply.text.endswith(body):
+        return []
+    lead = reply.text[: -len(body)].strip()
+    return sections(escape(lead)) if lead else []
+
+
+def _question(question: Question, number: int, total: int, words: Words) -> list[Block]:
+    head = f"❓ *Question {number} of {total}* ({category_label(question.category)})"
+    return [*sections(f"{head}\n{quote(escape(question.text))}"), context(escape(words.answer_hint()))]
+
+
+def _answer(result: AnswerResult, number: int, total: int, words: Words) -> list[Block]:
+    """The transcript (voice answers) and the feedback on one answer."""
+    answer = result.answer
+    progress = f"{number} of {total}"
+    if answer.source == "skipped":
+        head = f"⏭ *Skipped question {progress}.*"
+    elif answer.source == "voice":
+        length = f" ({duration(answer.duration)})" if answer.duration else ""
+        head = f"🎙 *Answer {progress}*: I heard{length}\n{quote(escape(answer.text))}"
+    else:
+        head = f"✍️ *Answer {progress}* (typed)"
+    blocks = sections(head)
+    if result.feedback is not None:
+        blocks += sections(escape(words.feedback(result.feedback)))
+    return blocks
+
+
+def _report(report: Report, *, lead: list[Block]) -> list[Block]:
+    """Header, score fields, one field per question, strengths and improvements, delivery in a context line."""
+    state = STATE_LABELS.get(report.status, report.status)
+    pace = f"{report.average_wpm:.0f} words/min" if report.average_wpm is not None else "no voice answers"
+    blocks: list[Block] = [
+        {"type": "header", "text": plain("📋 Interview report", 150)},
+        *lead,
+        *sections(f"*{escape(report.role_title)}* at *{escape(report.company_name)}* · {state}"),
+        {
+            "type": "section",
+            "fields": [
+                mrkdwn(f"*Overall score*\n{report.overall_score}/100"),
+                mrkdwn(f"*Answered*\n{report.answered} of {report.total}"),
+                mrkdwn(f"*Skipped*\n{report.skipped}"),
+                mrkdwn(f"*Average pace*\n{pace}"),
+            ],
+        },
+    ]
+    if report.per_question:
+        blocks += [{"type": "divider"}, *sections("*Per question*")]
+        fields = []
+        for item in report.per_question:
+            score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
+            via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
+            question = escape(shorten(item.question, 150))
+            head = f"*{item.index + 1}. {category_label(item.category)}*: {score}{via}"
+            fields.append(mrkdwn(f"{head}\n{question}"[:FIELD_LIMIT]))
+        blocks += [
+            {"type": "section", "fields": fields[i : i + FIELDS_PER_SECTION]}
+            for i in range(0, len(fields), FIELDS_PER_SECTION)
+        ]
+    if report.strengths or report.improvements:
+        blocks.append({"type": "divider"})
+    if report.strengths:
+        blocks += sections("*💪 Strengths*\n" + "\n".join(f"• {escape(s)}" for s in report.strengths))
+    if report.improvements:
+        blocks += sections("*🎯 To improve*\n" + "\n".join(f"• {escape(s)}" for s in report.improvements))
+    delivery = [f"Session `{report.session_id}`"]
+    if report.total_fillers:
+        delivery.append(f"filler words: {report.total_fillers} ({escape(counts(report.filler_breakdown))})")
+    elif report.answered:
+        delivery.append("filler words: none 👍")
+    if report.top_words:
+        delivery.append("most used: " + escape(", ".join(f"{w} ({n})" for w, n in report.top_words)))
+    blocks.append(context(" · ".join(delivery)))
+    return blocks
+
+
+def setup_view(form: SetupForm) -> Block:
+    """The set-up modal: one input block per form field, its block id the field's key."""
+    blocks: list[Block] = [context(escape(form.note))] if form.note else []
+    for field in form.fields:
+        element: Block
+        if field.choices:
+            options = [{"text": plain(o.label, 75), "value": o.action} for o in field.choices]
+            element = {"type": "static_select", "action_id": "value", "options": options}
+            initial = next((o for o in options if o["value"] == field.initial), None)
+            if initial is not None:
+                element["initial_option"] = initial
+        else:
+            element = {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "max_length": field.max_length,
+                "multiline": field.multiline,
+            }
+            if field.placeholder:
+                element["placeholder"] = plain(field.placeholder, 150)
+            if field.initial:
+                element["initial_value"] = field.initial
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": field.key,
+                "optional": field.optional,
+                "label": plain(field.label, 2000),
+                "element": element,
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": SETUP_CALLBACK,
+        "private_metadata": REPLACING if form.replace else "",
+        "title": plain(form.title, 24),
+        "submit": plain("Start", 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
+    }

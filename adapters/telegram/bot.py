@@ -1,0 +1,239 @@
+"""The Telegram adapter: lifecycle, the webhook route, PTB handlers, redelivery checks and the error catch-all."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import BotCommand, CallbackQuery, Update
+from telegram.error import TelegramError
+from telegram.ext import ApplicationBuilder, ApplicationHandlerStop, ContextTypes, TypeHandler
+
+from adapters.chat import SORRY, Chat, Document, DownloadFailed, Surface, Voice
+from adapters.telegram.config import TelegramConfig
+from adapters.telegram.ordering import UserOrder
+from adapters.telegram.parse import PLATFORM, Refusal, translate
+from adapters.telegram.render import Renderer, chat_of
+from engine import InterviewEngine, Recovered
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# The cloud Bot API serves bots no file larger than this; a self-hosted Bot API server has no such limit.
+CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+CLOUD_API_HOST = "api.telegram.org"
+MAX_CONCURRENT_UPDATES = 64
+# The command menu Telegram shows beside the text box.
+COMMANDS = (
+    ("interview", "Start a mock interview"),
+    ("status", "Where your interview stands"),
+    ("repeat", "Show the current question again"),
+    ("skip", "Skip the current question"),
+    ("end", "End the interview and get the report"),
+    ("report", "Report of your latest interview"),
+    ("retry", "Transcribe a failed voice answer again"),
+    ("language", "Language of your voice answers"),
+    ("forget", "Delete all your data"),
+    ("help", "How this works"),
+)
+
+
+def surface(config: TelegramConfig) -> Surface:
+    """Telegram as the chat layer sees it: /commands, voice notes, one private chat, no forms or threads."""
+    cloud = urlsplit(config.api_base_url).hostname == CLOUD_API_HOST
+    return Surface(
+        platform=PLATFORM,
+        cmd=lambda name: f"/{name}",
+        voice="voice note",
+        where="this chat",
+        admins=frozenset(str(admin) for admin in config.admins),
+        max_file_bytes=CLOUD_DOWNLOAD_LIMIT if cloud else None,
+    )
+
+
+def webhook_url(configured: str) -> str:
+    """The configured URL, with our route's path added when it names only the host."""
+    if urlsplit(configured).path in ("", "/"):
+        return configured.rstrip("/") + WEBHOOK_PATH
+    return configured
+
+
+class TelegramAdapter:
+    """Runs the bot on our event loop: long polling by default, or updates POSTed to our aiohttp server.
+
+    Every update goes the same way: parse.py turns it into a user and an event, the chat layer (`self.chat`)
+    runs the conversation, and render.py shows each reply. Nothing about the interview lives here.
+    """
+
+    def __init__(
+        self, engine: InterviewEngine, config: TelegramConfig, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._config = config
+        self._webhook = config.mode == "webhook"
+        # Telegram echoes this secret in a header on every webhook POST; without a configured one we make our
+        # own, since we register the webhook ourselves.
+        self._secret = config.webhook_secret or secrets.token_urlsafe(32)
+        self._taking_updates = False
+        self.chat = Chat(engine, surface(config), clock=clock)
+        builder = (
+            ApplicationBuilder()
+            .token(config.token)
+            .base_url(config.api_base_url)
+            .base_file_url(config.file_base_url)
+            .concurrent_updates(UserOrder(MAX_CONCURRENT_UPDATES, self._order_key))
+        )
+        if self._webhook:
+            builder = builder.updater(None)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._dedupe), group=-1)
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    # ----- lifecycle ----------------------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        """The webhook route in webhook mode; nothing in polling mode."""
+        return [web.post(WEBHOOK_PATH, self._webhook_update)] if self._webhook else []
+
+    async def open(self) -> None:
+        """Initialise PTB and set the command menu: able to send, taking in no updates yet."""
+        app = self.application
+        await app.initialize()
+        try:
+            await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+        except TelegramError as exc:
+            logger.warning("could not set the command menu platform=%s: %s", PLATFORM, exc)
+        await app.start()
+
+    async def start(self) -> None:
+        """Begin taking in updates: poll for them, or register the webhook and accept its POSTs."""
+        app = self.application
+        self._taking_updates = True
+        if self._webhook:
+            url = webhook_url(self._config.webhook_url)
+            await app.bot.set_webhook(url=url, secret_token=self._secret, allowed_updates=Update.ALL_TYPES)
+            logger.info("webhook set platform=%s url=%s", PLATFORM, url)
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            logger.info("polling for updates platform=%s", PLATFORM)
+
+    async def stop(self) -> None:
+        """Stop fetching, let running handlers finish, close connections."""
+        self._taking_updates = False
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def deliver_recovered(self, item: Recovered) -> None:
+        """The replies owed for a voice answer a restart interrupted, which the engine has now finished."""
+        session = item.session
+        renderer = Renderer(self.application.bot, chat_of(session.route, int(session.user_id)))
+        async for reply in self.chat.recovered(item):
+            await renderer.show(reply)
+        logger.info(
+            "recovered answer delivered platform=%s user=%s session=%s", PLATFORM, session.user_id, session.session_id
+        )
+
+    async def _webhook_update(self, request: web.Request) -> web.Response:
+        """Check Telegram's secret header, queue the update, answer 200 at once (processing happens after)."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            logger.warning("webhook refused: wrong or missing secret platform=%s remote=%s", PLATFORM, request.remote)
+            return web.Response(status=403, text="forbidden")
+        if not (self._taking_updates and self.application.running):
+            return web.Response(status=503, text="not ready")  # Telegram delivers it again later
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except Exception:
+            logger.warning("webhook body is not an update platform=%s", PLATFORM, exc_info=True)
+            return web.Response(status=400, text="bad update")
+        await self.application.update_queue.put(update)
+        return web.Response(text="ok")
+
+    # ----- updates ----------------------------------------------------------------------------------------------
+
+    def _order_key(self, update: object) -> str | None:
+        """One user's updates wait for each other; read-only ones and everything not a user's don't wait."""
+        if not isinstance(update, Update):
+            return None
+        incoming = translate(update, self._download)
+        if incoming is None or isinstance(incoming.event, Refusal) or self.chat.reads_only(incoming.event):
+            return None
+        return incoming.user.user_id
+
+    async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Telegram may deliver an update again (retries, restarts): handle each update id once."""
+        if not await self.chat.first_delivery(str(update.update_id)):
+            user = update.effective_user.id if update.effective_user else None
+            logger.info(
+                "update %s already handled; ignoring the redelivery platform=%s user=%s",
+                update.update_id, PLATFORM, user,
+            )  # fmt: skip
+            raise ApplicationHandlerStop
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Translate, run it through the chat layer, show each reply as it comes."""
+        incoming = translate(update, self._download)
+        if incoming is None:
+            return
+        user, event = incoming.user, incoming.event
+        renderer = Renderer(
+            self.application.bot, incoming.chat_id, message_id=incoming.message_id, pressed=incoming.pressed
+        )
+        if isinstance(event, Refusal):
+            words = self.chat.words
+            await renderer.send(words.private_only() if event is Refusal.GROUP_CHAT else words.edits_ignored())
+            return
+        details = ""
+        if isinstance(event, Voice | Document):
+            details = f" bytes={event.file.size} mime={event.file.mime_type}"
+        logger.info(
+            "update platform=%s user=%s update=%s event=%s%s",
+            PLATFORM, user.user_id, update.update_id, type(event).__name__, details,
+        )  # fmt: skip
+        if update.callback_query is not None:
+            await self._acknowledge(update.callback_query, user.user_id)
+        async with renderer.working():
+            async for reply in self.chat.handle(user, event, {"chat_id": incoming.chat_id}):
+                await renderer.show(reply)
+
+    async def _acknowledge(self, query: CallbackQuery, user_id: str) -> None:
+        """Stop the button's spinner; a press from before a restart may be too old to answer, and still counts."""
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            logger.info("could not answer a button press platform=%s user=%s: %s", PLATFORM, user_id, exc)
+
+    async def _download(self, file_id: str) -> bytes:
+        try:
+            telegram_file = await self.application.bot.get_file(file_id)
+            return bytes(await telegram_file.download_as_bytearray())
+        except TelegramError as exc:
+            raise DownloadFailed(f"file_id {file_id}: {exc}") from exc
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The one catch-all (the chat layer words its own failures): log the traceback, apologise if we can."""
+        if not isinstance(update, Update):
+            logger.error("telegram error platform=%s", PLATFORM, exc_info=context.error)
+            return
+        user = update.effective_user.id if update.effective_user else None
+        logger.error(
+            "update failed platform=%s user=%s update=%s", PLATFORM, user, update.update_id, exc_info=context.error
+        )
+        chat = update.effective_chat
+        if chat is None:
+            return
+        try:
+            await self.application.bot.send_message(chat.id, SORRY)
+        except TelegramError:
+            logger.warning("could not apologise platform=%s user=%s update=%s", PLATFORM, user, update.update_id)

@@ -1,0 +1,149 @@
+"""Pure translation of Telegram updates into the chat layer's users and events (no I/O happens here)."""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import CallbackQuery, Message, Update
+from telegram import Chat as TelegramChat
+from telegram import User as TelegramUser
+from telegram.ext import filters
+
+from adapters.chat import Choice, Command, Document, Event, FileSource, Text, Unsupported, Voice, split_command
+from engine import User
+
+PLATFORM = "telegram"
+
+# Downloads one file by its Telegram file_id; raises adapters.chat.DownloadFailed.
+Download = Callable[[str], Awaitable[bytes]]
+
+# Media we cannot use, in the words of "I can't use …", checked in this order.
+UNSUPPORTED = (
+    ("sticker", "stickers"), ("photo", "photos"), ("animation", "GIFs"), ("video", "videos"),
+    ("location", "locations"), ("contact", "contacts"), ("poll", "polls"), ("dice", "dice"),
+)  # fmt: skip
+_AUDIO_DOCUMENT = filters.Document.AUDIO  # a file whose mime type says audio: an answer, not a CV
+
+
+class Refusal(enum.Enum):
+    """Updates answered with a fixed sentence, without running the conversation."""
+
+    GROUP_CHAT = "group_chat"  # a command in a group: interviews happen in private chats only
+    EDITED = "edited"  # an edited message: we use messages as first sent
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """The bot's message under which a button was pressed: edits of it keep or replace this text."""
+
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One update as the chat layer sees it, and where its replies go."""
+
+    user: User
+    event: Event | Refusal
+    chat_id: int
+    message_id: int | None = None  # the user's message: the "transcribing…" placeholder replies to it
+    pressed: Pressed | None = None  # set for a button press whose message Telegram still shows us
+
+
+def user_of(account: TelegramUser) -> User:
+    return User(PLATFORM, str(account.id), account.full_name or "")
+
+
+def is_private(chat: TelegramChat) -> bool:
+    return chat.type == TelegramChat.PRIVATE
+
+
+def translate(update: Update, download: Download) -> Incoming | None:
+    """What an update means to the chat layer; None for updates we leave alone (channel posts, joins...)."""
+    account = update.effective_user
+    if account is None:
+        return None
+    user = user_of(account)
+    if update.callback_query is not None:
+        return _press(update.callback_query, user)
+    if update.edited_message is not None:
+        edited = update.edited_message
+        if not is_private(edited.chat):
+            return None
+        return Incoming(user, Refusal.EDITED, edited.chat_id, edited.message_id)
+    message = update.message
+    if message is None:
+        return None
+    if not is_private(message.chat):
+        if not filters.COMMAND.filter(message):
+            return None  # a group's chatter is not for us; only a command gets a pointer to a private chat
+        return Incoming(user, Refusal.GROUP_CHAT, message.chat_id, message.message_id)
+    if filters.StatusUpdate.ALL.check_update(update):
+        return None  # service messages (pinned, auto-delete timer...): nothing the user said to us
+    return Incoming(user, event_of(message, download), message.chat_id, message.message_id)
+
+
+def event_of(message: Message, download: Download) -> Event:
+    """The event a private message is: a command, text, a recording, a document, or something we can't use."""
+    if filters.COMMAND.filter(message):
+        name, args = split_command(message.text or "")
+        return Command(name, args)
+    if message.text is not None:
+        return Text(message.text)
+    recording = recording_of(message, download)
+    if recording is not None:
+        return Voice(recording)
+    document = message.document
+    if document is not None:
+        mime_type, name = document.mime_type or "", document.file_name or ""
+        return Document(_source(download, document.file_id, mime_type, name, document.file_size))
+    return Unsupported(unsupported_kind(message))
+
+
+def recording_of(message: Message, download: Download) -> FileSource | None:
+    """The recording in a voice note, audio file, round video message or audio document, not downloaded yet."""
+    if message.voice is not None:
+        voice = message.voice
+        return _source(download, voice.file_id, voice.mime_type or "audio/ogg", "voice.ogg", voice.file_size)
+    if message.audio is not None:
+        audio = message.audio
+        mime_type, name = audio.mime_type or "audio/mpeg", audio.file_name or "audio"
+        return _source(download, audio.file_id, mime_type, name, audio.file_size)
+    if message.video_note is not None:  # the engine uses its sound track; Telegram gives no mime type
+        note = message.video_note
+        return _source(download, note.file_id, "video/mp4", "video_note.mp4", note.file_size)
+    if message.document is not None and _AUDIO_DOCUMENT.filter(message):
+        document = message.document
+        mime_type, name = document.mime_type or "", document.file_name or "audio"
+        return _source(download, document.file_id, mime_type, name, document.file_size)
+    return None
+
+
+def unsupported_kind(message: Message) -> str:
+    """What the user sent, in words, for "I can't use …"."""
+    for attribute, words in UNSUPPORTED:
+        if getattr(message, attribute, None):
+            return words
+    return "that kind of message"
+
+
+def _press(query: CallbackQuery, user: User) -> Incoming | None:
+    if not query.data:
+        return None  # a game button: nothing we made
+    shown = query.message
+    if shown is None:  # a button under an inline-mode message: never ours
+        return None
+    if not is_private(shown.chat):
+        return None
+    pressed = None
+    if isinstance(shown, Message) and shown.is_accessible:  # Telegram leaves out the content of old messages
+        pressed = Pressed(shown.message_id, shown.text or "")
+    return Incoming(user, Choice(query.data), shown.chat.id, pressed=pressed)
+
+
+def _source(download: Download, file_id: str, mime_type: str, filename: str, size: int | None) -> FileSource:
+    return FileSource(functools.partial(download, file_id), mime_type, filename, size)

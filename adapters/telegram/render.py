@@ -1,0 +1,142 @@
+"""Showing the chat layer's replies in Telegram: plain text split to fit, inline keyboards, edits, "typing…"."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.constants import ChatAction, MessageLimit
+from telegram.error import BadRequest, TelegramError
+
+from adapters.chat import Edit, Kind, Option, Reply, split_message
+from adapters.telegram.parse import PLATFORM, Pressed
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE = MessageLimit.MAX_TEXT_LENGTH  # 4096
+BUTTONS_PER_ROW = 2
+TYPING_AFTER = 0.5  # seconds of work before "typing…" shows; a "transcribing…" placeholder shows it at once
+TYPING_REFRESH = 4.5  # Telegram shows a chat action for about 5 s
+
+
+def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup | None:
+    """The options as inline buttons, two to a row; each button sends its action back as callback data."""
+    if not options:
+        return None
+    buttons = [InlineKeyboardButton(option.label, callback_data=option.action) for option in options]
+    return InlineKeyboardMarkup([buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)])
+
+
+def chat_of(route: Mapping[str, Any] | None, default: int) -> int:
+    """The chat a route names ({"chat_id": ...}), else `default` (a private chat's id is its user's id)."""
+    chat_id = (route or {}).get("chat_id")
+    return int(chat_id) if chat_id is not None else default
+
+
+class Renderer:
+    """Shows one event's replies in its chat; make one per event, as it keeps that event's placeholder.
+
+    Everything happens in one private chat, so a reply's `to` and "where the user spoke" are the same chat, and
+    pointer replies ("it's in our interview thread") are never shown.
+    """
+
+    def __init__(
+        self, bot: Bot, chat_id: int, *, message_id: int | None = None, pressed: Pressed | None = None
+    ) -> None:
+        self._bot = bot
+        self.chat_id = chat_id
+        self._message_id = message_id  # the user's message, which the placeholder replies to
+        self._pressed = pressed
+        self._placeholder: Message | None = None
+        self._busy = asyncio.Event()
+
+    async def show(self, reply: Reply) -> None:
+        if reply.pointer:
+            return
+        markup = keyboard(reply.options)
+        chat_id = chat_of(reply.to, self.chat_id)
+        if reply.kind is Kind.PROGRESS:
+            sent = await self.send(reply.text, markup, chat_id=chat_id, reply_to=self._message_id)
+            self._placeholder = sent[0]
+            self._busy.set()  # slow work follows: "typing…" from now on
+        elif reply.edit is Edit.PROGRESS and self._placeholder is not None:
+            placeholder, self._placeholder = self._placeholder, None
+            await self._replace(placeholder.chat_id, placeholder.message_id, reply.text, markup)
+        elif reply.edit is Edit.PRESSED and self._pressed is not None:
+            await self._replace(self.chat_id, self._pressed.message_id, reply.text, markup)
+        elif reply.edit is Edit.CHOSEN and self._pressed is not None:
+            # The prompt keeps its words and loses its buttons, so the chat reads as a record of the choice.
+            text = f"{self._pressed.text}\n\n{reply.text}".strip()
+            await self._replace(self.chat_id, self._pressed.message_id, text, None)
+        else:
+            await self.send(reply.text, markup, chat_id=chat_id)
+
+    async def send(
+        self,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        chat_id: int | None = None,
+        reply_to: int | None = None,
+    ) -> list[Message]:
+        """Plain text (no parse mode: nothing a user typed becomes markup), split to fit, buttons on the last piece."""
+        return await self._send_pieces(chat_id or self.chat_id, _pieces(text), markup, reply_to=reply_to)
+
+    @contextlib.asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        """Show "typing…" while this event's work runs: once it takes a moment, or at once from a placeholder."""
+        task = asyncio.create_task(self._keep_typing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_typing(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._busy.wait(), TYPING_AFTER)
+        while True:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_chat_action(self.chat_id, ChatAction.TYPING)
+            await asyncio.sleep(TYPING_REFRESH)
+
+    async def _replace(self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Edit a message in place; what does not fit follows as new messages, the buttons under the last."""
+        pieces = _pieces(text)
+        try:
+            await self._bot.edit_message_text(
+                pieces[0], chat_id=chat_id, message_id=message_id, reply_markup=markup if len(pieces) == 1 else None
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                # Deleted, or too old to edit: the reply still has to reach the user.
+                logger.warning(
+                    "could not edit a message, sending it anew platform=%s chat=%s message=%s: %s",
+                    PLATFORM, chat_id, message_id, exc,
+                )  # fmt: skip
+                await self._send_pieces(chat_id, pieces, markup)
+                return
+        await self._send_pieces(chat_id, pieces[1:], markup)
+
+    async def _send_pieces(
+        self, chat_id: int, pieces: list[str], markup: InlineKeyboardMarkup | None, *, reply_to: int | None = None
+    ) -> list[Message]:
+        sent = []
+        for number, piece in enumerate(pieces, start=1):
+            replying = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and number == 1 else None
+            last = number == len(pieces)
+            sent.append(
+                await self._bot.send_message(
+                    chat_id, piece, reply_markup=markup if last else None, reply_parameters=replying
+                )
+            )
+        return sent
+
+
+def _pieces(text: str) -> list[str]:
+    return split_message(text, MAX_MESSAGE) or ["…"]
