@@ -93,9 +93,6 @@ class AudioTooLarge(AudioError):
     def __init__(
         self, size_bytes: int | None = None, limit_bytes: int | None = None, *, message: str | None = None
     ) -> None:
-        if isinstance(size_bytes, str):
-            # Transitional: adapters/slack.py still passes its own words positionally; keep them as the message.
-            message, size_bytes = size_bytes, None
         self.size_bytes = size_bytes
         self.limit_bytes = limit_bytes
         if message is None and size_bytes is not None:

@@ -61,10 +61,3 @@ class SessionView(Progress):
     def has_failed_voice_answer(self) -> bool:
         """A voice answer whose transcription failed can be retried from its kept recording."""
         return self.failed_voice_answers > 0
-
-    @property
-    def pending(self) -> tuple[Mapping[str, bool], ...]:
-        """Deprecated: one {"failed": bool} per pending voice answer, for adapters/render.py (status_text) and
-        adapters/telegram.py (/retry), which still read `session.pending`. Use pending_count and
-        has_failed_voice_answer; remove this once those two files are replaced."""
-        return tuple(MappingProxyType({"failed": n < self.failed_voice_answers}) for n in range(self.pending_count))

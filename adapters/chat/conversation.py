@@ -99,7 +99,10 @@ class Chat:
     def reads_only(self, event: Event) -> bool:
         """True for events that change nothing: they need not wait behind the same user's voice answer."""
         if isinstance(event, Command):
-            return self._command_of(event)[0] in READ_ONLY_COMMANDS
+            name, args = self._command_of(event)
+            # A bare /interview on a surface with forms only opens the form (or offers to resume): opening it must
+            # not wait behind a long transcription, since Slack allows 3 s to open a modal.
+            return name in READ_ONLY_COMMANDS or (self.surface.forms and name == "interview" and not args)
         return isinstance(event, Choice) and event.action.startswith("adm:")
 
     async def first_delivery(self, delivery_id: str) -> bool:

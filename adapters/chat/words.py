@@ -142,6 +142,7 @@ class Words:
     def __init__(self, cmd: Callable[[str], str], *, voice: str, where: str) -> None:
         self.cmd = cmd
         self.voice = voice  # what a recording is called there: "voice note", "audio clip"
+        self.a_voice = f"{'an' if voice[:1] in 'aeiou' else 'a'} {voice}"
         self.where = where  # where the questions arrive: "this chat", "our direct messages"
 
     # ----- questions and answers --------------------------------------------------------------------------
@@ -152,7 +153,7 @@ class Words:
         return f"❓ Question {number} of {total} ({category_label(question.category)}):\n{question.text}"
 
     def answer_hint(self) -> str:
-        return f"Answer with a {self.voice} or type your answer. {self.cmd('skip')} skips the question."
+        return f"Answer with {self.a_voice} or type your answer. {self.cmd('skip')} skips the question."
 
     @staticmethod
     def feedback(feedback: Feedback) -> str:
@@ -315,7 +316,7 @@ class Words:
         return (
             "👋 Hi! I'm a mock-interview coach.\n\n"
             f"Send {self.cmd('interview')} and I'll ask a few questions about the role you want. Answer each one "
-            f"with a {self.voice} (or type it); I'll transcribe it, tell you what went well and what to work on, "
+            f"with {self.a_voice} (or type it); I'll transcribe it, tell you what went well and what to work on, "
             f"and give you a report at the end. Send {self.cmd('help')} for all commands."
         )
 
@@ -324,7 +325,7 @@ class Words:
         c = self.cmd
         return "\n".join(
             [
-                f"🎤 Mock interview coach: I ask interview questions, you answer with a {self.voice} (or by typing), "
+                f"🎤 Mock interview coach: I ask interview questions, you answer with {self.a_voice} (or by typing), "
                 "and I give feedback on each answer and a report at the end.",
                 "",
                 f"{c('interview')}: set up and start an interview (or in one line: {c('interview')} Senior Backend "
@@ -360,7 +361,7 @@ class Words:
 
     def intro_hint(self) -> str:
         return (
-            f"Answer each question with a {self.voice} or type your answer. Send {self.cmd('repeat')} to see the "
+            f"Answer each question with {self.a_voice} or type your answer. Send {self.cmd('repeat')} to see the "
             f"question again, {self.cmd('skip')} to skip it, {self.cmd('end')} to finish early."
         )
 
@@ -429,7 +430,7 @@ class Words:
     def documents_only_in_setup(self) -> str:
         return (
             "I read documents only while setting up an interview (your CV or the job description). "
-            f"To answer a question, send a {self.voice} or type your answer."
+            f"To answer a question, send {self.a_voice} or type your answer."
         )
 
     # ----- commands ------------------------------------------------------------------------------------------------
@@ -441,7 +442,7 @@ class Words:
         if step is not None:
             hint = self.finish_setup_first(step)
         elif interviewing:
-            hint = f"To answer, send a {self.voice} or type your answer."
+            hint = f"To answer, send {self.a_voice} or type your answer."
         else:
             hint = (
                 f"Send {self.cmd('interview')} to start a mock interview, or {self.cmd('help')} to see what I can do."
