@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.chat import megabytes, split_message
-from adapters.chat.words import ago
+from adapters.chat.text import ago
 from engine import errors
 
 

@@ -35,7 +35,8 @@ from adapters.chat.replies import (
     Unsupported,
     Voice,
 )
-from adapters.chat.words import SORRY, Words, megabytes, split_message
+from adapters.chat.text import megabytes, split_message
+from adapters.chat.words import SORRY, Words
 
 __all__ = [
     "DEFAULT_INDUSTRY",

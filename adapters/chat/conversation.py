@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.chat import setup
-from adapters.chat.parse import DEFAULT_INDUSTRY, parse_one_line, round_type, split_command
+from adapters.chat.parse import parse_one_line, split_command
 from adapters.chat.replies import (
     Choice,
     Command,
@@ -31,10 +31,10 @@ from adapters.chat.replies import (
     Unsupported,
     Voice,
 )
-from adapters.chat.setup import CONFIRM, STEPS, Draft
-from adapters.chat.words import SORRY, Words, round_label
+from adapters.chat.setup import CONFIRM, STEPS
+from adapters.chat.wizard import Step, Wizard
+from adapters.chat.words import SORRY, Words
 from engine import (
-    FIELD_LIMITS,
     ROUND_TYPES,
     AnswerResult,
     AudioInput,
@@ -87,7 +87,7 @@ class Chat:
         self.engine = engine
         self.surface = surface
         self.words = Words(surface.cmd, voice=surface.voice, where=surface.where)
-        self._clock = clock
+        self.wizard = Wizard(engine, self.words, clock)
         limit = engine.max_audio_bytes
         self.max_file_bytes = min(limit, surface.max_file_bytes) if surface.max_file_bytes else limit
 
@@ -139,8 +139,7 @@ class Chat:
         """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
         route = item.session.route
         if item.result is not None:
-            lead = self.words.recovered_intro() + "\n\n"
-            async for reply in self._after_answer(item.result, lead=lead):
+            async for reply in self._after_answer(item.result, lead=self.words.recovered_intro()):
                 yield reply
         elif item.error is not None:
             yield Reply(Kind.ERROR, self.words.recovered_error(self.words.error(item.error)), to=route)
@@ -204,7 +203,7 @@ class Chat:
             async for reply in self._interview(user, args, place):
                 yield reply
         elif name == "cancel":
-            if await self._draft(user, steps=(*STEPS, CONFIRM)) is not None:
+            if await self.wizard.load(user, steps=(*STEPS, CONFIRM)) is not None:
                 await self.engine.clear_draft(user)
                 yield Reply(Kind.NOTE, words.setup_cancelled())
             else:
@@ -227,8 +226,9 @@ class Chat:
         elif name == "end":
             session = await self.engine.get_session(user)
             report = await self.engine.end(user)
-            text = f"{words.ended()}\n\n{words.report(report)}"
-            yield Reply(Kind.REPORT, text, to=session.route, report=report)
+            lead = words.ended()
+            text = f"{lead}\n\n{words.report(report)}"
+            yield Reply(Kind.REPORT, text, to=session.route, report=report, lead=lead)
             yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
         elif name == "report":
             try:
@@ -267,8 +267,7 @@ class Chat:
         elif self.surface.forms:
             yield Reply(Kind.FORM, "Set up your mock interview.", form=setup.setup_form())
         else:
-            await self._save_draft(user, Draft(step="role", touched=self._clock()))
-            yield Reply(Kind.PROMPT, f"{self.words.setup_intro()}\n\n{self.words.setup_step('role')}")
+            yield await self.wizard.begin(user)
 
     async def _start(
         self, user: User, spec: InterviewSpec, place: Place, *, replace: bool = False
@@ -281,7 +280,7 @@ class Chat:
         try:
             started = await self.engine.start(user, spec, route=route)
         except errors.SessionInProgress as exc:
-            await self._save_draft(user, Draft(step=CONFIRM, touched=self._clock(), spec=spec))
+            await self.wizard.hold(user, spec)
             yield self._offer_resume(exc.session)
             return
         await self.engine.clear_draft(user)  # a set-up abandoned for the one-line form must not eat answers
@@ -320,9 +319,9 @@ class Chat:
 
     async def _text(self, user: User, text: str, place: Place) -> AsyncIterator[Reply]:
         """The next set-up answer while setting up, otherwise a typed interview answer."""
-        draft = await self._draft(user)
+        draft = await self.wizard.load(user)
         if draft is not None:
-            async for reply in self._setup_text(user, draft, text, place):
+            async for reply in self._setup(user, await self.wizard.text(user, draft, text), place):
                 yield reply
             return
         result = await self.engine.answer_text(user, text)
@@ -331,7 +330,7 @@ class Chat:
 
     async def _voice(self, user: User, file: FileSource) -> AsyncIterator[Reply]:
         """Check before downloading, show progress, download, transcribe, then feedback replaces the progress."""
-        draft = await self._draft(user)
+        draft = await self.wizard.load(user)
         if draft is not None:
             yield Reply(Kind.NOTE, self.words.finish_setup_first(draft.step))
             return
@@ -364,9 +363,10 @@ class Chat:
         """Feedback on the answer, then the next question, or the report when that was the last one."""
         session = result.session
         route = session.route
+        text = f"{lead}\n\n{self.words.answer(result)}" if lead else self.words.answer(result)
         yield Reply(
-            Kind.ANSWER, lead + self.words.answer(result), to=route, edit=edit, result=result,
-            number=result.answer.index + 1, total=session.total,
+            Kind.ANSWER, text, to=route, edit=edit, result=result, number=result.answer.index + 1,
+            total=session.total, lead=lead,
         )  # fmt: skip
         if result.report is not None:
             yield Reply(Kind.REPORT, self.words.report(result.report), to=route, report=result.report)
@@ -389,62 +389,9 @@ class Chat:
             logger.warning("download failed platform=%s file=%s: %s", self.surface.platform, file.filename, exc)
             return None
 
-    # ----- set-up, step by step ------------------------------------------------------------------------------
-
-    async def _setup_text(self, user: User, draft: Draft, text: str, place: Place) -> AsyncIterator[Reply]:
-        words = self.words
-        text = text.strip()
-        step = draft.step
-        if step == "round":
-            choice = round_type(text)
-            if choice is None:
-                yield Reply(Kind.PROMPT, words.pick_round(), setup.round_options_for_steps())
-                return
-            draft.round_type, draft.step = choice, "cv"
-            await self._save_draft(user, draft)
-            yield self._step_prompt("cv")
-            return
-        limit = FIELD_LIMITS[setup.SPEC_FIELDS[step]]
-        if step in ("cv", "jd"):
-            text = text[:limit]  # the rest of a long CV adds little to question planning
-        elif len(text) > limit:
-            yield Reply(Kind.NOTE, words.too_long_field(limit))
-            return
-        if not text:
-            yield self._step_prompt(step)
-            return
-        if step == "jd":
-            await self.engine.clear_draft(user)  # also when the engine refuses the spec: the set-up is over
-            async for reply in self._start(user, draft.finished_spec(jd=text), place):
-                yield reply
-            return
-        following = STEPS[STEPS.index(step) + 1]
-        if step == "role":
-            draft.role = text
-        elif step == "company":
-            draft.company = text
-        elif step == "industry":
-            draft.industry = text
-        else:
-            draft.cv = text
-        draft.step = following
-        await self._save_draft(user, draft)
-        lead = f"{words.got_cv(len(text))}\n\n" if step == "cv" else ""
-        yield self._step_prompt(following, lead=lead)
-
-    def _step_prompt(self, step: str, *, lead: str = "") -> Reply:
-        options: tuple[Option, ...] = ()
-        if step == "industry":
-            options = (Option(DEFAULT_INDUSTRY, "w:industry:general"),)
-        elif step == "round":
-            options = setup.round_options_for_steps()
-        elif step in ("cv", "jd"):
-            options = (Option("Skip ⏭", f"w:skip:{step}"),)
-        return Reply(Kind.PROMPT, lead + self.words.setup_step(step), options)
-
     async def _document(self, user: User, file: FileSource, place: Place) -> AsyncIterator[Reply]:
         """A CV or job description as a file while setting up; anything else gets a pointer."""
-        draft = await self._draft(user)
+        draft = await self.wizard.load(user)
         if draft is None or draft.step not in ("cv", "jd"):
             if draft is not None:
                 yield Reply(Kind.NOTE, self.words.finish_setup_first(draft.step))
@@ -466,7 +413,7 @@ class Chat:
         if not text.strip():
             yield Reply(Kind.NOTE, self.words.document_empty())
             return
-        async for reply in self._setup_text(user, draft, text, place):
+        async for reply in self._setup(user, await self.wizard.text(user, draft, text), place):
             yield reply
 
     # ----- buttons --------------------------------------------------------------------------------------------
@@ -474,7 +421,7 @@ class Chat:
     async def _choice(self, user: User, action: str, place: Place) -> AsyncIterator[Reply]:
         kind, _, value = action.partition(":")
         if kind == "w":
-            async for reply in self._setup_choice(user, value, place):
+            async for reply in self._setup(user, await self.wizard.choose(user, value), place):
                 yield reply
         elif kind == "s":
             async for reply in self._resume_choice(user, value, place):
@@ -490,34 +437,6 @@ class Chat:
         else:
             yield Reply(Kind.NOTE, self.words.stale_button())
 
-    async def _setup_choice(self, user: User, value: str, place: Place) -> AsyncIterator[Reply]:
-        action, _, choice = value.partition(":")
-        draft = await self._draft(user)
-        expected = {"industry": "industry", "round": "round", "skip": choice}.get(action)
-        if draft is None or draft.step != expected:
-            yield Reply(Kind.NOTE, self.words.setup_gone())
-            return
-        if action == "industry":
-            yield Reply(Kind.NOTE, f"✓ {DEFAULT_INDUSTRY}", edit=Edit.CHOSEN)
-            draft.industry, draft.step = DEFAULT_INDUSTRY, "round"
-        elif action == "round":
-            if choice not in ROUND_TYPES:
-                yield Reply(Kind.PROMPT, self.words.pick_round(), setup.round_options_for_steps())
-                return
-            yield Reply(Kind.NOTE, f"✓ {round_label(choice)}", edit=Edit.CHOSEN)
-            draft.round_type, draft.step = choice, "cv"
-        elif choice == "cv":
-            yield Reply(Kind.NOTE, "✓ Skipped", edit=Edit.CHOSEN)
-            draft.step = "jd"
-        else:
-            yield Reply(Kind.NOTE, "✓ Skipped", edit=Edit.CHOSEN)
-            await self.engine.clear_draft(user)
-            async for reply in self._start(user, draft.finished_spec(jd=""), place):
-                yield reply
-            return
-        await self._save_draft(user, draft)
-        yield self._step_prompt(draft.step)
-
     async def _resume_choice(self, user: User, value: str, place: Place) -> AsyncIterator[Reply]:
         if value == "resume":
             await self.engine.clear_draft(user)
@@ -526,7 +445,7 @@ class Chat:
             yield self._question_reply(session)
             yield Reply(Kind.NOTE, self.words.question_elsewhere(session.position + 1), pointer=True)
             return
-        draft = await self._draft(user, steps=(CONFIRM,))
+        draft = await self.wizard.load(user, steps=(CONFIRM,))
         if draft is None and self.surface.forms:
             # The old interview ends when the form is submitted, so cancelling the form changes nothing.
             yield Reply(Kind.FORM, "Set up your new interview.", form=setup.setup_form(replace=True))
@@ -545,9 +464,7 @@ class Chat:
             async for reply in self._start(user, draft.spec, place):
                 yield reply
         else:
-            await self._save_draft(user, Draft(step="role", touched=self._clock()))
-            intro = self.words.setup_intro(replacing=True)
-            yield Reply(Kind.PROMPT, f"{intro}\n\n{self.words.setup_step('role')}")
+            yield await self.wizard.begin(user, replacing=True)
 
     # ----- reading ------------------------------------------------------------------------------------------
 
@@ -588,7 +505,7 @@ class Chat:
         return Reply(Kind.NOTE, words.language_set(session.language, available=available))
 
     async def _unsupported(self, user: User, event: Unsupported) -> AsyncIterator[Reply]:
-        draft = await self._draft(user)
+        draft = await self.wizard.load(user)
         interviewing = draft is None and await self._active(user) is not None
         step = draft.step if draft is not None else None
         yield Reply(Kind.NOTE, self.words.unsupported(event.what, step=step, interviewing=interviewing))
@@ -641,26 +558,10 @@ class Chat:
         except errors.SessionNotFound:
             return None
 
-    async def _draft(self, user: User, steps: tuple[str, ...] = STEPS) -> Draft | None:
-        """The user's set-up in progress (or, with steps=(CONFIRM,), a spec waiting for a button).
-
-        Loaded afresh for each event; a surface runs one user's events one at a time, so nothing else changes
-        the draft between this load and the save that follows it.
-        """
-        data = await self.engine.get_draft(user)
-        if data is None:
-            return None
-        try:
-            draft: Draft | None = Draft.from_dict(data)
-        except (TypeError, ValueError):
-            logger.warning("dropping an unreadable set-up draft platform=%s user=%s", user.platform, user.user_id)
-            draft = None
-        if draft is None or self._clock() - draft.touched > setup.DRAFT_TTL_SECONDS:
-            await self.engine.clear_draft(user)
-            return None
-        return draft if draft.step in steps else None
-
-    async def _save_draft(self, user: User, draft: Draft) -> None:
-        """Keep the set-up's latest state with the engine, so a restart carries on from this step."""
-        draft.touched = self._clock()
-        await self.engine.save_draft(user, draft.to_dict())
+    async def _setup(self, user: User, step: Step, place: Place) -> AsyncIterator[Reply]:
+        """Show what a set-up step said, and start the interview once its last field is in."""
+        for reply in step.replies:
+            yield reply
+        if step.spec is not None:
+            async for reply in self._start(user, step.spec, place):
+                yield reply

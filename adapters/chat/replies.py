@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine import AnswerResult, InterviewSpec, Question, Report, SessionSummary
@@ -172,4 +172,6 @@ class Reply:
     spec: InterviewSpec | None = None
     sessions: SessionsPage | None = None
     form: SetupForm | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # The opening words of `text` before its structured part ("Interview ended."), for renderers that lay out
+    # the structured part themselves and would otherwise lose them.
+    lead: str = ""

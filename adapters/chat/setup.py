@@ -15,7 +15,7 @@ from typing import Any
 
 from adapters.chat.parse import DEFAULT_INDUSTRY, DEFAULT_ROUND, round_type
 from adapters.chat.replies import FormField, Option, SetupForm
-from adapters.chat.words import round_label
+from adapters.chat.text import round_label
 from engine import FIELD_LIMITS, ROUND_TYPES, InterviewSpec
 
 logger = logging.getLogger(__name__)

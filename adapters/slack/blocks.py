@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.chat import Kind, Option, Reply, SetupForm, Words, split_message
-from adapters.chat.words import STATE_LABELS, category_label, counts, duration, shorten
+from adapters.chat.text import STATE_LABELS, category_label, counts, duration, shorten
 from adapters.slack.parse import REPLACING
 from engine import AnswerResult, Question, Report
 
@@ -32,9 +32,9 @@ def message(reply: Reply, words: Words) -> tuple[str, list[Block]]:
     if reply.kind is Kind.QUESTION and reply.question is not None:
         blocks = _question(reply.question, reply.number, reply.total, words)
     elif reply.kind is Kind.ANSWER and reply.result is not None:
-        blocks = [*_lead(reply, words.answer(reply.result)), *_answer(reply.result, reply.number, reply.total, words)]
+        blocks = [*_lead(reply), *_answer(reply.result, reply.number, reply.total, words)]
     elif reply.kind is Kind.REPORT and reply.report is not None:
-        blocks = _report(reply.report, lead=_lead(reply, words.report(reply.report)))
+        blocks = _report(reply.report, lead=_lead(reply))
     elif reply.kind is Kind.SESSIONS and reply.sessions is not None:
         blocks = [{"type": "header", "text": plain(f"🗂 {reply.sessions.title}", 150)}, *sections(text)]
         blocks.append(context(escape(words.sessions_usage())))
@@ -88,12 +88,9 @@ def quote(text: str) -> str:
     return "\n".join(">" + line for line in text.splitlines() or [""])
 
 
-def _lead(reply: Reply, body: str) -> list[Block]:
+def _lead(reply: Reply) -> list[Block]:
     """Whatever the chat layer put before the structured part ("Interview ended.", "before I restarted…")."""
-    if reply.text == body or not reply.text.endswith(body):
-        return []
-    lead = reply.text[: -len(body)].strip()
-    return sections(escape(lead)) if lead else []
+    return sections(escape(reply.lead)) if reply.lead else []
 
 
 def _question(question: Question, number: int, total: int, words: Words) -> list[Block]:
