@@ -525,6 +525,39 @@ async def test_slow_transcription_blocks_nobody_and_one_users_answers_stay_in_or
         await running.stop()
 
 
+async def test_one_users_backlog_of_voice_notes_never_delays_anyone_else(
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram, voice_ogg: bytes
+) -> None:
+    gated = GatedTranscriber(vosk_transcriber)
+    running = await start_bot(tmp_path, gated, fake, workers=1)
+    try:
+        for user in (CANDIDATE, OTHER):
+            await start_one_line(fake, user, "Backend Engineer at TechCorp", 8)
+        gated.gate.clear()
+        # 70 voice notes at once (more than the 64 updates PTB works on at a time), the first one stuck in Vosk.
+        await fake.push(*(fake.voice_update(CANDIDATE, voice_ogg) for _ in range(70)))
+        await asyncio.to_thread(gated.entered.wait, 30)
+        before = len(fake.chat(OTHER))
+        await say(fake, OTHER, "/status")
+        # Answered while the backlog is still stuck: on the old update processor it waited for all of it (29 s).
+        await fake.wait_until(lambda: any("Progress:" in m.text for m in fake.chat(OTHER)[before:]), timeout=10)
+        assert not any("I heard" in m.text for m in fake.messages)
+        # Past three voice answers in flight, each further one is refused at once, in words, and not downloaded.
+        refusals = await fake.wait_until(
+            lambda: (found := [t for t in fake.texts(CANDIDATE) if "3 voice answers waiting" in t]) and len(found) == 67
+            and found, timeout=30,
+        )  # fmt: skip
+        assert "send this one again" in refusals[0]
+        gated.gate.set()
+        await fake.wait_for_text(CANDIDATE, "Question 4 of 8")
+        session = await running.engine.get_session(tg_user(CANDIDATE))
+        assert [a.source for a in session.answers] == ["voice", "voice", "voice"] and session.pending_count == 0
+        assert len(fake.calls_of("getFile")) == 3
+    finally:
+        gated.gate.set()
+        await running.stop()
+
+
 # ----- long messages -----------------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ The flow, for every message, button or command:
    Block Kit, threads and modals.
 """
 
-from adapters.chat.conversation import READ_ONLY_COMMANDS, Chat, PlaceUnavailable, Surface
+from adapters.chat.conversation import MAX_QUEUED_VOICE, READ_ONLY_COMMANDS, Chat, PlaceUnavailable, Surface
 from adapters.chat.parse import DEFAULT_INDUSTRY, OneLine, parse_one_line, split_command
 from adapters.chat.replies import (
     Choice,
@@ -40,6 +40,7 @@ from adapters.chat.words import SORRY, Words
 
 __all__ = [
     "DEFAULT_INDUSTRY",
+    "MAX_QUEUED_VOICE",
     "READ_ONLY_COMMANDS",
     "SORRY",
     "Chat",

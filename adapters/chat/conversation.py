@@ -54,6 +54,9 @@ COMMANDS = frozenset(
     {"start", "help", "interview", "cancel", "status", "repeat", "skip", "retry", "end", "report", "language"}
     | {"forget", "sessions"}
 )
+# Voice answers one user may have waiting or being transcribed at once; surfaces refuse more (too_many_waiting),
+# so one user's backlog (or a stuck client resending) never grows without bound.
+MAX_QUEUED_VOICE = 3
 SESSION_VIEWS = {"active": "Active interviews", "all": "All interviews", "stale": "Stale interviews"}
 PAGE_SIZE = 10
 

@@ -475,6 +475,12 @@ class Words:
             f"Please send a shorter one; {STILL_OPEN}."
         )
 
+    def too_many_waiting(self, waiting: int) -> str:
+        return (
+            f"You already have {waiting} voice answers waiting for me. I'll answer those in order; please send this "
+            "one again once they're done."
+        )
+
     def download_failed(self, platform: str) -> str:
         return f"I couldn't download that file from {platform}. Please send it again."
 

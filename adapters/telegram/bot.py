@@ -14,9 +14,9 @@ from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ApplicationHandlerStop, ContextTypes, TypeHandler
 
-from adapters.chat import SORRY, Chat, Document, DownloadFailed, Surface, Voice
+from adapters.chat import MAX_QUEUED_VOICE, SORRY, Chat, Document, DownloadFailed, Surface, Voice
 from adapters.telegram.config import TelegramConfig
-from adapters.telegram.ordering import UserOrder
+from adapters.telegram.ordering import Turn, UserOrder
 from adapters.telegram.parse import PLATFORM, Refusal, translate
 from adapters.telegram.render import Renderer, chat_of
 from engine import InterviewEngine, Recovered
@@ -28,7 +28,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # The cloud Bot API serves bots no file larger than this; a self-hosted Bot API server has no such limit.
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 CLOUD_API_HOST = "api.telegram.org"
-MAX_CONCURRENT_UPDATES = 64
+MAX_CONCURRENT_UPDATES = 64  # updates being worked on at once; those waiting for their user's turn don't count
 # The command menu Telegram shows beside the text box.
 COMMANDS = (
     ("interview", "Start a mock interview"),
@@ -81,12 +81,13 @@ class TelegramAdapter:
         self._secret = config.webhook_secret or secrets.token_urlsafe(32)
         self._taking_updates = False
         self.chat = Chat(engine, surface(config), clock=clock)
+        self._order = UserOrder(MAX_CONCURRENT_UPDATES, self._turn, max_voice=MAX_QUEUED_VOICE)
         builder = (
             ApplicationBuilder()
             .token(config.token)
             .base_url(config.api_base_url)
             .base_file_url(config.file_base_url)
-            .concurrent_updates(UserOrder(MAX_CONCURRENT_UPDATES, self._order_key))
+            .concurrent_updates(self._order)
         )
         if self._webhook:
             builder = builder.updater(None)
@@ -162,14 +163,14 @@ class TelegramAdapter:
 
     # ----- updates ----------------------------------------------------------------------------------------------
 
-    def _order_key(self, update: object) -> str | None:
+    def _turn(self, update: object) -> Turn:
         """One user's updates wait for each other; read-only ones and everything not a user's don't wait."""
         if not isinstance(update, Update):
-            return None
+            return Turn(None)
         incoming = translate(update, self._download)
         if incoming is None or isinstance(incoming.event, Refusal) or self.chat.reads_only(incoming.event):
-            return None
-        return incoming.user.user_id
+            return Turn(None)
+        return Turn(incoming.user.user_id, voice=isinstance(incoming.event, Voice))
 
     async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Telegram may deliver an update again (retries, restarts): handle each update id once."""
@@ -193,6 +194,13 @@ class TelegramAdapter:
         if isinstance(event, Refusal):
             words = self.chat.words
             await renderer.send(words.private_only() if event is Refusal.GROUP_CHAT else words.edits_ignored())
+            return
+        if self._order.overflowed(update):
+            logger.info(
+                "voice answer refused: too many waiting platform=%s user=%s update=%s",
+                PLATFORM, user.user_id, update.update_id,
+            )  # fmt: skip
+            await renderer.send(self.chat.words.too_many_waiting(MAX_QUEUED_VOICE))
             return
         details = ""
         if isinstance(event, Voice | Document):
