@@ -57,7 +57,9 @@ async def recover(engine: InterviewEngine, adapters: Mapping[str, Adapter]) -> N
     """Finish every voice answer a crash or restart interrupted, and hand each reply to its platform's adapter.
 
     HTTP clients poll for their results, so theirs are only logged; a platform whose adapter is off keeps its
-    answers pending until it is back.
+    answers pending until it is back. The HTTP API already serves meanwhile: a user's new answer that arrives
+    first makes the engine finish that user's interrupted answers ahead of it (their results come back with it),
+    and this pass skips them.
     """
     for platform in ("http", *adapters):
         for item in await engine.recover_pending(platform):
@@ -260,8 +262,13 @@ async def _warm_up(transcriber: VoskTranscriber, language: str) -> None:
 
 
 async def _housekeeping_forever(engine: InterviewEngine) -> None:
+    """Purge old recordings and drafts every HOUSEKEEPING_INTERVAL; one failed round (a full disk) is not the last."""
     while True:
-        recordings, drafts = await engine.housekeeping()
-        if recordings or drafts:
-            logger.info("removed %d old recordings and %d abandoned set-up drafts", recordings, drafts)
+        try:
+            recordings, drafts = await engine.housekeeping()
+        except Exception:
+            logger.exception("housekeeping failed; trying again in %.0fs", HOUSEKEEPING_INTERVAL)
+        else:
+            if recordings or drafts:
+                logger.info("removed %d old recordings and %d abandoned set-up drafts", recordings, drafts)
         await asyncio.sleep(HOUSEKEEPING_INTERVAL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -119,7 +120,33 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
                 raise ConfigError(f"{where}: [{section}] must be a table")
             raw[section][key] = env[var]
     config = _build(Config, raw, "", where)
+    _check_exposure(config.http, where)
     return dataclasses.replace(config, source=Path(path) if path else None)
+
+
+def _is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach: localhost, 127.0.0.0/8, ::1. Empty means every address."""
+    host = host.lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False  # another name may resolve to anything
+
+
+def _check_exposure(http: HttpConfig, where: str) -> None:
+    """The HTTP API trusts the ids its clients send, so without an API key anyone who reaches the port can read
+    every HTTP session (CV, job description, transcripts) and start sessions without end. Slack's HTTP mode and
+    Telegram's webhooks need this same server to be public, so a public address must not open the API by accident.
+    """
+    if not http.enabled or http.api_key or http.open_api or _is_loopback(http.host):
+        return
+    raise ConfigError(
+        f"{where}: 'http.host' is {http.host!r}, not loopback, and the interview API has no key, so anyone who can "
+        "reach the port could read and start sessions: set an API key (INTERVIEW_BOT_API_KEY or [http] api_key), "
+        "or set [http] open_api = true to serve it without one deliberately"
+    )
 
 
 def _build(cls: type, raw: Any, section: str, where: str) -> Any:

@@ -12,7 +12,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,6 +95,9 @@ class AnswerResult:
     next_question: Question | None = None
     report: Report | None = None
     replayed: bool = False  # the client resent an answer already recorded under the same delivery id
+    # Voice answers a restart left pending, recorded just now ahead of this one (oldest first): their replies are
+    # still owed to the candidate, before this answer's own.
+    earlier: tuple[Recovered, ...] = ()
 
     @property
     def feedback(self) -> Feedback | None:
@@ -231,7 +234,9 @@ class InterviewEngine:
             session, replay = await self._answerable(user, session_id, delivery_id)
             if replay is not None:
                 return replay
-            return await self._record(session, source="text", text=text, delivery_id=delivery_id)
+            session, earlier = await self._finish_earlier(user, session)
+            result = await self._record(session, source="text", text=text, delivery_id=delivery_id)
+            return replace(result, earlier=earlier)
 
     async def answer_audio(
         self, user: User, audio: AudioInput, *, session_id: str | None = None, delivery_id: str = ""
@@ -252,6 +257,7 @@ class InterviewEngine:
                 raise errors.AudioTooLarge(len(audio.data), self.max_audio_bytes)
             if not self.voice_available(session.language):
                 raise errors.SpeechUnavailable(session.language)
+            session, earlier = await self._finish_earlier(user, session)
             pending_id = uuid.uuid4().hex[:16]
             audio_file = await asyncio.to_thread(self._write_audio, session, pending_id, audio)
             session.pending.append(
@@ -277,19 +283,28 @@ class InterviewEngine:
                 audio.mime_type,
                 self.queue_depth,
             )
-            return await self._process_pending(user, session.session_id, pending_id)
+            result = await self._process_pending(user, session.session_id, pending_id)
+            return replace(result, earlier=earlier)
 
     async def retry(self, user: User, *, session_id: str | None = None) -> AnswerResult:
         """Transcribe again the oldest voice answer whose transcription failed, from its saved audio."""
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
+            earlier: tuple[Recovered, ...] = ()
+            if session.is_active:
+                session, earlier = await self._finish_earlier(user, session)
             failed = [p for p in session.pending if p.get("failed")]
             if not failed:
                 raise errors.InvalidInput({"retry": "there is no failed voice answer to retry"})
-            return await self._process_pending(user, session.session_id, failed[0]["id"])
+            result = await self._process_pending(user, session.session_id, failed[0]["id"])
+            return replace(result, earlier=earlier)
 
     async def recover_pending(self, platform: str) -> list[Recovered]:
-        """Finish voice answers a crash or restart interrupted; the adapter delivers the replies."""
+        """Finish voice answers a crash or restart interrupted; the adapter delivers the replies.
+
+        Requests may be served meanwhile: a new answer from the same user finishes that user's interrupted ones
+        first (and carries their replies), so an entry may be gone by the time its turn comes here.
+        """
         docs = await asyncio.to_thread(self._store.pending_sessions)
         recovered: list[Recovered] = []
         for doc in docs:
@@ -299,15 +314,28 @@ class InterviewEngine:
             for entry in doc["pending"]:
                 if entry.get("failed"):
                     continue
-                logger.info(
-                    "recovering interrupted answer platform=%s user=%s session=%s answer=%s",
-                    platform,
-                    user.user_id,
-                    doc["session_id"],
-                    entry["id"],
-                )
                 try:
                     async with self._lock(user):
+                        current = await self._load(user, doc["session_id"])
+                        waiting = current is not None and any(
+                            p["id"] == entry["id"] and not p.get("failed") for p in current.pending
+                        )
+                        if not waiting:
+                            logger.info(
+                                "interrupted answer already finished platform=%s user=%s session=%s answer=%s",
+                                platform,
+                                user.user_id,
+                                doc["session_id"],
+                                entry["id"],
+                            )
+                            continue
+                        logger.info(
+                            "recovering interrupted answer platform=%s user=%s session=%s answer=%s",
+                            platform,
+                            user.user_id,
+                            doc["session_id"],
+                            entry["id"],
+                        )
                         result = await self._process_pending(user, doc["session_id"], entry["id"])
                 except errors.EngineError as exc:
                     current = await self._load(user, doc["session_id"])
@@ -324,7 +352,9 @@ class InterviewEngine:
             session, replay = await self._answerable(user, session_id, delivery_id)
             if replay is not None:
                 return replay
-            return await self._record(session, source="skipped", text="", delivery_id=delivery_id)
+            session, earlier = await self._finish_earlier(user, session)
+            result = await self._record(session, source="skipped", text="", delivery_id=delivery_id)
+            return replace(result, earlier=earlier)
 
     async def end(self, user: User, *, session_id: str | None = None) -> Report:
         """Stop early; what was answered so far stays, and the report covers it."""
@@ -333,8 +363,11 @@ class InterviewEngine:
             self._require_active(session)
             session.status = ENDED
             session.finished_at = session.updated_at = self._clock()
-            await self._drop_pending(session)
+            unfinished = self._settle_pending(session, "the interview was ended")
             await self._save(session)
+            # Only once the session no longer points at them: a failed save leaves both as they were.
+            for relative in unfinished:
+                await asyncio.to_thread(self._delete_audio, relative)
             logger.info(
                 "session ended early platform=%s user=%s session=%s answered=%d/%d",
                 session.platform,
@@ -460,12 +493,18 @@ class InterviewEngine:
         return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id))
 
     async def housekeeping(self) -> tuple[int, int]:
-        """Remove recordings past the retention period and set-up drafts left for days: (files, drafts)."""
+        """Remove recordings past the retention period and set-up drafts left for days: (files, drafts).
+
+        A failed voice answer keeps its recording for /retry until the retention period ends; then the answer
+        is given up (dropped from its session) and its recording goes with the others.
+        """
         now = self._clock()
         drafts = await asyncio.to_thread(self._store.purge_drafts, now - DRAFT_RETENTION_SECONDS)
         if self._audio_dir is None:
             return 0, drafts
-        return await asyncio.to_thread(self._purge_audio, now - self._retention), drafts
+        cutoff = now - self._retention
+        await self._expire_failed(cutoff)
+        return await asyncio.to_thread(self._purge_audio, cutoff), drafts
 
     @property
     def queue_depth(self) -> int:
@@ -614,6 +653,9 @@ class InterviewEngine:
         if session.position >= session.total:
             session.status = COMPLETED
             session.finished_at = now
+            # Nothing can be recorded any more: failed answers leave (their recordings stay until the retention
+            # period ends), so the session archives instead of holding them for ever.
+            self._settle_pending(session, "the interview finished")
             report = build_report(session)
         await self._save(session)
         logger.info(
@@ -643,8 +685,9 @@ class InterviewEngine:
         if not session.is_active:
             await self._remove_pending(session, pending_id, delete_audio=True)
             raise errors.SessionCompleted(SessionView.of(session))
-        assert self._speech is not None
         try:
+            if self._speech is None or not self._speech.has_language(session.language):
+                raise errors.SpeechUnavailable(session.language)
             data = await asyncio.to_thread(self._read_audio, entry["audio_file"])
             transcript = await self._speech.transcribe(
                 AudioInput(data, entry.get("mime_type", ""), entry.get("filename", "")), session.language
@@ -658,7 +701,20 @@ class InterviewEngine:
                 pending_id,
             )
             raise
-        except (errors.AudioError, errors.SpeechUnavailable) as exc:
+        except errors.SpeechUnavailable as exc:
+            # The candidate was told this recording is saved: keep it for /retry once the model is back.
+            logger.warning(
+                "no speech model for a saved voice answer; kept for retry platform=%s user=%s session=%s "
+                "answer=%s lang=%s",
+                user.platform,
+                user.user_id,
+                session_id,
+                pending_id,
+                session.language,
+            )
+            await self._mark_failed(session, pending_id, exc.code)
+            raise
+        except errors.AudioError as exc:
             logger.info(
                 "voice answer rejected platform=%s user=%s session=%s answer=%s reason=%s",
                 user.platform,
@@ -669,8 +725,8 @@ class InterviewEngine:
             )
             await self._remove_pending(session, pending_id, delete_audio=True)
             raise
-        except errors.TranscriptionFailed:
-            await self._mark_failed(session, pending_id)
+        except errors.TranscriptionFailed as exc:
+            await self._mark_failed(session, pending_id, exc.code)
             raise
         except FileNotFoundError:
             logger.error("saved audio missing answer=%s file=%s", pending_id, entry["audio_file"])
@@ -678,7 +734,7 @@ class InterviewEngine:
             raise errors.TranscriptionFailed("The recording was lost before it could be transcribed.") from None
         except Exception:
             logger.exception("transcription crashed answer=%s; kept for retry", pending_id)
-            await self._mark_failed(session, pending_id)
+            await self._mark_failed(session, pending_id, errors.TranscriptionFailed.code)
             raise errors.TranscriptionFailed() from None
         logger.info(
             "voice answer transcribed platform=%s user=%s session=%s answer=%s seconds=%.1f rtf=%.2f words=%d",
@@ -707,17 +763,101 @@ class InterviewEngine:
         if delete_audio and entry is not None:
             await asyncio.to_thread(self._delete_audio, entry["audio_file"])
 
-    async def _mark_failed(self, session: Session, pending_id: str) -> None:
+    async def _mark_failed(self, session: Session, pending_id: str, reason: str) -> None:
         for entry in session.pending:
             if entry["id"] == pending_id:
                 entry["attempts"] = entry.get("attempts", 0) + 1
                 entry["failed"] = True
+                entry["error"] = reason
         await self._save(session)
 
-    async def _drop_pending(self, session: Session) -> None:
+    async def _finish_earlier(self, user: User, session: Session) -> tuple[Session, tuple[Recovered, ...]]:
+        """Record the voice answers a restart left pending, oldest first, so that a new answer lands after them.
+
+        The caller holds the user's lock, and every transcription runs under that lock: a pending entry not marked
+        failed is one that no live job is working on (a restart, or a cancelled request, left it). Failed ones stay
+        for /retry. ShuttingDown propagates: a new answer must not overtake one that is still waiting. Returns the
+        session as it is now and what became of each earlier answer, whose reply the candidate is still owed.
+        """
+        earlier: list[Recovered] = []
+        tried: set[str] = set()
+        while session.is_active:
+            entry = next((p for p in session.pending if not p.get("failed") and p["id"] not in tried), None)
+            if entry is None:
+                break
+            tried.add(entry["id"])
+            logger.info(
+                "finishing an earlier voice answer first platform=%s user=%s session=%s answer=%s",
+                user.platform,
+                user.user_id,
+                session.session_id,
+                entry["id"],
+            )
+            try:
+                result = await self._process_pending(user, session.session_id, entry["id"])
+            except errors.ShuttingDown:
+                # The new answer was not saved: only the earlier one will be answered after the restart.
+                raise errors.ShuttingDown(
+                    "I'm restarting. Your earlier voice answer is saved and I'll reply to it once I'm back; "
+                    "please send this answer again then."
+                ) from None
+            except errors.EngineError as exc:
+                session = await self._find(user, session.session_id, active_only=False)
+                earlier.append(Recovered(SessionView.of(session), None, exc))
+            else:
+                session = await self._find(user, session.session_id, active_only=False)
+                earlier.append(Recovered(result.session, result, None))
+        # The earlier answers may have finished the interview: the new one has no question left.
+        self._require_active(session)
+        return session, tuple(earlier)
+
+    def _settle_pending(self, session: Session, why: str) -> list[str]:
+        """Empty the pending list of a session that is finishing; returns the recordings of unfinished answers.
+
+        Failed answers can no longer be retried: their recordings stay, and go with the rest at the end of the
+        retention period. Whether to delete the unfinished answers' recordings is the caller's choice.
+        """
+        unfinished = []
         for entry in session.pending:
-            await asyncio.to_thread(self._delete_audio, entry["audio_file"])
+            logger.info(
+                "voice answer dropped, %s platform=%s user=%s session=%s answer=%s failed=%s",
+                why,
+                session.platform,
+                session.user_id,
+                session.session_id,
+                entry["id"],
+                bool(entry.get("failed")),
+            )
+            if not entry.get("failed"):
+                unfinished.append(entry["audio_file"])
         session.pending = []
+        return unfinished
+
+    async def _expire_failed(self, cutoff: float) -> None:
+        """Give up failed voice answers received before the cutoff, so their recordings can be purged."""
+        docs = await asyncio.to_thread(self._store.pending_sessions)
+        for doc in docs:
+            if not any(p.get("failed") and p.get("received_at", 0.0) < cutoff for p in doc["pending"]):
+                continue
+            user = User(doc["platform"], doc["user_id"], doc.get("name", ""))
+            async with self._lock(user):
+                session = await self._load(user, doc["session_id"])
+                if session is None:
+                    continue
+                expired = [p for p in session.pending if p.get("failed") and p.get("received_at", 0.0) < cutoff]
+                if not expired:
+                    continue
+                for entry in expired:
+                    logger.info(
+                        "failed voice answer given up after the retention period platform=%s user=%s session=%s "
+                        "answer=%s",
+                        session.platform,
+                        session.user_id,
+                        session.session_id,
+                        entry["id"],
+                    )
+                session.pending = [p for p in session.pending if p not in expired]
+                await self._save(session)
 
     # Audio files are named from hashes and generated ids only: nothing a client sends becomes a path.
     def _user_audio_dir(self, platform: str, user_id: str) -> Path:
@@ -735,11 +875,19 @@ class InterviewEngine:
         ext = AUDIO_EXTENSIONS.get(audio.mime_type.split(";")[0].strip().lower(), ".bin")
         path = folder / f"{pending_id}{ext}"
         tmp = path.with_suffix(path.suffix + ".part")
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
-            fh.write(audio.data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        try:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+                fh.write(audio.data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # e.g. a disk that filled up: no half recording left behind
+            raise
+        try:
+            _fsync_dir(folder)  # the new name is durable before the session says the recording exists
+        except OSError as exc:
+            logger.error("audio folder not synced after saving %s: %s", path.name, exc)
         return str(path.relative_to(self._audio_dir))
 
     def _read_audio(self, relative: str) -> bytes:
@@ -763,12 +911,37 @@ class InterviewEngine:
             return 0
         pending = {p["audio_file"] for doc in self._store.pending_sessions() for p in doc.get("pending", [])}
         removed = 0
-        for path in self._audio_dir.glob("*/*"):
-            relative = str(path.relative_to(self._audio_dir))
-            if relative not in pending and path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-                removed += 1
+        # Other requests delete recordings meanwhile (a rejected answer, a forgotten user's whole folder): whatever
+        # vanishes between the listing and the look at it is simply no longer there to purge.
+        for folder in _listing(self._audio_dir):
+            for path in _listing(folder):
+                relative = str(path.relative_to(self._audio_dir))
+                if relative in pending:
+                    continue
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if modified < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
         return removed
+
+
+def _listing(folder: Path) -> list[Path]:
+    """What is in a folder, or nothing if it is gone (or is not a folder)."""
+    try:
+        return list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_user(user: User) -> None:

@@ -486,3 +486,43 @@ async def test_admin_sessions_are_paged_and_refused_to_others(engine: InterviewE
     # Opening Slack's form must not wait behind a transcription (3 s to use the trigger); Telegram's set-up writes.
     assert Chat(engine, SLACK).reads_only(Command("interview")) and not chat.reads_only(Command("interview"))
     assert not Chat(engine, SLACK).reads_only(Command("interview", "Dev at Acme"))
+
+
+async def test_an_answer_after_a_restart_brings_the_reply_owed_for_the_earlier_voice_answer_first(
+    engine: InterviewEngine, speech: HeardSpeech
+) -> None:
+    chat = Chat(engine, TELEGRAM)
+    await run(chat, TG_USER, Command("interview", "Backend Engineer at TechCorp"))
+    speech.fail = errors.ShuttingDown()
+    caught, _ = voice(b"what I said before the restart")
+    assert "I'm restarting" in texts(await run(chat, TG_USER, caught))
+    speech.fail = None  # back up; nobody has finished that answer yet
+
+    replies = await run(chat, TG_USER, Text("and this I typed right after"))
+    assert [(r.kind, r.number) for r in replies] == [
+        (Kind.ANSWER, 1), (Kind.QUESTION, 2), (Kind.ANSWER, 2), (Kind.QUESTION, 3),
+    ]  # fmt: skip
+    owed = replies[0]
+    assert owed.lead == chat.words.recovered_intro() and owed.text.startswith(owed.lead)
+    assert "what I said before the restart" in owed.text and owed.result is not None
+    assert replies[2].text.startswith("✍️ Typed answer received.") and not replies[2].lead
+
+    # A voice answer: the first reply of all takes the place of its "transcribing…" message.
+    speech.fail = errors.ShuttingDown()
+    await run(chat, TG_USER, voice(b"interrupted again")[0])
+    speech.fail = None
+    replies = await run(chat, TG_USER, voice(b"the next one")[0])
+    assert [(r.kind, r.edit) for r in replies] == [
+        (Kind.PROGRESS, Edit.NONE), (Kind.ANSWER, Edit.PROGRESS), (Kind.QUESTION, Edit.NONE),
+        (Kind.ANSWER, Edit.NONE), (Kind.QUESTION, Edit.NONE),
+    ]  # fmt: skip
+    assert "interrupted again" in replies[1].text and "the next one" in replies[3].text
+
+    # One the recogniser cannot use is said so, and the new answer takes its question.
+    speech.fail = errors.ShuttingDown()
+    await run(chat, TG_USER, voice(b"...")[0])
+    speech.fail = errors.AudioSilent()
+    replies = await run(chat, TG_USER, Command("skip"))
+    assert replies[0].kind is Kind.ERROR and replies[0].text.startswith("About the voice answer you sent before")
+    assert "couldn't hear anything" in replies[0].text
+    assert [(r.kind, r.number) for r in replies[1:3]] == [(Kind.ANSWER, 5), (Kind.QUESTION, 6)]

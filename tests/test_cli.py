@@ -116,3 +116,19 @@ def test_a_port_already_in_use_is_one_clear_line(tmp_path):
         result = run_cli("run", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_on_a_public_host_without_an_api_key_is_refused_in_one_line(tmp_path):
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "sessions.json"}"\n[speech]\nauto_fetch = false\n'
+        '[http]\nhost = "0.0.0.0"\nport = 0\n'
+    )
+    result = run_cli("run", "--config", str(config), cwd=tmp_path, env={"INTERVIEW_BOT_API_KEY": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"interview-bot: {config}: 'http.host' is '0.0.0.0', not loopback, and the interview API has no key, so "
+        "anyone who can reach the port could read and start sessions: set an API key (INTERVIEW_BOT_API_KEY or "
+        "[http] api_key), or set [http] open_api = true to serve it without one deliberately"
+    ]
+    assert not (tmp_path / "sessions.json").exists()  # refused before anything was opened

@@ -92,3 +92,49 @@ def test_config_is_frozen():
     config = Config()
     with pytest.raises(AttributeError):
         config.http.port = 1  # type: ignore[misc]
+
+
+# ----- the interview API is not open to the world by accident ------------------------------------------------------
+
+
+def test_a_public_host_without_an_api_key_is_refused_naming_both_ways_out(tmp_path):
+    path = write(tmp_path, '[http]\nhost = "0.0.0.0"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: 'http.host' is '0.0.0.0'")
+    assert "INTERVIEW_BOT_API_KEY or [http] api_key" in message
+    assert "[http] open_api = true" in message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.20", "bot.example.com"])
+def test_every_address_but_loopback_counts_as_public(tmp_path, host):
+    with pytest.raises(ConfigError, match="open_api"):
+        load_config(write(tmp_path, f'[http]\nhost = "{host}"\n'), {})
+
+
+def test_a_public_host_with_an_api_key_from_the_file_or_the_environment_starts(tmp_path):
+    assert load_config(write(tmp_path, '[http]\nhost = "0.0.0.0"\napi_key = "k3y"\n'), {}).http.api_key == "k3y"
+    path = write(tmp_path, '[http]\nhost = "0.0.0.0"\n')
+    assert load_config(path, {"INTERVIEW_BOT_API_KEY": "env-k3y"}).http.api_key == "env-k3y"
+
+
+def test_a_public_host_with_open_api_starts(tmp_path):
+    config = load_config(write(tmp_path, '[http]\nhost = "0.0.0.0"\nopen_api = true\n'), {})
+    assert config.http.open_api and config.http.api_key == ""
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "LOCALHOST"])
+def test_loopback_without_a_key_starts(tmp_path, host):
+    assert load_config(write(tmp_path, f'[http]\nhost = "{host}"\n'), {}).http.host == host
+
+
+def test_a_public_host_with_the_api_disabled_starts(tmp_path):
+    """The server still carries the Telegram webhook and Slack events, which check their own secrets."""
+    config = load_config(write(tmp_path, '[http]\nhost = "0.0.0.0"\nenabled = false\n'), {})
+    assert not config.http.enabled and config.http.host == "0.0.0.0"
+
+
+def test_open_api_is_off_by_default():
+    assert load_config(None, {}).http.open_api is False

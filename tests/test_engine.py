@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import random
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 
 from engine import errors
 from engine.service import InterviewEngine
-from engine.store import SessionStore, TinyDBStore
+from engine.store import MemoryStore, SessionStore, TinyDBStore
 from engine.types import AudioInput, InterviewSpec, Transcript, User, Word
 from engine.views import SessionView
 from tests.engine_support import build_memory_engine
@@ -495,3 +497,240 @@ async def test_set_route_replaces_where_the_active_interview_replies(tmp_path):
     await engine.end(web_user, session_id="s1")
     with pytest.raises(errors.SessionCompleted):
         await engine.set_route(web_user, {"hook": "h2"}, session_id="s1")
+
+
+# ----- answers a restart left pending, and recordings that must not be stranded or lost ----------------------
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore whose saves fail while `full` is set, as a full disk makes them."""
+
+    full = False
+
+    def save(self, doc):
+        if self.full:
+            raise OSError(28, "No space left on device")
+        super().save(doc)
+
+
+async def interrupted(tmp_path, store, said: str, user: User = ALICE) -> InterviewEngine:
+    """A voice answer caught by a restart, then a new engine on the same store: the process after the restart."""
+    speech = ScriptedSpeech()
+    before = make_engine(tmp_path, speech, store=store)
+    if (await before.list_sessions(user_id=user.user_id, status="active")) == []:
+        await before.start(user, SPEC, route={"chat_id": 1001})
+    speech.fail_next = errors.ShuttingDown()
+    with pytest.raises(errors.ShuttingDown):
+        await before.answer_audio(user, voice(said) if said else AudioInput(b"junk", "audio/ogg"))
+    return make_engine(tmp_path, ScriptedSpeech(), store=store)
+
+
+@pytest.mark.parametrize("how", ["text", "voice", "skip"])
+async def test_an_answer_sent_right_after_a_restart_lands_after_the_voice_answer_the_restart_interrupted(tmp_path, how):
+    store = MemoryStore()
+    engine = await interrupted(tmp_path, store, "my answer to the first question")
+    if how == "text":
+        result = await engine.answer_text(ALICE, GOOD_ANSWER)
+    elif how == "voice":
+        result = await engine.answer_audio(ALICE, voice("my answer to the second question"))
+    else:
+        result = await engine.skip(ALICE)
+    session = await engine.get_session(ALICE)
+    assert [(a.index, a.source) for a in session.answers] == [(0, "voice"), (1, {"skip": "skipped"}.get(how, how))]
+    assert session.answers[0].text == "my answer to the first question"
+    assert session.answers[0].question == session.questions[0] and session.pending_count == 0
+    # The reply owed for the earlier answer comes with this one, first.
+    [earlier] = result.earlier
+    assert earlier.error is None and earlier.result.answer == session.answers[0]
+    assert earlier.result.next_question == session.questions[1]
+    assert result.answer.index == 1 and result.next_question == session.questions[2]
+    # Recovery, reaching that answer later, finds it done and sends nothing twice.
+    assert await engine.recover_pending("telegram") == []
+    assert len((await engine.get_session(ALICE)).answers) == 2
+
+
+async def test_recovery_and_a_new_answer_racing_keep_the_order_either_way(tmp_path):
+    store = MemoryStore()
+    engine = await interrupted(tmp_path, store, "first")
+    recovering = asyncio.create_task(engine.recover_pending("telegram"))
+    typed = await engine.answer_text(ALICE, GOOD_ANSWER)
+    recovered = await recovering
+    assert len(typed.earlier) + len(recovered) == 1  # one of the two recorded it, and said so once
+    session = await engine.get_session(ALICE)
+    assert [(a.index, a.source, a.text) for a in session.answers] == [(0, "voice", "first"), (1, "text", GOOD_ANSWER)]
+
+
+async def test_an_earlier_answer_that_cannot_be_used_is_reported_and_the_new_one_takes_its_question(tmp_path):
+    store = MemoryStore()
+    engine = await interrupted(tmp_path, store, "")  # junk audio: the recogniser will refuse it
+    result = await engine.answer_text(ALICE, GOOD_ANSWER)
+    [earlier] = result.earlier
+    assert earlier.result is None and isinstance(earlier.error, errors.AudioInvalid)
+    assert result.answer.index == 0 and (await engine.get_session(ALICE)).pending_count == 0
+
+
+async def test_earlier_answers_that_finish_the_interview_leave_no_question_for_the_new_one(tmp_path):
+    store = MemoryStore()
+    engine = make_engine(tmp_path, store=store)
+    started = await engine.start(ALICE, SPEC)
+    for _ in range(started.session.total - 1):
+        await engine.skip(ALICE)
+    engine = await interrupted(tmp_path, store, "my last answer")
+    with pytest.raises(errors.SessionCompleted):  # the voice answer came first and took the last question
+        await engine.answer_text(ALICE, GOOD_ANSWER)
+    latest = await engine.latest_session(ALICE)
+    assert latest.status == "completed" and latest.answers[-1].text == "my last answer"
+
+
+async def test_a_missing_model_after_a_restart_keeps_the_recording_for_retry_until_retention_ends(tmp_path):
+    now = [1_800_000_000.0]
+    store = MemoryStore()
+    speech = ScriptedSpeech()
+    before = make_engine(tmp_path, speech, store=store, clock=lambda: now[0], audio_retention_seconds=3600)
+    await before.start(ALICE, SPEC)
+    speech.fail_next = errors.ShuttingDown()
+    with pytest.raises(errors.ShuttingDown):
+        await before.answer_audio(ALICE, voice("said before the restart"))
+    [recording] = (tmp_path / "audio").rglob("*.ogg")
+
+    # Restarted without the English model.
+    no_model = make_engine(
+        tmp_path, ScriptedSpeech(languages=("ko",)), store=store, clock=lambda: now[0], audio_retention_seconds=3600
+    )
+    [item] = await no_model.recover_pending("telegram")
+    assert isinstance(item.error, errors.SpeechUnavailable) and item.session.failed_voice_answers == 1
+    assert recording.exists()
+    assert await no_model.housekeeping() == (0, 0)  # within the retention period: kept
+    assert recording.exists() and (await no_model.get_session(ALICE)).failed_voice_answers == 1
+
+    # The model is back: /retry transcribes the kept recording.
+    back = make_engine(tmp_path, ScriptedSpeech(), store=store, clock=lambda: now[0], audio_retention_seconds=3600)
+    assert (await back.retry(ALICE)).answer.text == "said before the restart"
+
+    # Another one failed for want of the model, never retried: at the end of retention it is given up.
+    speech = ScriptedSpeech()
+    before = make_engine(tmp_path, speech, store=store, clock=lambda: now[0], audio_retention_seconds=3600)
+    speech.fail_next = errors.SpeechUnavailable("en-us")
+    with pytest.raises(errors.SpeechUnavailable):
+        await before.answer_audio(ALICE, voice("never retried"))
+    assert (await before.get_session(ALICE)).failed_voice_answers == 1
+    now[0] += 7200
+    os.utime(recording, (now[0] - 7200, now[0] - 7200))
+    for path in (tmp_path / "audio").rglob("*.ogg"):
+        os.utime(path, (now[0] - 7200, now[0] - 7200))
+    assert await before.housekeeping() == (2, 0)
+    assert (await before.get_session(ALICE)).pending_count == 0
+    assert not any((tmp_path / "audio").rglob("*.ogg"))
+
+
+@pytest.mark.parametrize("finish", ["last answer", "end"])
+async def test_finishing_an_interview_settles_failed_answers_so_it_archives_and_retention_purges(tmp_path, finish):
+    now = [time.time()]
+    store = MemoryStore()
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech, store=store, clock=lambda: now[0], audio_retention_seconds=3600)
+    started = await engine.start(ALICE, SPEC)
+    speech.fail_next = errors.TranscriptionFailed()
+    with pytest.raises(errors.TranscriptionFailed):
+        await engine.answer_audio(ALICE, voice("lost to a crash"))
+    [recording] = (tmp_path / "audio").rglob("*.ogg")
+    if finish == "end":
+        await engine.end(ALICE)
+    else:
+        for _ in range(started.session.total):
+            result = await engine.answer_text(ALICE, GOOD_ANSWER)
+        assert result.finished
+    latest = await engine.latest_session(ALICE)
+    assert latest.status in ("completed", "ended") and latest.pending_count == 0
+    assert store.stats()["archived"] == 1 and store.pending_sessions() == []
+    assert recording.exists() and await engine.housekeeping() == (0, 0)  # kept for the retention period
+    now[0] += 7200
+    assert await engine.housekeeping() == (1, 0) and not recording.exists()
+
+
+async def test_end_saves_the_session_before_deleting_what_it_drops(tmp_path):
+    store = FlakyStore()
+    engine = await interrupted(tmp_path, store, "said before the restart")
+    [recording] = (tmp_path / "audio").rglob("*.ogg")
+    store.full = True
+    with pytest.raises(OSError, match="No space"):
+        await engine.end(ALICE)
+    store.full = False
+    # Nothing changed: the session still holds the answer and its recording is there to finish it.
+    assert recording.exists()
+    session = await engine.get_session(ALICE)
+    assert session.status == "active" and session.pending_count == 1
+    [recovered] = await engine.recover_pending("telegram")
+    assert recovered.result.answer.text == "said before the restart"
+
+
+async def test_a_recording_that_cannot_be_written_leaves_no_part_file(tmp_path, monkeypatch):
+    engine = make_engine(tmp_path)
+    await engine.start(ALICE, SPEC)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        await engine.answer_audio(ALICE, voice("too much for the disk"))
+    monkeypatch.undo()
+    assert [p for p in (tmp_path / "audio").rglob("*") if p.is_file()] == []
+    assert (await engine.get_session(ALICE)).pending_count == 0
+    assert (await engine.answer_audio(ALICE, voice("room again"))).answer.index == 0
+
+
+async def test_a_recording_is_synced_before_its_rename_and_its_folder_after(tmp_path, monkeypatch):
+    engine = make_engine(tmp_path)
+    await engine.start(ALICE, SPEC)
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append(("replace", Path(dst).suffix))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    await engine.answer_audio(ALICE, voice("durable"))
+    monkeypatch.undo()
+    assert calls == [("fsync", "file"), ("replace", ".ogg"), ("fsync", "folder")]
+
+
+async def test_purging_tolerates_a_recording_removed_while_it_runs(tmp_path, monkeypatch):
+    now = [time.time()]
+    engine = make_engine(tmp_path, audio_retention_seconds=3600, clock=lambda: now[0])
+    bob = User("telegram", "2002")
+    for user in (ALICE, bob):
+        await engine.start(user, SPEC)
+        await engine.answer_audio(user, voice("an old answer"))
+    first, second = sorted((tmp_path / "audio").rglob("*.ogg"))
+    real_stat = Path.stat
+
+    def stat_after_removal(self, *args, **kwargs):
+        if self == first:
+            os.unlink(self)  # another request removed it between the listing and this look at it
+        return real_stat(self, *args, **kwargs)
+
+    now[0] += 7200
+    monkeypatch.setattr(Path, "stat", stat_after_removal)
+    assert await engine.housekeeping() == (1, 0)
+    monkeypatch.undo()
+    assert not first.exists() and not second.exists()
+
+
+async def test_a_new_answer_never_overtakes_an_earlier_one_that_a_shutdown_holds_up(tmp_path):
+    store = MemoryStore()
+    engine = await interrupted(tmp_path, store, "waiting for the restart")
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech, store=store)
+    speech.fail_next = errors.ShuttingDown()  # the process is stopping again
+    with pytest.raises(errors.ShuttingDown) as info:
+        await engine.answer_text(ALICE, GOOD_ANSWER)
+    assert "send this answer again" in info.value.message
+    session = await engine.get_session(ALICE)
+    assert session.position == 0 and session.answers == () and session.pending_count == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import HttpConfig
 from bot.server import create_app
-from engine import errors
+from engine import FIELD_LIMITS, ID_PATTERN, MAX_TEXT_ANSWER, errors
 from engine.service import InterviewEngine
 from engine.speech import AudioLimits
 from tests import audio_fixtures
@@ -312,6 +313,31 @@ async def test_answer_that_is_neither_multipart_nor_json_is_a_clear_400(client: 
     resp = await client.post("/api/interview/answer", data=b"raw bytes", headers={"Content-Type": "audio/ogg"})
     body = await expect_error(resp, 400, "invalid_request")
     assert "multipart/form-data" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"\xff\xfe: x",  # a name that is not UTF-8 (what the fuzzer sent)
+        b"\xe9t\xe9: x",  # Latin-1 bytes
+        b"Bad Name: x",  # a space in the name
+        b"no colon at all",
+        b"A\x01B: x",  # a control character
+    ],
+)
+async def test_a_multipart_part_with_a_broken_header_is_a_400_not_a_500(client: TestClient, header: bytes) -> None:
+    await start(client)
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n' + START["user_id"].encode() + b"\r\n"
+        b'--XyZ\r\nContent-Disposition: form-data; name="session_id"\r\n\r\n' + START["session_id"].encode() + b"\r\n"
+        b"--XyZ\r\n" + header + b'\r\nContent-Disposition: form-data; name="text"\r\n\r\nMy answer\r\n--XyZ--\r\n'
+    )
+    resp = await client.post(
+        "/api/interview/answer", data=body, headers={"Content-Type": "multipart/form-data; boundary=XyZ"}
+    )
+    result = await expect_error(resp, 400, "invalid_request", "Invalid request")
+    assert result["detail"].startswith("Malformed multipart body: part headers: ")
+    assert (await state(client))["progress"]["position"] == 0
 
 
 async def test_answer_for_an_unknown_session_is_404_with_the_old_message(client: TestClient, voice_ogg: bytes) -> None:
@@ -777,6 +803,88 @@ async def test_openapi_describes_exactly_the_routes_the_app_serves(client: TestC
             assert "200" in operation["responses"] or "201" in operation["responses"], path
     refs = {ref for ref in _refs(doc) if ref.startswith("#/components/schemas/")}
     assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(doc["components"]["schemas"])
+
+
+async def test_openapi_states_the_id_and_length_rules_the_server_enforces(client: TestClient) -> None:
+    """A client generated from the document sends what the server accepts, and validates what it refuses."""
+    doc = await (await client.get("/api/openapi.json")).json()
+    ids = _id_schemas(doc["paths"])
+    assert {
+        ("/api/interview/start", "body", "user_id"),
+        ("/api/interview/start", "body", "session_id"),
+        ("/api/interview/answer", "body", "user_id"),
+        ("/api/interview/answer", "header", "Idempotency-Key"),
+        ("/api/interview/skip", "header", "Idempotency-Key"),
+        ("/api/interview/skip", "body", "session_id"),
+        ("/api/interview/state/{user_id}/{session_id}", "path", "user_id"),
+        ("/api/interview/report/{user_id}/{session_id}", "path", "session_id"),
+        ("/api/interview/debug/sessions", "query", "user_id"),
+    } <= {where for where, _ in ids}
+    rule = (ID_PATTERN.pattern, 1, 128)  # the engine's pattern allows 1-128 characters
+    for where, schema in ids:
+        assert (schema.get("pattern"), schema.get("minLength"), schema.get("maxLength")) == rule, where
+    start_fields = doc["paths"]["/api/interview/start"]["post"]["requestBody"]["content"]["application/json"]
+    for name, limit in FIELD_LIMITS.items():
+        assert start_fields["schema"]["properties"][name]["maxLength"] == limit, name
+    answer = doc["paths"]["/api/interview/answer"]["post"]["requestBody"]["content"]
+    for content_type in ("multipart/form-data", "application/json"):
+        assert answer[content_type]["schema"]["properties"]["text"]["maxLength"] == MAX_TEXT_ANSWER, content_type
+
+    # The documented rule, read the way a client generator reads it (ECMA-262 and Python agree on this pattern).
+    schema = ids[0][1]
+    pattern = re.compile(schema["pattern"])
+
+    def documented(value: str) -> bool:
+        return bool(pattern.fullmatch(value)) and schema["minLength"] <= len(value) <= schema["maxLength"]
+
+    longest = "U" + ("._:@-7z" * 20)[:127]
+    key = "K" + ("-9._:@" * 30)[:127]
+    assert documented(longest) and documented(key) and len(longest) == len(key) == 128
+    started = await client.post(
+        "/api/interview/start",
+        json={**START, "user_id": longest, "session_id": "9", **{n: "x" * limit for n, limit in FIELD_LIMITS.items()}},
+    )
+    assert started.status == 201, await started.text()
+    assert (await client.get(f"/api/interview/state/{longest}/9")).status == 200
+    at_limit = "a" * MAX_TEXT_ANSWER
+    answered = await client.post(
+        "/api/interview/answer",
+        json={"user_id": longest, "session_id": "9", "text": at_limit},
+        headers={"Idempotency-Key": key},
+    )
+    assert answered.status == 200, await answered.text()
+
+    for bad in ["-starts-with-a-dash", "a" * 129, "has space", "ünicode", ".hidden"]:
+        assert not documented(bad), bad
+        resp = await client.post("/api/interview/start", json={**START, "user_id": bad})
+        assert "user_id" in (await expect_error(resp, 400, "invalid_input"))["fields"], bad
+        resp = await client.post(
+            "/api/interview/skip", json={"user_id": longest, "session_id": "9"}, headers={"Idempotency-Key": bad}
+        )
+        await expect_error(resp, 400, "invalid_input")
+    too_long = {"user_id": longest, "session_id": "9", "text": "a" * (MAX_TEXT_ANSWER + 1)}
+    resp = await client.post("/api/interview/answer", json=too_long)
+    assert "text" in (await expect_error(resp, 400, "invalid_input"))["fields"]
+    resp = await client.post(
+        "/api/interview/start", json={**START, "role_title": "x" * (FIELD_LIMITS["role_title"] + 1)}
+    )
+    assert "role_title" in (await expect_error(resp, 400, "invalid_input"))["fields"]
+    assert (await state(client, longest, "9"))["progress"]["position"] == 1
+
+
+def _id_schemas(paths: dict[str, Any]) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
+    """Every place the document describes an id: path, query and header parameters, and body fields."""
+    found = []
+    for path, item in paths.items():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] in ("user_id", "session_id", "Idempotency-Key"):
+                    found.append(((path, parameter["in"], parameter["name"]), parameter["schema"]))
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                for name, schema in media["schema"].get("properties", {}).items():
+                    if name in ("user_id", "session_id"):
+                        found.append(((path, "body", name), schema))
+    return found
 
 
 def _refs(node: Any) -> list[str]:

@@ -107,13 +107,15 @@ class BotServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = ""
         self.runs = 0
+        self.workers = 1  # speech workers of the next start
 
     def start(self) -> str:
         port = free_port()
         data = self.tmp_path / "data"
         data.mkdir(exist_ok=True)
         config = self.tmp_path / f"config-{self.runs}.toml"
-        config.write_text(bot_config(data, self.ko_model_path, port), encoding="utf-8")
+        text = bot_config(data, self.ko_model_path, port).replace("workers = 1", f"workers = {self.workers}")
+        config.write_text(text, encoding="utf-8")
         self.log = self.tmp_path / f"server-{self.runs}.log"
         self.runs += 1
         with open(self.log, "wb") as log:
@@ -322,3 +324,73 @@ def test_a_restart_does_not_wait_for_a_long_transcription_and_keeps_the_answer(
     status, state = call("GET", f"{base}/api/interview/state/{user_id}/{session_id}")
     assert status == 200, state
     assert state["pending_voice_answers"] == 1 and state["progress"]["position"] == 0
+
+
+def test_an_answer_sent_right_after_a_crash_lands_after_the_voice_answer_the_crash_interrupted(
+    bot_server: BotServer, tmp_path: Path, voice_ogg: bytes
+) -> None:
+    base = bot_server.start()
+    # Recovery finishes the most recently updated sessions first: the slow talker's, started second, goes first
+    # and keeps recovery busy for minutes, so the typist's answer after the restart arrives before its turn.
+    typist, slow = ("typist", "typist-session"), ("slow-talker", "slow-session")
+    for user_id, session_id in (typist, slow):
+        status, _ = call("POST", f"{base}/api/interview/start", {"user_id": user_id, "session_id": session_id, **SPEC})
+        assert status == 201
+    long_voice = tmp_path / "eight-minutes.ogg"
+    long_voice.write_bytes(audio_fixtures.encode(audio_fixtures.long_wav(480.0), "ogg_opus"))
+    short_voice = tmp_path / "voice.ogg"
+    short_voice.write_bytes(voice_ogg)
+
+    def send(ids: tuple[str, str], audio: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                "curl", "-s", "-X", "POST", f"{base}/api/interview/answer", "-F", f"user_id={ids[0]}",
+                "-F", f"session_id={ids[1]}", "-F", f"audio_file=@{audio};type=audio/ogg",
+            ],
+            env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+
+    def pending(ids: tuple[str, str]) -> int:
+        status, state = call("GET", f"{base}/api/interview/state/{ids[0]}/{ids[1]}")
+        assert status == 200, state
+        return int(state["pending_voice_answers"])
+
+    clients = [send(slow, long_voice)]
+    try:
+        for _ in range(600):  # one worker: the long answer holds it, and the typist's answer waits its turn
+            if call("GET", f"{base}/healthz")[1]["speech"]["busy"] == 1:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the long answer never started transcribing:\n{bot_server.output()}")
+        clients.append(send(typist, short_voice))
+        for _ in range(600):
+            if pending(typist) == 1:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the typist's voice answer was never saved:\n{bot_server.output()}")
+        assert bot_server.stop(signal.SIGKILL) == -signal.SIGKILL
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+            client.wait(timeout=30)
+
+    bot_server.workers = 2  # the typist's answer need not wait for the slow talker's in the pool
+    base = bot_server.start()
+    status, typed = call(
+        "POST", f"{base}/api/interview/answer", {"user_id": typist[0], "session_id": typist[1], "text": ANSWER}
+    )
+    assert status == 200, typed
+    status, state = call("GET", f"{base}/api/interview/state/{typist[0]}/{typist[1]}")
+    assert status == 200, state
+    answers = [(a["index"], a["source"]) for a in state["answers"]]
+    assert answers == [(0, "voice"), (1, "text")], bot_server.output()
+    assert state["answers"][0]["transcript"].strip() and state["answers"][1]["transcript"] == ANSWER
+    assert state["pending_voice_answers"] == 0 and state["progress"]["position"] == 2
+    # The voice answer was recorded on the way, and its result came back first, with this one.
+    assert typed["answer"]["index"] == 1 and typed["next_question"]["index"] == 2
+    [earlier] = typed["earlier"]
+    assert earlier["error"] is None and earlier["result"]["answer"] == state["answers"][0]
+    assert earlier["result"]["source"] == "voice" and earlier["result"]["next_question"]["index"] == 1

@@ -435,6 +435,25 @@ async def test_oversized_files_are_refused_without_downloading(
         await bot.stop()
 
 
+async def test_a_file_linked_outside_slack_never_gets_the_bot_token(bot: SlackBot, speech: dict[str, bytes]):
+    """A files[] entry whose link points at another server (here: the same machine, another port) is refused
+    before any request, so that server never sees the bot token; the candidate is asked to send it again."""
+    other = FakeSlack()
+    await other.start()
+    try:
+        thread_ts = await start_one_line(bot, ALICE)
+        elsewhere = other.add_file("F0000EVL", speech["ogg"], "audio/ogg", "voice.ogg")
+        await bot.message(ALICE, thread_ts=thread_ts, files=[elsewhere])
+        reply = await bot.fake.wait_for(
+            lambda: [m for m in bot.fake.thread("D" + ALICE, thread_ts) if "couldn't download" in m["text"]]
+        )
+        assert "I couldn't download that file from Slack" in reply[0]["text"]
+        assert other.downloads == [] and bot.fake.downloads == []
+        assert (await bot.engine.get_session(User("slack", ALICE))).position == 0
+    finally:
+        await other.close()
+
+
 # ----- restarts --------------------------------------------------------------------------------------------------
 
 
@@ -456,6 +475,38 @@ class GatedTranscriber:
 
     def has_language(self, language: str) -> bool:
         return self.inner.has_language(language)
+
+
+async def test_past_three_voice_answers_in_flight_the_next_is_refused_and_others_are_not_held_up(
+    tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack, speech: dict[str, bytes]
+):
+    gated = GatedTranscriber(vosk_transcriber)
+    bot = await SlackBot(tmp_path, gated, fake, workers=1).start()
+    try:
+        thread_ts = await start_one_line(bot, ALICE)
+        await start_one_line(bot, BOB)
+        for n in range(6):
+            clip = fake.add_file(f"F00000Q{n}", speech["ogg"], "audio/ogg", f"a{n}.ogg")
+            await bot.message(ALICE, thread_ts=thread_ts, files=[clip])
+        assert await asyncio.to_thread(gated.entered.wait, 30)
+
+        def refusals() -> list[dict[str, Any]]:
+            return [m for m in fake.thread("D" + ALICE, thread_ts) if "3 voice answers waiting" in m["text"]]
+
+        refused = await fake.wait_for(lambda: len(refusals()) == 3 and refusals())
+        assert "send this one again" in refused[0]["text"]
+        # Another user is not held up by Alice's backlog.
+        _, name = await bot.command(BOB, "status")
+        status = (await fake.wait_for(lambda: fake.responses(name)))[0]
+        assert "Progress: 0 answered" in status["text"]
+        gated.release.set()
+        await fake.wait_for(lambda: any("Question 4 of" in m["text"] for m in fake.thread("D" + ALICE, thread_ts)))
+        session = await bot.engine.get_session(User("slack", ALICE))
+        assert [a.source for a in session.answers] == ["voice"] * 3
+        assert [file_id for file_id, _ in fake.downloads] == ["F00000Q0", "F00000Q1", "F00000Q2"]
+    finally:
+        gated.release.set()
+        await bot.stop()
 
 
 async def test_a_restarted_bot_carries_the_interview_on(

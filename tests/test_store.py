@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 from engine.errors import StoreLocked
 from engine.session import Answer, Session
 from engine.store import StoreCorrupt, TinyDBStore
+from engine.store import tinydb as tinydb_module
 from engine.types import Feedback, InterviewSpec, Question
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -607,3 +609,44 @@ def test_set_up_drafts_survive_a_restart_and_go_with_forget(tmp_path):
         store.save(make_doc("7", "s1", platform="telegram"))
         assert len(store.delete_user("telegram", "7")) == 1
         assert store.get_draft("telegram", "7") is None
+
+
+def test_each_write_syncs_the_temp_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    # The kill -9 test cannot see this order (the page cache outlives the process); a power cut would.
+    db = tmp_path / "sessions.json"
+    store = TinyDBStore(db)
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append(("replace", Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store.save(make_doc())
+    monkeypatch.undo()
+    store.close()
+    assert calls == [("fsync", "file"), ("replace", "sessions.json"), ("fsync", "folder")]
+
+
+def test_a_folder_sync_failing_after_the_rename_does_not_report_a_written_save_as_failed(tmp_path, monkeypatch, caplog):
+    db = tmp_path / "sessions.json"
+    store = TinyDBStore(db)
+
+    def folder_sync_fails(folder):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(tinydb_module, "_fsync_dir", folder_sync_fails)
+    with caplog.at_level("ERROR", logger="engine.store.tinydb"):
+        store.save(make_doc(answers=1))  # the file is already replaced: this write happened
+    assert "could not be synced" in caplog.text and "Input/output error" in caplog.text
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=1)
+    monkeypatch.undo()
+    store.close()
+    with TinyDBStore(db) as reopened:
+        assert reopened.get("telegram", "u1", "s1") == make_doc(answers=1)

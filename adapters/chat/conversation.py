@@ -6,7 +6,6 @@ the renderer before the work starts; tests collect the stream into a list.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -138,14 +137,14 @@ class Chat:
         async for reply in self._guarded(self._start(user, spec, place, replace=replace), user, "form"):
             yield reply
 
-    async def recovered(self, item: Recovered) -> AsyncIterator[Reply]:
+    async def recovered(self, item: Recovered, *, edit: Edit = Edit.NONE) -> AsyncIterator[Reply]:
         """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
         route = item.session.route
         if item.result is not None:
-            async for reply in self._after_answer(item.result, lead=self.words.recovered_intro()):
+            async for reply in self._after_answer(item.result, edit=edit, lead=self.words.recovered_intro()):
                 yield reply
         elif item.error is not None:
-            yield Reply(Kind.ERROR, self.words.recovered_error(self.words.error(item.error)), to=route)
+            yield Reply(Kind.ERROR, self.words.recovered_error(self.words.error(item.error)), to=route, edit=edit)
 
     # ----- dispatch -------------------------------------------------------------------------------------------
 
@@ -363,7 +362,15 @@ class Chat:
     async def _after_answer(
         self, result: AnswerResult, *, edit: Edit = Edit.NONE, lead: str = ""
     ) -> AsyncIterator[Reply]:
-        """Feedback on the answer, then the next question, or the report when that was the last one."""
+        """Feedback on the answer, then the next question, or the report when that was the last one.
+
+        Voice answers a restart left pending, which the engine recorded first, come before it, in order; the first
+        reply of all takes the place of the progress message (`edit`), so the chat reads in the order answered.
+        """
+        for item in result.earlier:
+            async for reply in self.recovered(item, edit=edit):
+                yield reply
+                edit = Edit.NONE
         session = result.session
         route = session.route
         text = f"{lead}\n\n{self.words.answer(result)}" if lead else self.words.answer(result)
@@ -412,7 +419,7 @@ class Chat:
         if data is None:
             yield Reply(Kind.ERROR, self.words.download_failed(self.surface.platform.capitalize()))
             return
-        text = await asyncio.to_thread(setup.document_text, data, kind)
+        text = await setup.read_document(data, kind)
         if not text.strip():
             yield Reply(Kind.NOTE, self.words.document_empty())
             return

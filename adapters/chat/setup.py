@@ -7,9 +7,14 @@ draft untouched for DRAFT_TTL_SECONDS is ignored and dropped.
 
 from __future__ import annotations
 
-import io
+import asyncio
 import logging
+import math
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,6 +32,15 @@ CONFIRM = "confirm"  # not a step: a finished spec waiting for "End it and start
 FORM_TEXT_LIMIT = 3000
 SPEC_FIELDS = {"role": "role_title", "company": "company_name", "industry": "industry", "cv": "cv", "jd": "jd"}
 MAX_PDF_PAGES = 50
+# The most a CV or job description keeps (FIELD_LIMITS); reading a file stops there.
+MAX_DOCUMENT_CHARS = max(FIELD_LIMITS["cv"], FIELD_LIMITS["jd"])
+# A PDF is untrusted input to a pure-Python parser: it is read in a child process that is killed after this
+# long (counted from the upload's arrival, queueing included) and may not grow past PDF_MEMORY_BYTES. A thread
+# could be abandoned but never stopped, and would keep a crafted file's endless loop running.
+PDF_TIMEOUT_SECONDS = 15.0
+PDF_MEMORY_BYTES = 1024 * 1024 * 1024
+# PDFs wait for these two threads, never for the default pool that the engine's store calls share.
+_DOCUMENT_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="document-reader")
 
 
 def round_options() -> tuple[Option, ...]:
@@ -145,17 +159,77 @@ def document_kind(filename: str, mime_type: str) -> str | None:
     return None
 
 
-def document_text(data: bytes, kind: str) -> str:
-    """The text of a CV/JD file (run it in a worker thread: pypdf is pure Python and slow on big files)."""
+async def read_document(data: bytes, kind: str) -> str:
+    """document_text without blocking the event loop or the default thread pool; "" after PDF_TIMEOUT_SECONDS."""
     if kind != "pdf":
-        return data.decode("utf-8", errors="replace").replace("\x00", "")
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
+        return document_text(data, kind)  # decodes at most a few hundred KB
+    deadline = time.monotonic() + PDF_TIMEOUT_SECONDS
+    reading = asyncio.get_running_loop().run_in_executor(_DOCUMENT_READERS, _pdf_text, data, deadline)
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = reader.pages[:MAX_PDF_PAGES]
-        return "\n".join(page.extract_text() or "" for page in pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):  # damaged, encrypted or odd files
-        logger.info("unreadable PDF (%d bytes)", len(data), exc_info=True)
+        # A reader that started in time kills its process at the deadline; one still queued is cancelled here.
+        return await asyncio.wait_for(reading, PDF_TIMEOUT_SECONDS + 1.0)
+    except TimeoutError:
+        logger.warning("gave up on a %d-byte PDF: no reader was free for %.0f s", len(data), PDF_TIMEOUT_SECONDS)
         return ""
+
+
+def document_text(data: bytes, kind: str) -> str:
+    """The text of a CV/JD file, at most MAX_DOCUMENT_CHARS; "" for a PDF that is unreadable or too slow to read.
+
+    BLOCKING for up to PDF_TIMEOUT_SECONDS on a PDF: call it from a worker thread, or await read_document.
+    """
+    if kind != "pdf":
+        # A UTF-8 character is at most 4 bytes, so this much is enough for MAX_DOCUMENT_CHARS of any text.
+        head = data[: MAX_DOCUMENT_CHARS * 4].decode("utf-8", errors="replace").replace("\x00", "")
+        return head[:MAX_DOCUMENT_CHARS]
+    return _pdf_text(data, time.monotonic() + PDF_TIMEOUT_SECONDS)
+
+
+# The child process: limits first (memory, and CPU seconds in case it outlives its parent), then _PDF_EXTRACT.
+_PDF_LIMITS = """
+import sys
+memory, seconds, pages, chars = (int(arg) for arg in sys.argv[1:5])
+try:
+    import resource
+except ImportError:  # not a Unix: the parent's time limit still holds
+    pass
+else:
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+"""
+_PDF_EXTRACT = """
+import io
+from pypdf import PdfReader
+reader = PdfReader(io.BytesIO(sys.stdin.buffer.read()))
+parts, total = [], 0
+for number in range(min(len(reader.pages), pages)):
+    parts.append(reader.pages[number].extract_text() or "")
+    total += len(parts[-1]) + 1
+    if total >= chars:
+        break
+sys.stdout.buffer.write("\\n".join(parts)[:chars].encode("utf-8", "replace"))
+"""
+
+
+def _pdf_text(data: bytes, deadline: float) -> str:
+    """Run the PDF reader process on `data`; "" when it fails or is still running at `deadline`."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        logger.warning("gave up on a %d-byte PDF: no reader was free for %.0f s", len(data), PDF_TIMEOUT_SECONDS)
+        return ""
+    limits = (PDF_MEMORY_BYTES, math.ceil(PDF_TIMEOUT_SECONDS) + 1, MAX_PDF_PAGES, MAX_DOCUMENT_CHARS)
+    # -I: ignore PYTHON* variables and the working directory; the interpreter's own packages (pypdf) still load.
+    command = [sys.executable, "-I", "-c", _PDF_LIMITS + _PDF_EXTRACT, *map(str, limits)]
+    try:
+        result = subprocess.run(command, input=data, capture_output=True, timeout=remaining, check=False)
+    except subprocess.TimeoutExpired:  # run() has killed the reader
+        logger.warning("gave up reading a %d-byte PDF after %.0f s", len(data), PDF_TIMEOUT_SECONDS)
+        return ""
+    except OSError:
+        logger.exception("could not start the PDF reader")
+        return ""
+    if result.returncode != 0:  # damaged, encrypted or odd files, or past the memory limit
+        detail = result.stderr.decode(errors="replace").strip().splitlines()
+        logger.info("unreadable PDF (%d bytes): %s", len(data), detail[-1] if detail else f"exit {result.returncode}")
+        return ""
+    return result.stdout.decode("utf-8", errors="replace")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler, Middleware
 
 # The stock 100-continue reply, for uploads within the limit (aiohttp has no public name for it).
@@ -368,8 +369,12 @@ async def _read_answer_form(request: web.Request) -> AnswerForm:
                 form.text = (await _read_part(request, part, limit)).decode("utf-8", errors="replace")
             else:
                 await _read_part(request, part, limit)  # unknown fields are read past, never kept
-    except ValueError as exc:  # a malformed multipart body (bad boundary, broken headers)
+    except ValueError as exc:  # a malformed multipart body (bad boundary, a bad Content-Length)
         raise ApiError(400, "Invalid request", "invalid_request", f"Malformed multipart body: {exc}") from None
+    except BadHttpMessage as exc:  # a part's headers: an undecodable or illegal name, no colon, too many, too long
+        raise ApiError(
+            400, "Invalid request", "invalid_request", f"Malformed multipart body: part headers: {exc.message}"
+        ) from None
     return form
 
 
@@ -409,7 +414,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 def _id_value(value: Any, name: str, problems: dict[str, str]) -> str:
     if value is None or value == "":
         problems[name] = "is required"
-    elif not isinstance(value, str) or not ID_PATTERN.match(value):
+    elif not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         problems[name] = ID_PROBLEM
     else:
         return value
@@ -538,6 +543,14 @@ def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
         "report": result.report.to_dict() if result.report else None,
         "progress": _progress_json(session),
         "duplicate": result.replayed,
+        # Voice answers a restart left pending, recorded first so this one lands after them: what became of each.
+        "earlier": [
+            {
+                "result": _answer_result_json(item.result) if item.result is not None else None,
+                "error": {"code": item.error.code, "detail": item.error.message} if item.error is not None else None,
+            }
+            for item in result.earlier
+        ],
     }
 
 

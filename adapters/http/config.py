@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class HttpConfig:
     """[http]: the server (which also carries the Telegram webhook and Slack events) and the interview API on it.
 
-    host, port and max_body_mb are the server's and hold whether or not the API is enabled.
+    host, port and max_body_mb are the server's and hold whether or not the API is enabled. bot/config.py refuses
+    a host other than loopback for the API without api_key unless open_api says that is meant.
     """
 
     enabled: bool = True
@@ -17,6 +18,8 @@ class HttpConfig:
     port: int = 8000
     admin_token: str = ""
     api_key: str = ""
+    # Serving the API without api_key on a public address exposes every HTTP session; only on purpose.
+    open_api: bool = False
     max_body_mb: float = 20.0
 
     @property

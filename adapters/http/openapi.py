@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from engine import FIELD_LIMITS, ID_PATTERN, MAX_TEXT_ANSWER, ROUND_TYPES
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -22,7 +24,23 @@ def _ok(description: str, schema_name: str) -> dict[str, Any]:
     return {"description": description, "content": _json(_ref(schema_name))}
 
 
-_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$", "maxLength": 128}
+# The rules the server enforces, from the engine's own constants, so generated clients send what is accepted.
+_ID_MAX_LENGTH = 128  # what ID_PATTERN allows; a test holds the two together
+_ID = {
+    "type": "string",
+    "pattern": ID_PATTERN.pattern,
+    "minLength": 1,
+    "maxLength": _ID_MAX_LENGTH,
+    "description": "1-128 letters, digits or . _ : @ - (starting with a letter or digit)",
+}
+_TEXT_ANSWER = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_ANSWER}
+
+
+def _spec_field(name: str, *, required: bool) -> dict[str, Any]:
+    """A start field with the engine's length limit (counted after surrounding whitespace is trimmed)."""
+    return {"type": "string", "maxLength": FIELD_LIMITS[name], **({"minLength": 1} if required else {})}
+
+
 _PATH_IDS = [
     {"name": "user_id", "in": "path", "required": True, "schema": _ID},
     {"name": "session_id", "in": "path", "required": True, "schema": _ID},
@@ -47,8 +65,9 @@ _IDEMPOTENCY_KEY: dict[str, Any] = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "1-128 letters, digits or . _ : @ -; the same key again returns the recorded result",
-    "schema": {"type": "string", "maxLength": 128},
+    "description": "1-128 letters, digits or . _ : @ - (starting with a letter or digit); the same key again "
+    "returns the recorded result",
+    "schema": _ID,
 }
 _API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
 
@@ -206,6 +225,24 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "true when an Idempotency-Key was seen before: this is the recorded answer, unchanged",
             },
+            "earlier": {
+                "type": "array",
+                "description": "voice answers to this session that a server restart left waiting, recorded just now "
+                "ahead of this answer (oldest first), so this one lands on the question after them: each has its "
+                "result, or the error that kept it from being recorded (e.g. audio_silent; transcription_failed "
+                "keeps the recording for /retry)",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "result": {"allOf": [_ref("AnswerResult")], "nullable": True},
+                        "error": {
+                            "type": "object",
+                            "nullable": True,
+                            "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+                        },
+                    },
+                },
+            },
         },
     },
     "Report": {
@@ -301,12 +338,12 @@ _PATHS: dict[str, Any] = {
                         "properties": {
                             "user_id": _ID,
                             "session_id": _ID,
-                            "role_title": {"type": "string", "maxLength": 200},
-                            "company_name": {"type": "string", "maxLength": 200},
-                            "industry": {"type": "string", "maxLength": 100},
-                            "cv": {"type": "string", "maxLength": 50000},
-                            "jd": {"type": "string", "maxLength": 50000},
-                            "round_type": {"type": "string", "default": "full"},
+                            "role_title": _spec_field("role_title", required=True),
+                            "company_name": _spec_field("company_name", required=True),
+                            "industry": _spec_field("industry", required=True),
+                            "cv": _spec_field("cv", required=False),
+                            "jd": _spec_field("jd", required=False),
+                            "round_type": {"type": "string", "enum": list(ROUND_TYPES), "default": "full"},
                             "language": {"type": "string", "description": "e.g. en-us, ko; default: the server's"},
                         },
                     }
@@ -353,7 +390,7 @@ _PATHS: dict[str, Any] = {
                                 "user_id": _ID,
                                 "session_id": _ID,
                                 "audio_file": {"type": "string", "format": "binary"},
-                                "text": {"type": "string", "maxLength": 20000},
+                                "text": _TEXT_ANSWER,
                             },
                         }
                     },
@@ -361,7 +398,7 @@ _PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["user_id", "session_id", "text"],
-                            "properties": {"user_id": _ID, "session_id": _ID, "text": {"type": "string"}},
+                            "properties": {"user_id": _ID, "session_id": _ID, "text": _TEXT_ANSWER},
                         }
                     },
                 },

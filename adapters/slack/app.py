@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -21,7 +22,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import Chat, Event, Reply, Surface
+from adapters.chat import MAX_QUEUED_VOICE, Chat, Event, Kind, Reply, Surface, Voice
 from adapters.slack import parse
 from adapters.slack.blocks import SETUP_CALLBACK
 from adapters.slack.config import SlackConfig
@@ -65,7 +66,7 @@ class SlackAdapter:
             no_place=NO_DM,
         )
         self.chat = Chat(engine, surface)
-        self._files = Files(config.bot_token, self.chat.max_file_bytes)
+        self._files = Files(config.bot_token, self.chat.max_file_bytes, api_base_url=config.api_base_url)
         self._app = AsyncApp(
             name="voice-interview-bot",
             client=self._client,
@@ -84,6 +85,7 @@ class SlackAdapter:
         self._app.event("message")(self._on_message)
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._voice_in_flight: Counter[str] = Counter()  # voice answers waiting or being worked on, per user
         self._socket: AsyncSocketModeHandler | None = None
         self._bot_user_id = ""
         # Over HTTP, Slack can reach us before start(): requests are acked, and their work waits for this.
@@ -213,14 +215,33 @@ class SlackAdapter:
         delivery_id: str = "",
     ) -> None:
         await self._started.wait()  # the replies a restart owes go out before anything new is handled
-        async with self._turn(user, event):
-            if delivery_id and not await self.chat.first_delivery(delivery_id):
-                logger.info(
-                    "slack duplicate delivery ignored platform=slack user=%s event=%s", user.user_id, delivery_id
-                )
-                return
-            sender = Sender(self._client, self.chat, user, origin)
-            await self._render(self.chat.handle(user, event, place), sender)
+        voice = isinstance(event, Voice)
+        if voice and self._voice_in_flight[user.user_id] >= MAX_QUEUED_VOICE:
+            # Counted in arrival order (tasks start in the order they were made), before waiting for the turn.
+            if await self._first(delivery_id, user):
+                logger.info("voice answer refused: too many waiting platform=slack user=%s", user.user_id)
+                too_many = Reply(Kind.NOTE, self.chat.words.too_many_waiting(MAX_QUEUED_VOICE))
+                await Sender(self._client, self.chat, user, origin).send(too_many)
+            return
+        if voice:
+            self._voice_in_flight[user.user_id] += 1
+        try:
+            async with self._turn(user, event):
+                if await self._first(delivery_id, user):
+                    sender = Sender(self._client, self.chat, user, origin)
+                    await self._render(self.chat.handle(user, event, place), sender)
+        finally:
+            if voice:
+                self._voice_in_flight[user.user_id] -= 1
+                if not self._voice_in_flight[user.user_id]:
+                    del self._voice_in_flight[user.user_id]
+
+    async def _first(self, delivery_id: str, user: User) -> bool:
+        """False for an event Slack delivered again (retries, restarts): each is handled once."""
+        if delivery_id and not await self.chat.first_delivery(delivery_id):
+            logger.info("slack duplicate delivery ignored platform=slack user=%s event=%s", user.user_id, delivery_id)
+            return False
+        return True
 
     async def _submit(self, user: User, values: Mapping[str, str], *, replace: bool) -> None:
         dm = DirectMessage(self._client, user)

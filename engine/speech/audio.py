@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -35,19 +36,47 @@ MIN_SOUND_MS = 150
 # so that it cannot hold a worker.
 FFMPEG_TIMEOUT_SECONDS = 120.0
 
-# Leading bytes of the containers voice answers arrive in. Used only to name the temporary input file so
-# ffmpeg's probe gets the right hint; the platform's mime label is often wrong and is never trusted.
+# Leading bytes of the containers voice answers arrive in; the platform's mime label is often wrong and is never
+# trusted. Tried in order after any ID3 tag (see sniff_container).
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"OggS", "ogg"),
     (0, b"fLaC", "flac"),
-    (0, b"ID3", "mp3"),
-    (0, b"\x1a\x45\xdf\xa3", "webm"),
+    (0, b"\x1a\x45\xdf\xa3", "webm"),  # EBML: WebM and Matroska
     (4, b"ftyp", "mp4"),
-    (0, b"#!AMR", "amr"),
+    # QuickTime files from before the ftyp box start with one of these instead.
+    (4, b"moov", "mp4"),
+    (4, b"mdat", "mp4"),
+    (4, b"wide", "mp4"),
+    (4, b"free", "mp4"),
+    (0, b"#!AMR", "amr"),  # also "#!AMR-WB"
     (0, b"caff", "caf"),
     (0, b".snd", "au"),
-    (0, b"\x30\x26\xb2\x75", "wma"),
+    (0, b"\x30\x26\xb2\x75", "wma"),  # the ASF header object's GUID
 )
+_ID3_HEADER = 10
+
+# The containers chat apps and phones record voice in (as sniff_container names them) and the one ffmpeg demuxer
+# each is read with. Anything else is refused before ffmpeg runs: left to probe, ffmpeg also reads playlists and
+# manifests (HLS, DASH, SDP, ffconcat) that make it open other files, other recordings included, or the network.
+CONTAINERS: dict[str, str] = {
+    "ogg": "ogg",  # Telegram voice notes, WhatsApp, Ogg Opus/Vorbis files
+    "webm": "matroska",  # browsers' MediaRecorder, .mka/.mkv
+    "mp4": "mov",  # Telegram video notes, Slack clips, iPhone .m4a, Android .3gp, .mov
+    "mp3": "mp3",
+    "aac": "aac",  # raw ADTS
+    "wav": "wav",  # also RF64 and BW64
+    "flac": "flac",
+    "amr": "amr",  # older Android recorders
+    "caf": "caf",  # iOS Core Audio
+    "aiff": "aiff",
+    "au": "au",
+    "wma": "asf",
+}
+# Demuxer options that stop a container from following references to other files. QuickTime "data references"
+# can name another file; ffmpeg ignores them by default, and saying so here keeps it that way whatever the build.
+_DEMUXER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "mov": ("-enable_drefs", "0", "-use_absolute_path", "0"),
+}
 
 
 @dataclass(frozen=True)
@@ -87,11 +116,23 @@ def find_ffmpeg(configured: str = "") -> str:
 
 
 def sniff_container(head: bytes) -> str:
-    """The container the leading bytes belong to ("ogg", "mp4", ...), or "" when they match none."""
+    """The container the leading bytes belong to ("ogg", "mp4", ...: a key of CONTAINERS), or "" for none.
+
+    Given the whole file (not just its first bytes) it also looks past a leading ID3 tag, which AAC and FLAC
+    files sometimes carry as well as MP3s.
+    """
+    if head[:3] == b"ID3" and len(head) >= _ID3_HEADER:
+        size = _ID3_HEADER + _syncsafe(head[6:10]) + (_ID3_HEADER if head[5] & 0x10 else 0)  # 0x10: has a footer
+        inner = _sniff_untagged(head[size : size + 16])
+        return inner if inner in ("aac", "flac") else "mp3"
+    return _sniff_untagged(head)
+
+
+def _sniff_untagged(head: bytes) -> str:
     for offset, magic, name in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
             return name
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
         return "wav"
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
@@ -102,19 +143,46 @@ def sniff_container(head: bytes) -> str:
     return ""
 
 
+def _syncsafe(four: bytes) -> int:
+    """An ID3v2 size: four bytes of seven bits each."""
+    value = 0
+    for byte in four:
+        value = value << 7 | byte & 0x7F
+    return value
+
+
+@functools.cache
+def _reads_descriptors(ffmpeg: str) -> bool:
+    """Whether this ffmpeg has the fd protocol (FFmpeg 6.1 and later) to read an inherited file descriptor."""
+    if os.name != "posix":
+        return False
+    try:
+        listing = subprocess.run([ffmpeg, "-hide_banner", "-protocols"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    inputs = listing.stdout.decode(errors="replace").partition("Input:")[2].partition("Output:")[0]
+    return "fd" in inputs.split()
+
+
 class AudioConverter:
-    """Turns any audio or video file ffmpeg can read into PcmAudio, enforcing the limits.
+    """Turns a voice answer in one of CONTAINERS into PcmAudio, enforcing the limits.
 
     ffmpeg is run directly rather than through pydub's `AudioSegment.from_file`: from_file either calls
     ffprobe (not shipped with imageio-ffmpeg) or forces one decoder with `codec=`, which needs the codec
-    known in advance, and it can only resample with audioop, which has no anti-alias filter. ffmpeg probes
-    the input itself, resamples properly and stops after the duration limit. pydub then wraps the PCM for
-    level and silence checks, and is pointed at the same ffmpeg for any other use.
+    known in advance, and it can only resample with audioop, which has no anti-alias filter. ffmpeg reads the
+    container its leading bytes name, resamples properly and stops after the duration limit. pydub then wraps
+    the PCM for level and silence checks, and is pointed at the same ffmpeg for any other use.
+
+    The upload is untrusted, so ffmpeg is held to its own input: the demuxer is forced (never probed), and the
+    only protocol it may open is the one that reads that input (an inherited file descriptor where ffmpeg has
+    the fd protocol, else the one temporary file), so no reference inside a file can reach the network or
+    another file.
     """
 
     def __init__(self, ffmpeg: str = "", limits: AudioLimits = AudioLimits()) -> None:
         self.ffmpeg = find_ffmpeg(ffmpeg)
         self.limits = limits
+        self._fd_input = _reads_descriptors(self.ffmpeg)
         AudioSegment.converter = self.ffmpeg
 
     def to_pcm(self, audio: AudioInput) -> PcmAudio:
@@ -124,8 +192,16 @@ class AudioConverter:
             raise AudioEmpty()
         if size > self.limits.max_bytes:
             raise AudioTooLarge(size, self.limits.max_bytes)
-        container = sniff_container(audio.data[:16])
-        logger.debug("converting %d bytes labelled %r, looks like %r", size, audio.mime_type, container or "?")
+        container = sniff_container(audio.data)
+        if container not in CONTAINERS:
+            logger.info(
+                "refused %d bytes labelled %r: not a known audio container (starts %r)",
+                size,
+                audio.mime_type,
+                audio.data[:12],
+            )
+            raise AudioInvalid()
+        logger.debug("converting %d bytes labelled %r, looks like %r", size, audio.mime_type, container)
         raw = self._decode(audio.data, container)
         if not raw:
             raise AudioInvalid()
@@ -142,28 +218,48 @@ class AudioConverter:
 
     def _decode(self, data: bytes, container: str) -> bytes:
         """Run ffmpeg on a temporary copy (mp4 keeps its index at the end, so a pipe is not enough)."""
+        demuxer = CONTAINERS[container]
         # One second past the limit is enough to tell "too long" without decoding an hour of audio.
         limit = f"{self.limits.max_seconds + 1:.3f}"
         with tempfile.TemporaryDirectory(prefix="audio-") as folder:
-            source = os.path.join(folder, f"input.{container}" if container else "input")
+            source = os.path.join(folder, "input")
             with open(source, "wb") as handle:
                 handle.write(data)
-            command = [
-                self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-                "-i", source,
-                "-map", "0:a:0",  # the first sound track; video notes carry a picture too
-                "-vn", "-sn", "-dn",
-                "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
-                "-t", limit,
-                "-f", "s16le", "-",
-            ]  # fmt: skip
-            try:
-                result = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT_SECONDS, check=False)
-            except subprocess.TimeoutExpired:
-                logger.warning(
-                    "ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, len(data), container
-                )
-                raise TranscriptionFailed("Converting that audio took too long. Please try again.") from None
+            with open(source, "rb") as handle:
+                pass_fds: tuple[int, ...]
+                if self._fd_input:
+                    protocol, pass_fds = "fd", (handle.fileno(),)
+                    read = ["-fd", str(handle.fileno()), "-i", "fd:"]
+                else:  # an ffmpeg older than 6.1: the file protocol, which could open other paths too
+                    protocol, pass_fds = "file", ()
+                    read = ["-i", f"file:{source}"]
+                command = [
+                    self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+                    # Input options: what ffmpeg may open and how it reads it. Nested opens inherit both lists.
+                    "-protocol_whitelist", protocol,
+                    "-format_whitelist", demuxer,
+                    "-f", demuxer, *_DEMUXER_OPTIONS.get(demuxer, ()),
+                    *read,
+                    "-map", "0:a:0",  # the first sound track; video notes carry a picture too
+                    "-vn", "-sn", "-dn",
+                    "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+                    "-t", limit,
+                    "-f", "s16le", "-",
+                ]  # fmt: skip
+                try:
+                    result = subprocess.run(
+                        command,
+                        stdin=subprocess.DEVNULL,
+                        capture_output=True,
+                        pass_fds=pass_fds,
+                        timeout=FFMPEG_TIMEOUT_SECONDS,
+                        check=False,
+                    )
+                except subprocess.TimeoutExpired:
+                    logger.warning(
+                        "ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, len(data), container
+                    )
+                    raise TranscriptionFailed("Converting that audio took too long. Please try again.") from None
         if result.returncode != 0:
             detail = result.stderr.decode(errors="replace").strip().splitlines()
             reason = detail[-1] if detail else f"exit {result.returncode}"

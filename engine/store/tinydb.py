@@ -132,12 +132,17 @@ class AtomicJSONStorage(Storage):
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
                 raise
-            _fsync_dir(self.path.parent)
         except BaseException:
             # TinyDB changed our cached data in place before calling write(); go back to what is on disk.
             self._data = self._load()
             raise
         self._data = data
+        try:
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            # The new file is in place and is what a reader sees: reporting a failure would have the caller undo
+            # or repeat a write that happened. Only the rename's durability across a power cut is in doubt.
+            logger.error("%s was written but its folder could not be synced: %s", self.path, exc)
 
     def file_size(self) -> int:
         try:
