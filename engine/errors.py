@@ -147,10 +147,17 @@ class TranscriptionFailed(EngineError):
 
 
 class ShuttingDown(EngineError):
-    """The bot is restarting: the voice answer is saved and will be transcribed, and replied to, once it is back."""
+    """The bot is restarting: the voice answer is saved and will be transcribed, and replied to, once it is back.
+
+    `saved` is False when it is a NEW answer that was refused, because an earlier one still waits its turn.
+    """
 
     code = "shutting_down"
     default_message = "I'm restarting. Your answer is saved and I'll reply as soon as I'm back."
+
+    def __init__(self, message: str | None = None, *, saved: bool = True) -> None:
+        self.saved = saved
+        super().__init__(message)
 
 
 class StoreLocked(EngineError):

@@ -799,7 +799,8 @@ class InterviewEngine:
                 # The new answer was not saved: only the earlier one will be answered after the restart.
                 raise errors.ShuttingDown(
                     "I'm restarting. Your earlier voice answer is saved and I'll reply to it once I'm back; "
-                    "please send this answer again then."
+                    "please send this answer again then.",
+                    saved=False,
                 ) from None
             except errors.EngineError as exc:
                 session = await self._find(user, session.session_id, active_only=False)

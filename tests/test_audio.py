@@ -152,3 +152,21 @@ def test_find_ffmpeg_defaults_to_the_bundled_binary_and_rejects_a_missing_one(tm
         find_ffmpeg(str(tmp_path / "no-such-ffmpeg"))
     with pytest.raises(FileNotFoundError):
         find_ffmpeg("ffmpeg-that-is-not-on-path")
+
+
+def test_the_copy_ffmpeg_reads_has_no_name_so_a_crash_leaves_nothing_behind(
+    converter, voice_ogg, tmp_path, monkeypatch
+):
+    """A kill -9 while ffmpeg runs cannot clean up; an unlinked copy needs no cleaning (old code leaked a folder)."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    seen_while_running: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(*args, **kwargs):
+        seen_while_running.append(sorted(p.name for p in tmp_path.iterdir()))
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr("engine.speech.audio.subprocess.run", run)
+    pcm = converter.to_pcm(AudioInput(voice_ogg, "audio/ogg"))
+    assert pcm.duration > 1
+    assert seen_while_running == [[]]

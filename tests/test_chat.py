@@ -526,3 +526,10 @@ async def test_an_answer_after_a_restart_brings_the_reply_owed_for_the_earlier_v
     assert replies[0].kind is Kind.ERROR and replies[0].text.startswith("About the voice answer you sent before")
     assert "couldn't hear anything" in replies[0].text
     assert [(r.kind, r.number) for r in replies[1:3]] == [(Kind.ANSWER, 5), (Kind.QUESTION, 6)]
+
+
+def test_a_refused_new_answer_is_not_called_saved(engine: InterviewEngine) -> None:
+    words = Chat(engine, TELEGRAM).words
+    assert "Your answer is saved" in words.error(errors.ShuttingDown())
+    refused = words.error(errors.ShuttingDown(saved=False))
+    assert "Your answer is saved" not in refused and "send this answer again" in refused

@@ -731,6 +731,6 @@ async def test_a_new_answer_never_overtakes_an_earlier_one_that_a_shutdown_holds
     speech.fail_next = errors.ShuttingDown()  # the process is stopping again
     with pytest.raises(errors.ShuttingDown) as info:
         await engine.answer_text(ALICE, GOOD_ANSWER)
-    assert "send this answer again" in info.value.message
+    assert "send this answer again" in info.value.message and info.value.saved is False
     session = await engine.get_session(ALICE)
     assert session.position == 0 and session.answers == () and session.pending_count == 1

@@ -499,6 +499,11 @@ class Words:
                 f"That recording is {duration(exc.seconds)} long; I can take up to {duration(exc.limit_seconds)}. "
                 f"Please keep your answer shorter; {STILL_OPEN}."
             )
+        if isinstance(exc, errors.ShuttingDown) and not exc.saved:
+            return (
+                "I'm restarting right now. Your earlier voice answer is saved and I'll reply to it as soon as I'm "
+                "back; please send this answer again then."
+            )
         if isinstance(exc, errors.SpeechUnavailable):
             language = f" in '{exc.language}'" if exc.language else ""
             return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -217,49 +218,57 @@ class AudioConverter:
         return PcmAudio(data=raw, sample_rate=SAMPLE_RATE, duration=duration, peak_dbfs=peak)
 
     def _decode(self, data: bytes, container: str) -> bytes:
-        """Run ffmpeg on a temporary copy (mp4 keeps its index at the end, so a pipe is not enough)."""
+        """Run ffmpeg on a temporary copy (mp4 keeps its index at the end, so a pipe is not enough).
+
+        With the fd protocol the copy has no name at all (unlinked at once), so a crash or kill -9 in the middle
+        leaves nothing behind in the temp folder.
+        """
         demuxer = CONTAINERS[container]
         # One second past the limit is enough to tell "too long" without decoding an hour of audio.
         limit = f"{self.limits.max_seconds + 1:.3f}"
-        with tempfile.TemporaryDirectory(prefix="audio-") as folder:
-            source = os.path.join(folder, "input")
-            with open(source, "wb") as handle:
+        pass_fds: tuple[int, ...]
+        with contextlib.ExitStack() as cleanup:
+            if self._fd_input:
+                handle = cleanup.enter_context(tempfile.TemporaryFile(prefix="audio-"))
                 handle.write(data)
-            with open(source, "rb") as handle:
-                pass_fds: tuple[int, ...]
-                if self._fd_input:
-                    protocol, pass_fds = "fd", (handle.fileno(),)
-                    read = ["-fd", str(handle.fileno()), "-i", "fd:"]
-                else:  # an ffmpeg older than 6.1: the file protocol, which could open other paths too
-                    protocol, pass_fds = "file", ()
-                    read = ["-i", f"file:{source}"]
-                command = [
-                    self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-                    # Input options: what ffmpeg may open and how it reads it. Nested opens inherit both lists.
-                    "-protocol_whitelist", protocol,
-                    "-format_whitelist", demuxer,
-                    "-f", demuxer, *_DEMUXER_OPTIONS.get(demuxer, ()),
-                    *read,
-                    "-map", "0:a:0",  # the first sound track; video notes carry a picture too
-                    "-vn", "-sn", "-dn",
-                    "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
-                    "-t", limit,
-                    "-f", "s16le", "-",
-                ]  # fmt: skip
-                try:
-                    result = subprocess.run(
-                        command,
-                        stdin=subprocess.DEVNULL,
-                        capture_output=True,
-                        pass_fds=pass_fds,
-                        timeout=FFMPEG_TIMEOUT_SECONDS,
-                        check=False,
-                    )
-                except subprocess.TimeoutExpired:
-                    logger.warning(
-                        "ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, len(data), container
-                    )
-                    raise TranscriptionFailed("Converting that audio took too long. Please try again.") from None
+                handle.flush()
+                handle.seek(0)
+                protocol, pass_fds = "fd", (handle.fileno(),)
+                read = ["-fd", str(handle.fileno()), "-i", "fd:"]
+            else:  # an ffmpeg older than 6.1: the file protocol, which could open other paths too
+                folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="audio-"))
+                source = os.path.join(folder, "input")
+                with open(source, "wb") as named:
+                    named.write(data)
+                protocol, pass_fds = "file", ()
+                read = ["-i", f"file:{source}"]
+            command = [
+                self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+                # Input options: what ffmpeg may open and how it reads it. Nested opens inherit both lists.
+                "-protocol_whitelist", protocol,
+                "-format_whitelist", demuxer,
+                "-f", demuxer, *_DEMUXER_OPTIONS.get(demuxer, ()),
+                *read,
+                "-map", "0:a:0",  # the first sound track; video notes carry a picture too
+                "-vn", "-sn", "-dn",
+                "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+                "-t", limit,
+                "-f", "s16le", "-",
+            ]  # fmt: skip
+            try:
+                result = subprocess.run(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    pass_fds=pass_fds,
+                    timeout=FFMPEG_TIMEOUT_SECONDS,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                logger.warning(
+                    "ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, len(data), container
+                )
+                raise TranscriptionFailed("Converting that audio took too long. Please try again.") from None
         if result.returncode != 0:
             detail = result.stderr.decode(errors="replace").strip().splitlines()
             reason = detail[-1] if detail else f"exit {result.returncode}"
