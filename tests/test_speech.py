@@ -253,3 +253,35 @@ def test_cli_transcribe_errors_are_one_line(tmp_path, voice_ogg, capsys, monkeyp
     args = _cli("transcribe", str(junk), "--lang", "ko")
     assert args.func(args, config) == 1
     assert "isn't audio" in capsys.readouterr().err
+
+
+async def test_the_production_recogniser_set_up_hears_words_with_timings(vosk_transcriber, converter, tmp_path):
+    """As bot/app.py builds the pipeline: no grammar (the other tests pin a 3-word one to get exact words)."""
+    from engine.types import InterviewSpec, User
+    from tests.engine_support import build_engine
+
+    production = SpeechPipeline(vosk_transcriber, converter, workers=1)
+    source = speech_wav(KO_PHRASE)
+    try:
+        transcript = await production.transcribe(AudioInput(encode(source, "ogg_opus"), "audio/ogg"), "ko")
+    finally:
+        await production.close()
+    assert transcript.words and transcript.text == " ".join(w.word for w in transcript.words)
+    assert transcript.duration == pytest.approx(wav_duration(source), abs=0.1)
+    previous_end = 0.0
+    for word in transcript.words:
+        assert previous_end <= word.start < word.end <= transcript.duration and 0.0 < word.conf <= 1.0
+        previous_end = word.end
+
+    # And through the engine, as a candidate's answer: recorded with its transcript, pace and feedback.
+    engine, store, pipeline = build_engine(tmp_path, vosk_transcriber, grammar=None)
+    user = User("telegram", "42")
+    try:
+        await engine.start(user, InterviewSpec("Backend Engineer", "TechCorp", "Technology", language="ko"))
+        result = await engine.answer_audio(user, AudioInput(encode(source, "ogg_opus"), "audio/ogg"))
+    finally:
+        assert pipeline is not None
+        await pipeline.close()
+        store.close()
+    assert result.answer.source == "voice" and result.answer.text == transcript.text
+    assert result.feedback is not None and result.feedback.wpm is not None and result.next_question is not None
