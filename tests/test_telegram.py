@@ -25,6 +25,7 @@ from bot.app import recover
 from engine import AudioInput, InterviewEngine, InterviewSpec, User
 from engine.speech import SpeechPipeline
 from engine.store import TinyDBStore
+from tests.documents import pdf_pages
 from tests.engine_support import build_engine
 from tests.fake_telegram import BotMessage, FakeTelegram
 
@@ -149,29 +150,6 @@ def tg_user(user_id: int) -> User:
     return User("telegram", str(user_id))
 
 
-def minimal_pdf(text: str) -> bytes:
-    """A one-page PDF with `text` in Helvetica, built by hand (with a correct xref) so pypdf reads it back."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 async def start_one_line(fake: FakeTelegram, user: int, args: str, total: int) -> None:
     before = len(fake.chat(user))
     await say(fake, user, f"/interview {args}")
@@ -200,7 +178,7 @@ async def test_whole_interview_with_wizard_voice_text_skip_and_report(
     assert [b["text"] for b in rounds.buttons] == ["Full interview", "Screening call", "Behavioural", "Technical"]
     await press(fake, CANDIDATE, rounds, "Screening")
     await fake.wait_for_text(CANDIDATE, "Step 5 of 6")
-    cv = minimal_pdf("Python developer with Django and PostgreSQL experience")
+    cv = pdf_pages(["Python developer with Django and PostgreSQL experience"])
     await fake.push(fake.document_update(CANDIDATE, cv, file_name="cv.pdf", mime_type="application/pdf"))
     jd_prompt = await fake.wait_for_text(CANDIDATE, "Step 6 of 6")
     assert "Got your CV" in jd_prompt.text

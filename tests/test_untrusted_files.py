@@ -25,6 +25,7 @@ from engine.speech import AudioConverter, sniff_container
 from engine.speech import audio as audio_module
 from engine.types import AudioInput
 from tests.audio_fixtures import FFMPEG, KO_PHRASE, encode, speech_wav, wav_duration
+from tests.documents import pdf_pages
 
 # ----- a listener that sees whoever reaches it ------------------------------------------------------------------
 
@@ -338,34 +339,6 @@ def test_an_ffmpeg_without_the_fd_protocol_reads_the_temporary_file_instead(
 
 
 # ----- PDF CVs and job descriptions -----------------------------------------------------------------------------
-
-
-def pdf_pages(texts: list[str]) -> bytes:
-    """A PDF with one page per text (Helvetica), built by hand with a correct xref so pypdf reads it back."""
-    count = len(texts)
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(count))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for i, text in enumerate(texts):
-        stream = f"BT /F1 10 Tf 72 720 Td ({text}) Tj ET".encode()
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i} 0 R "
-            "/Resources << /Font << /F1 3 0 R >> >> >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def test_a_pdf_cv_is_read() -> None:
