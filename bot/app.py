@@ -150,6 +150,8 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         audio_retention_seconds=config.store.audio_retention_days * 86400,
         max_audio_bytes=limits.max_bytes,
         stale_after_hours=config.store.stale_after_hours,
+        abandon_after_days=config.store.abandon_after_days,
+        max_sessions_per_user_per_day=config.store.max_sessions_per_user_per_day,
     )
     adapters = _chat_adapters(config, engine)
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.

@@ -30,11 +30,14 @@ class StoreConfig:
     """[store]: where sessions, the archive and recordings live."""
 
     path: Path = Path("data/sessions.json")
-    # Finished sessions move here, so the file every answer rewrites stays small. Empty: beside `path`.
+    # The folder finished sessions move to, one file each (a name ending in .json stands for that name without it,
+    # and a first-layout archive file by that name is migrated). Empty: `sessions-archive` beside `path`.
     archive_path: Path | None = None
     audio_dir: Path = Path("data/audio")
     audio_retention_days: float = 7.0
     stale_after_hours: float = 24.0
+    abandon_after_days: float = 30.0  # an active session untouched this long is archived as "abandoned"
+    max_sessions_per_user_per_day: int = 20  # new sessions one user may start in any 24 hours
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ _POSITIVE = {
     ("http", "max_body_mb"),
     ("store", "audio_retention_days"),
     ("store", "stale_after_hours"),
+    ("store", "abandon_after_days"),
+    ("store", "max_sessions_per_user_per_day"),
 }
 
 

@@ -16,7 +16,7 @@ from engine.service import (
     Recovered,
     StartResult,
 )
-from engine.session import ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
 from engine.types import (
     PLATFORMS,
     AudioInput,
@@ -33,6 +33,7 @@ from engine.types import (
 from engine.views import SessionView
 
 __all__ = [
+    "ABANDONED",
     "ACTIVE",
     "COMPLETED",
     "ENDED",

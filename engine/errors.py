@@ -13,6 +13,16 @@ def megabytes(size_bytes: int) -> str:
     return f"{round(size_bytes / 1024 / 1024, 2):g} MB"
 
 
+def about(seconds: float) -> str:
+    """A wait as people say it: "a minute", "about 20 minutes", "about 3 hours"."""
+    minutes = max(1, round(seconds / 60))
+    if minutes == 1:
+        return "a minute"
+    if minutes < 90:
+        return f"about {minutes} minutes"
+    return f"about {round(minutes / 60)} hours"
+
+
 class EngineError(Exception):
     """Base of every error a user can cause; `message` is safe to show to that user."""
 
@@ -157,6 +167,27 @@ class ShuttingDown(EngineError):
 
     def __init__(self, message: str | None = None, *, saved: bool = True) -> None:
         self.saved = saved
+        super().__init__(message)
+
+
+class TooManySessions(EngineError):
+    """The user started `limit` sessions in the last 24 hours; the next may start in `retry_after` seconds.
+
+    Either is None where the raiser did not know it.
+    """
+
+    code = "too_many_sessions"
+    default_message = "Too many interviews were started in the last 24 hours. Please try again later."
+
+    def __init__(
+        self, limit: int | None = None, retry_after: float | None = None, *, message: str | None = None
+    ) -> None:
+        self.limit = limit
+        self.retry_after = None if retry_after is None else max(0.0, retry_after)
+        if message is None and limit is not None:
+            message = f"You have started {limit} interviews in the last 24 hours, the most allowed in a day."
+            if self.retry_after is not None:
+                message += f" You can start another in {about(self.retry_after)}."
         super().__init__(message)
 
 

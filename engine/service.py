@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import logging
 import os
 import re
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from engine import errors
 from engine.coaching.feedback import analyze_answer, build_report, job_terms
 from engine.coaching.questions import plan_questions
-from engine.session import ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
 from engine.store.base import SessionStore
 from engine.types import (
     PLATFORMS,
@@ -42,6 +46,20 @@ FIELD_LIMITS = {"role_title": 200, "company_name": 200, "industry": 100, "cv": 5
 MAX_TEXT_ANSWER = 20_000
 # A set-up form (Telegram's /interview wizard) untouched this long is abandoned: adapters expire theirs sooner.
 DRAFT_RETENTION_SECONDS = 7 * 86400
+# Telegram and Slack redeliver within hours: a delivery id claimed longer ago than this is forgotten.
+DELIVERY_RETENTION_SECONDS = 7 * 86400
+# The window of the limit on how many sessions one user may start ([store] max_sessions_per_user_per_day).
+SESSION_LIMIT_WINDOW_SECONDS = 86400
+# Recordings being received (uploads, chat downloads) are written here, inside the audio folder so that keeping one is
+# a rename; one left by a crash is removed by housekeeping once nothing has written to it for INCOMING_STALE_SECONDS.
+INCOMING_DIR = "incoming"
+INCOMING_STALE_SECONDS = 3600
+# Recordings received at once (InterviewEngine.receive_audio); more wait their turn. This bounds what uploads and
+# downloads hold in memory together (a Telegram download is buffered whole by python-telegram-bot).
+MAX_RECEIVING = 8
+# A received recording goes to disk in writes of about this size, off the event loop; copies go in 1 MiB pieces.
+UPLOAD_FLUSH_BYTES = 256 * 1024
+COPY_CHUNK = 1024 * 1024
 # Mime types we know, so saved audio keeps a meaningful extension; anything else is saved as .bin.
 AUDIO_EXTENSIONS = {
     "audio/ogg": ".ogg",
@@ -129,7 +147,10 @@ class InterviewEngine:
         audio_dir: Path | None = None,
         audio_retention_seconds: float = 7 * 86400,
         max_audio_bytes: int = 20 * 1024 * 1024,
+        max_receiving: int = MAX_RECEIVING,
         stale_after_hours: float = 24.0,
+        abandon_after_days: float = 30.0,
+        max_sessions_per_user_per_day: int | None = 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -138,7 +159,10 @@ class InterviewEngine:
         self._audio_dir = audio_dir
         self._retention = audio_retention_seconds
         self.max_audio_bytes = max_audio_bytes  # adapters refuse larger files before downloading them
+        self._receiving = asyncio.Semaphore(max_receiving)
         self.stale_after_hours = stale_after_hours
+        self._abandon_after = abandon_after_days * 86400
+        self.max_sessions_per_day = max_sessions_per_user_per_day  # None: no limit
         self._clock = clock
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -172,6 +196,7 @@ class InterviewEngine:
                 if active is not None:
                     raise errors.SessionInProgress(SessionView.of(Session.from_dict(active)))
                 session_id = uuid.uuid4().hex[:12]
+            await self._check_session_limit(user)
             seed = secrets.randbits(32)
             questions = plan_questions(spec, seed)
             now = self._clock()
@@ -238,12 +263,41 @@ class InterviewEngine:
             result = await self._record(session, source="text", text=text, delivery_id=delivery_id)
             return replace(result, earlier=earlier)
 
+    @contextlib.asynccontextmanager
+    async def receive_audio(self) -> AsyncIterator[AudioUpload]:
+        """A private file in the audio folder to receive one voice answer into, chunk by chunk, for answer_audio.
+
+        Waits while MAX_RECEIVING others are being received: a recording beyond that waits its turn, it is never
+        refused. `AudioUpload.finish` frees the turn (so it is not held while the answer waits for its user's earlier
+        ones); leaving frees it too, and deletes the file unless answer_audio has taken it.
+        """
+        await self._receiving.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._receiving.release()
+
+        try:
+            path, handle = await asyncio.to_thread(self._open_incoming)
+            try:
+                yield AudioUpload(path, handle, self.max_audio_bytes, release)
+            finally:
+                handle.close()
+                path.unlink(missing_ok=True)  # already gone when answer_audio kept it
+        finally:
+            release()
+
     async def answer_audio(
         self, user: User, audio: AudioInput, *, session_id: str | None = None, delivery_id: str = ""
     ) -> AnswerResult:
         """Save the voice answer durably, then transcribe and record it.
 
-        The user's lock is the first thing awaited, so one user's answers are recorded in the order they arrived.
+        A recording given as a file (`audio.path`, from receive_audio) is moved into the user's audio folder, never
+        read here; from then on the engine owns it. The user's lock is the first thing awaited, so one user's answers
+        are recorded in the order they arrived.
         """
         _check_user(user)
         _check_delivery_id(delivery_id)
@@ -251,10 +305,11 @@ class InterviewEngine:
             session, replay = await self._answerable(user, session_id, delivery_id)
             if replay is not None:
                 return replay
-            if not audio.data:
+            size = audio.size
+            if not size:
                 raise errors.AudioEmpty()
-            if len(audio.data) > self.max_audio_bytes:
-                raise errors.AudioTooLarge(len(audio.data), self.max_audio_bytes)
+            if size > self.max_audio_bytes:
+                raise errors.AudioTooLarge(size, self.max_audio_bytes)
             if not self.voice_available(session.language):
                 raise errors.SpeechUnavailable(session.language)
             session, earlier = await self._finish_earlier(user, session)
@@ -279,7 +334,7 @@ class InterviewEngine:
                 session.user_id,
                 session.session_id,
                 pending_id,
-                len(audio.data),
+                size,
                 audio.mime_type,
                 self.queue_depth,
             )
@@ -490,7 +545,7 @@ class InterviewEngine:
 
     async def first_delivery(self, platform: str, delivery_id: str) -> bool:
         """True the first time a platform delivers this update/event id, False for redeliveries."""
-        return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id))
+        return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id), claimed_at=self._clock())
 
     async def housekeeping(self) -> tuple[int, int]:
         """Remove recordings past the retention period and set-up drafts left for days: (files, drafts).
@@ -500,11 +555,85 @@ class InterviewEngine:
         """
         now = self._clock()
         drafts = await asyncio.to_thread(self._store.purge_drafts, now - DRAFT_RETENTION_SECONDS)
+        await self._tidy_store(now)
         if self._audio_dir is None:
             return 0, drafts
         cutoff = now - self._retention
         await self._expire_failed(cutoff)
         return await asyncio.to_thread(self._purge_audio, cutoff), drafts
+
+    async def _tidy_store(self, now: float) -> None:
+        """Forget old delivery ids and close sessions idle for too long; a failure is logged, not fatal to the rest."""
+        try:
+            await asyncio.to_thread(self._store.purge_deliveries, now - DELIVERY_RETENTION_SECONDS)
+        except Exception:
+            logger.exception("old delivery ids could not be purged; trying again next time")
+        abandoned = await self._abandon_idle(now - self._abandon_after)
+        if abandoned:
+            logger.info("housekeeping abandoned %d idle sessions", abandoned)
+
+    async def _abandon_idle(self, idle_before: float) -> int:
+        """Close active sessions untouched since the cutoff: they go to the archive with status "abandoned".
+
+        A session still holding a voice answer owed a reply is left for recovery; failed answers are settled as when
+        an interview ends (their recordings go with the retention period).
+        """
+        docs = await asyncio.to_thread(self._store.idle_sessions, idle_before)
+        abandoned = 0
+        for doc in docs:
+            user = User(doc["platform"], doc["user_id"], doc.get("name", ""))
+            try:
+                async with self._lock(user):
+                    session = await self._load(user, doc["session_id"])
+                    if session is None or not session.is_active or _last_activity(session) >= idle_before:
+                        continue  # answered, ended or forgotten meanwhile
+                    if any(not entry.get("failed") for entry in session.pending):
+                        continue
+                    self._settle_pending(session, "the interview was abandoned")
+                    session.status = ABANDONED
+                    session.finished_at = self._clock()
+                    await self._save(session)
+            except Exception:
+                logger.exception(
+                    "idle session could not be abandoned platform=%s user=%s session=%s",
+                    doc["platform"],
+                    doc["user_id"],
+                    doc["session_id"],
+                )
+                continue
+            abandoned += 1
+            logger.info(
+                "session abandoned after %.0f days without activity platform=%s user=%s session=%s answered=%d/%d",
+                self._abandon_after / 86400,
+                session.platform,
+                session.user_id,
+                session.session_id,
+                session.answered_count,
+                session.total,
+            )
+        return abandoned
+
+    async def _check_session_limit(self, user: User) -> None:
+        """Refuse a new session past the user's limit for the last 24 hours; the caller holds the user's lock."""
+        limit = self.max_sessions_per_day
+        if limit is None:
+            return
+        now = self._clock()
+        cutoff = now - SESSION_LIMIT_WINDOW_SECONDS
+        started = await asyncio.to_thread(self._store.created_since, user.platform, user.user_id, cutoff)
+        started = [created for created in started if created > cutoff]  # exactly a day old has left the window
+        if len(started) < limit:
+            return
+        # The next start is allowed once enough of these have left the window.
+        retry_after = started[len(started) - limit] + SESSION_LIMIT_WINDOW_SECONDS - now
+        logger.info(
+            "session refused, daily limit platform=%s user=%s started=%d limit=%d",
+            user.platform,
+            user.user_id,
+            len(started),
+            limit,
+        )
+        raise errors.TooManySessions(limit, retry_after)
 
     @property
     def queue_depth(self) -> int:
@@ -541,7 +670,7 @@ class InterviewEngine:
             if name in ("role_title", "company_name", "industry") and not value:
                 problems[name] = "is required"
             elif len(value) > limit:
-                problems[name] = f"must be at most {limit} characters"
+                problems[name] = f"must be at most {limit} characters (got {len(value)})"
             values[name] = value
         language = (spec.language or self.default_language).strip().lower()
         if not LANGUAGE_PATTERN.fullmatch(language):
@@ -688,9 +817,11 @@ class InterviewEngine:
         try:
             if self._speech is None or not self._speech.has_language(session.language):
                 raise errors.SpeechUnavailable(session.language)
-            data = await asyncio.to_thread(self._read_audio, entry["audio_file"])
+            # The job holds the recording's path, not its bytes: ffmpeg reads the file itself.
+            recording = await asyncio.to_thread(self._saved_audio, entry["audio_file"])
             transcript = await self._speech.transcribe(
-                AudioInput(data, entry.get("mime_type", ""), entry.get("filename", "")), session.language
+                AudioInput(mime_type=entry.get("mime_type", ""), filename=entry.get("filename", ""), path=recording),
+                session.language,
             )
         except errors.ShuttingDown:
             logger.info(
@@ -866,7 +997,20 @@ class InterviewEngine:
         digest = hashlib.sha256(f"{platform}:{user_id}".encode()).hexdigest()[:24]
         return self._audio_dir / digest
 
+    def _open_incoming(self) -> tuple[Path, BinaryIO]:
+        """A new private file for a recording being received: in the audio folder's incoming folder, so keeping it is a
+        rename. Without an audio folder, in the temp folder (answer_audio then refuses it, as it refuses bytes)."""
+        folder: Path | None = None
+        if self._audio_dir is not None:
+            self._audio_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            folder = self._audio_dir / INCOMING_DIR
+            folder.mkdir(exist_ok=True, mode=0o700)
+        fd, name = tempfile.mkstemp(suffix=".part", prefix="upload-", dir=folder)  # O_EXCL, mode 0600
+        return Path(name), open(fd, "wb")
+
     def _write_audio(self, session: Session, pending_id: str, audio: AudioInput) -> str:
+        """Keep the recording under a generated name in the user's folder, durably (synced before its rename, the
+        folder after): a received file is moved there, never read; bytes are written."""
         if self._audio_dir is None:
             raise errors.TranscriptionFailed("Voice answers need an audio folder configured.")
         # Candidates' voices: readable by the bot's own user only, like the session files.
@@ -875,25 +1019,32 @@ class InterviewEngine:
         folder.mkdir(exist_ok=True, mode=0o700)
         ext = AUDIO_EXTENSIONS.get(audio.mime_type.split(";")[0].strip().lower(), ".bin")
         path = folder / f"{pending_id}{ext}"
-        tmp = path.with_suffix(path.suffix + ".part")
-        try:
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
-                fh.write(audio.data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # e.g. a disk that filled up: no half recording left behind
-            raise
+        if audio.path is None or not _move_into(audio.path, path):
+            tmp = path.with_suffix(path.suffix + ".part")
+            try:
+                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh, audio.open() as src:
+                    shutil.copyfileobj(src, fh, COPY_CHUNK)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # e.g. a disk that filled up: no half recording left behind
+                raise
+            if audio.path is not None:
+                audio.path.unlink(missing_ok=True)  # a file from another filesystem, copied: the engine took it
         try:
             _fsync_dir(folder)  # the new name is durable before the session says the recording exists
         except OSError as exc:
             logger.error("audio folder not synced after saving %s: %s", path.name, exc)
         return str(path.relative_to(self._audio_dir))
 
-    def _read_audio(self, relative: str) -> bytes:
+    def _saved_audio(self, relative: str) -> Path:
+        """Where a kept recording is; FileNotFoundError if it is gone."""
         assert self._audio_dir is not None
-        return (self._audio_dir / relative).read_bytes()
+        path = self._audio_dir / relative
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return path
 
     def _delete_audio(self, relative: str) -> None:
         if self._audio_dir is not None and relative:
@@ -912,9 +1063,12 @@ class InterviewEngine:
             return 0
         pending = {p["audio_file"] for doc in self._store.pending_sessions() for p in doc.get("pending", [])}
         removed = 0
+        # A recording still being received is written to all the time; one untouched this long was left by a crash.
+        abandoned = max(cutoff, self._clock() - INCOMING_STALE_SECONDS)
         # Other requests delete recordings meanwhile (a rejected answer, a forgotten user's whole folder): whatever
         # vanishes between the listing and the look at it is simply no longer there to purge.
         for folder in _listing(self._audio_dir):
+            before = abandoned if folder.name == INCOMING_DIR else cutoff
             for path in _listing(folder):
                 relative = str(path.relative_to(self._audio_dir))
                 if relative in pending:
@@ -923,10 +1077,72 @@ class InterviewEngine:
                     modified = path.stat().st_mtime
                 except FileNotFoundError:
                     continue
-                if modified < cutoff:
+                if modified < before:
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+class AudioUpload:
+    """A voice answer being received (InterviewEngine.receive_audio): written to its file as it arrives, so it is
+    never held whole in memory, and refused as soon as it passes the engine's size limit."""
+
+    def __init__(self, path: Path, handle: BinaryIO, limit: int, release: Callable[[], None]) -> None:
+        self.path = path
+        self.size = 0
+        self._handle = handle
+        self._limit = limit
+        self._gathered = bytearray()
+        self._release = release
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Append a chunk (AudioTooLarge past the limit). Small chunks are gathered, and written off the event loop."""
+        self.size += len(chunk)
+        if self.size > self._limit:
+            raise errors.AudioTooLarge(limit_bytes=self._limit)
+        if not self._gathered and len(chunk) >= UPLOAD_FLUSH_BYTES:
+            await asyncio.to_thread(self._handle.write, chunk)  # a big piece (a whole download) goes as it is
+            return
+        self._gathered += chunk
+        if len(self._gathered) >= UPLOAD_FLUSH_BYTES:
+            await self._flush()
+
+    async def finish(self, mime_type: str = "", filename: str = "") -> AudioInput:
+        """Everything is received: the recording, for answer_audio. Frees the turn for the next recording."""
+        try:
+            await self._flush()
+            await asyncio.to_thread(self._handle.close)
+        finally:
+            self._release()
+        return AudioInput(mime_type=mime_type, filename=filename, path=self.path)
+
+    async def _flush(self) -> None:
+        if self._gathered:
+            gathered, self._gathered = self._gathered, bytearray()
+            await asyncio.to_thread(self._handle.write, gathered)
+
+
+def _move_into(source: Path, target: Path) -> bool:
+    """Move a received recording into place: private, synced, then renamed. False when it is on another filesystem
+    (the caller copies it instead)."""
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        os.fchmod(fd, 0o600)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        raise
+    return True
+
+
+def _last_activity(session: Session) -> float:
+    """When the candidate last did something: the session's update, or a voice answer received since."""
+    return max([session.updated_at, *(entry.get("received_at", 0.0) for entry in session.pending)])
 
 
 def _listing(folder: Path) -> list[Path]:

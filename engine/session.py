@@ -12,7 +12,8 @@ from engine.types import Feedback, InterviewSpec, Question
 ACTIVE = "active"
 COMPLETED = "completed"  # every question answered or skipped
 ENDED = "ended"  # stopped early by the candidate
-STATUSES = (ACTIVE, COMPLETED, ENDED)
+ABANDONED = "abandoned"  # closed by housekeeping after [store] abandon_after_days without activity
+STATUSES = (ACTIVE, COMPLETED, ENDED, ABANDONED)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 PLATFORMS = ("telegram", "slack", "http")
 
@@ -39,11 +42,26 @@ class InterviewSpec:
 
 @dataclass(frozen=True)
 class AudioInput:
-    """A voice answer as the platform delivered it: raw bytes plus whatever hints it gave."""
+    """A voice answer as the platform delivered it, plus whatever hints it gave.
 
-    data: bytes
+    Recordings arrive as a file (`path`: what InterviewEngine.receive_audio wrote, chunk by chunk), which the engine
+    moves into its audio folder and the converter hands to ffmpeg as it is, so no recording is held whole in memory.
+    `data` is for small callers (the transcribe command, tests); with a `path` it stays empty.
+    """
+
+    data: bytes = b""
     mime_type: str = ""
     filename: str = ""
+    path: Path | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes in the recording (a stat for a file: never read)."""
+        return os.stat(self.path).st_size if self.path is not None else len(self.data)
+
+    def open(self) -> BinaryIO:
+        """The recording for reading: the file itself, or the bytes as a file."""
+        return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,12 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Feedback:
-    """Deterministic analysis of one answer; every number can be explained to the candidate."""
+    """Deterministic analysis of one answer; every number can be explained to the candidate.
+
+    `relevance` ({"on_topic": bool, "reason": str}) and `key_points` ([{"point": str, "covered": bool, "evidence":
+    str or None}]) judge the content against the question's rubric. Relevance is None, and there are no key points,
+    for feedback stored before they existed and for an answer the English rubrics cannot read (another language).
+    """
 
     score: int  # 0..100
     score_parts: dict[str, int] = field(default_factory=dict)
@@ -106,12 +129,21 @@ class Feedback:
     length: str = "ok"  # "short", "ok", "long"
     unsure_words: tuple[str, ...] = ()
     tips: tuple[str, ...] = ()
+    relevance: dict[str, Any] | None = None  # {"on_topic": bool, "reason": str}
+    key_points: tuple[dict[str, Any], ...] = ()  # {"point": str, "covered": bool, "evidence": str | None}
+    grader: str = "rules"  # "rules" or "llm"
+
+    @property
+    def on_topic(self) -> bool:
+        """False only when the grader judged the answer off-topic (old feedback, never judged, counts as on topic)."""
+        return self.relevance is None or bool(self.relevance.get("on_topic", True))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["relevant_terms"] = list(self.relevant_terms)
         data["unsure_words"] = list(self.unsure_words)
         data["tips"] = list(self.tips)
+        data["key_points"] = [dict(p) for p in self.key_points]
         return data
 
     @classmethod
@@ -120,6 +152,12 @@ class Feedback:
         for key in ("relevant_terms", "unsure_words", "tips"):
             if key in values:
                 values[key] = tuple(values[key])
+        if "key_points" in values:
+            values["key_points"] = tuple(dict(p) for p in values["key_points"] or ())
+        if values.get("relevance") is not None:
+            values["relevance"] = dict(values["relevance"])
+        if values.get("grader") is None:
+            values.pop("grader", None)
         return cls(**values)
 
 

@@ -59,7 +59,8 @@ class HeardSpeech:
         self.calls += 1
         if self.fail is not None:
             raise self.fail
-        return Transcript(text=audio.data.decode(), duration=6.0, language=language)
+        with audio.open() as recording:  # the engine hands over the saved file, not bytes
+            return Transcript(text=recording.read().decode(), duration=6.0, language=language)
 
     @property
     def queue_depth(self) -> int:

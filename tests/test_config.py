@@ -138,3 +138,34 @@ def test_a_public_host_with_the_api_disabled_starts(tmp_path):
 
 def test_open_api_is_off_by_default():
     assert load_config(None, {}).http.open_api is False
+
+
+def test_store_limits_have_defaults_and_are_typed_and_checked(tmp_path):
+    store = load_config(None, {}).store
+    assert (store.abandon_after_days, store.max_sessions_per_user_per_day) == (30.0, 20)
+    path = write(tmp_path, "[store]\nabandon_after_days = 7.5\nmax_sessions_per_user_per_day = 5\n")
+    store = load_config(path, {}).store
+    assert (store.abandon_after_days, store.max_sessions_per_user_per_day) == (7.5, 5)
+    for text, needle in (
+        ("[store]\nabandon_after_days = 0\n", "'store.abandon_after_days' must be greater than 0"),
+        ("[store]\nmax_sessions_per_user_per_day = -1\n", "'store.max_sessions_per_user_per_day' must be greater"),
+        ('[store]\nmax_sessions_per_user_per_day = "lots"\n', "'store.max_sessions_per_user_per_day' must be a whole"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            load_config(write(tmp_path, text), {})
+
+
+def test_the_engine_is_built_with_the_store_limits(tmp_path):
+    from bot.app import build_services
+
+    path = write(
+        tmp_path,
+        f'[store]\npath = "{tmp_path}/db/sessions.json"\nabandon_after_days = 3\nmax_sessions_per_user_per_day = 4\n'
+        "[speech]\nauto_fetch = false\n",
+    )
+    services = build_services(load_config(path, {}), {})
+    try:
+        assert services.engine.max_sessions_per_day == 4
+        assert services.engine._abandon_after == 3 * 86400
+    finally:
+        services.store.close()

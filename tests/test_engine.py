@@ -44,17 +44,19 @@ class ScriptedSpeech:
         self.fail_next: Exception | None = None
 
     async def transcribe(self, audio: AudioInput, language: str) -> Transcript:
-        self.calls.append(audio.data.decode(errors="replace"))
+        with audio.open() as recording:  # the engine hands over the saved file, not bytes
+            data = recording.read()
+        self.calls.append(data.decode(errors="replace"))
         if self._jitter:
             await asyncio.sleep(random.random() * self._jitter)
         if self.fail_next is not None:
             exc, self.fail_next = self.fail_next, None
             raise exc
-        if audio.data == b"hang":
+        if data == b"hang":
             await asyncio.Event().wait()
-        if not audio.data.startswith(b"say:"):
+        if not data.startswith(b"say:"):
             raise errors.AudioInvalid()
-        words = audio.data[4:].decode().split()
+        words = data[4:].decode().split()
         timed = tuple(Word(w, i * 0.4, i * 0.4 + 0.35, 0.95) for i, w in enumerate(words))
         return Transcript(
             " ".join(words), timed, duration=len(words) * 0.4 + 0.5, processing_seconds=0.1, language=language
@@ -734,3 +736,124 @@ async def test_a_new_answer_never_overtakes_an_earlier_one_that_a_shutdown_holds
     assert "send this answer again" in info.value.message and info.value.saved is False
     session = await engine.get_session(ALICE)
     assert session.position == 0 and session.answers == () and session.pending_count == 1
+
+
+# ----- idle sessions, the daily limit, CV/JD size (issue 10, item 8) ------------------------------------------------
+
+
+async def test_idle_sessions_are_archived_as_abandoned_after_the_configured_days(tmp_path):
+    now = [1_700_000_000.0]
+    store = TinyDBStore(tmp_path / "sessions.json")
+    engine = make_engine(tmp_path, store=store, clock=lambda: now[0], abandon_after_days=30)
+    bob, web = User("telegram", "2002"), User("http", "web-client")
+    await engine.start(ALICE, SPEC)
+    await engine.answer_text(ALICE, GOOD_ANSWER)
+    await engine.start(bob, SPEC)
+    await engine.start(web, SPEC, session_id="never-finished")
+    now[0] += 20 * 86400
+    await engine.answer_text(bob, GOOD_ANSWER)  # Bob carries on after 20 days; the others go quiet
+    now[0] += 11 * 86400
+    assert await engine.housekeeping() == (0, 0)
+
+    alice_session = await engine.latest_session(ALICE)
+    assert alice_session.status == "abandoned" and alice_session.finished_at == now[0]
+    assert alice_session.answered_count == 1  # what was answered stays, and the report covers it
+    assert (await engine.report(ALICE)).status == "abandoned"
+    assert (await engine.get_session(web, "never-finished")).status == "abandoned"
+    assert (await engine.get_session(bob)).status == "active"
+    assert {r.user_id for r in await engine.list_sessions(status="abandoned")} == {"1001", "web-client"}
+    assert [r.user_id for r in await engine.list_sessions(status="active")] == ["2002"]
+    # In the archive folder, out of the one that holds the active sessions.
+    assert len(list((tmp_path / "sessions-active").glob("*.json"))) == 1
+    assert len(list((tmp_path / "sessions-archive").glob("*.json"))) == 2
+    with pytest.raises(errors.SessionCompleted):
+        await engine.answer_text(web, GOOD_ANSWER, session_id="never-finished")
+    with pytest.raises(errors.SessionNotFound):
+        await engine.answer_text(ALICE, GOOD_ANSWER)
+    assert (await engine.start(ALICE, SPEC)).session.status == "active"  # free to start again
+    store.close()
+
+
+async def test_an_idle_session_owed_a_reply_waits_for_it_and_failed_answers_are_settled(tmp_path):
+    now = [1_700_000_000.0]
+    store = MemoryStore()
+    engine = await interrupted(tmp_path, store, "waiting for the restart")  # Alice: an answer still owed a reply
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech, store=store, clock=lambda: now[0], abandon_after_days=30)
+    bob = User("telegram", "2002")
+    await engine.start(bob, SPEC)
+    speech.fail_next = errors.TranscriptionFailed()
+    with pytest.raises(errors.TranscriptionFailed):
+        await engine.answer_audio(bob, voice("kept for retry"))
+    now[0] += 31 * 86400
+    await engine.housekeeping()
+    assert (await engine.get_session(ALICE)).status == "active"  # recovery still owes this one its reply
+    bob_session = await engine.latest_session(bob)
+    assert bob_session.status == "abandoned" and bob_session.pending_count == 0
+    assert store.stats()["archived"] == 1 and [d["user_id"] for d in store.pending_sessions()] == ["1001"]
+
+
+async def test_a_recent_voice_answer_keeps_a_long_idle_session_alive(tmp_path):
+    now = [1_700_000_000.0]
+    store = MemoryStore()
+    speech = ScriptedSpeech()
+    engine = make_engine(tmp_path, speech, store=store, clock=lambda: now[0], abandon_after_days=30)
+    await engine.start(ALICE, SPEC)
+    now[0] += 40 * 86400
+    speech.fail_next = errors.TranscriptionFailed()  # received now, kept for /retry: activity all the same
+    with pytest.raises(errors.TranscriptionFailed):
+        await engine.answer_audio(ALICE, voice("just sent"))
+    await engine.housekeeping()
+    assert (await engine.get_session(ALICE)).status == "active"
+
+
+async def test_sessions_started_per_user_per_day_are_limited_with_a_clear_refusal(tmp_path):
+    now = [1_700_000_000.0]
+    engine = make_engine(tmp_path, clock=lambda: now[0], max_sessions_per_user_per_day=3)
+    web = User("http", "web-client")
+    for n in range(3):
+        await engine.start(web, SPEC, session_id=f"s{n}")
+        now[0] += 3600
+    assert (await engine.start(web, SPEC, session_id="s1")).resumed  # the same session again is no new one
+    with pytest.raises(errors.TooManySessions) as refused:
+        await engine.start(web, SPEC, session_id="s3")
+    assert refused.value.limit == 3
+    assert refused.value.retry_after == 21 * 3600  # when s0 leaves the 24 hours
+    assert "3 interviews in the last 24 hours" in refused.value.message and "about 21 hours" in refused.value.message
+    with pytest.raises(errors.SessionNotFound):
+        await engine.get_session(web, "s3")
+    await engine.start(User("http", "someone-else"), SPEC, session_id="s3")  # per user
+
+    # Chat users too, whatever became of their sessions (ended ones count).
+    for _ in range(3):
+        await engine.start(ALICE, SPEC)
+        await engine.end(ALICE)
+    with pytest.raises(errors.TooManySessions):
+        await engine.start(ALICE, SPEC)
+    now[0] += 21 * 3600
+    await engine.start(web, SPEC, session_id="s3")  # s0 is older than a day now
+
+
+async def test_an_over_long_cv_or_job_description_is_refused_naming_the_field_and_the_limit(tmp_path):
+    engine = make_engine(tmp_path)
+    too_long = dataclasses.replace(SPEC, cv="x" * 50_001, jd="y" * 60_000)
+    with pytest.raises(errors.InvalidInput) as refused:
+        await engine.start(ALICE, too_long)
+    assert refused.value.fields == {
+        "cv": "must be at most 50000 characters (got 50001)",
+        "jd": "must be at most 50000 characters (got 60000)",
+    }
+    started = await engine.start(ALICE, dataclasses.replace(SPEC, cv="x" * 50_000))
+    assert len(started.session.spec.cv) == 50_000  # at the limit: kept whole
+
+
+async def test_housekeeping_forgets_delivery_ids_after_a_week(tmp_path):
+    now = [1_700_000_000.0]
+    engine = make_engine(tmp_path, clock=lambda: now[0])
+    assert await engine.first_delivery("telegram", "555")
+    now[0] += 6 * 86400
+    assert await engine.first_delivery("telegram", "556")
+    now[0] += 2 * 86400
+    await engine.housekeeping()
+    assert await engine.first_delivery("telegram", "555")  # a week old: forgotten
+    assert not await engine.first_delivery("telegram", "556")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from adapters.chat.words import Words
 from engine.coaching.feedback import analyze_answer, build_report, job_terms
 from engine.session import Answer, Session
-from engine.types import InterviewSpec, Question, Transcript, Word
+from engine.types import Feedback, InterviewSpec, Question, Transcript, Word
 
 SPEC = InterviewSpec(
     role_title="Senior Backend Engineer",
@@ -167,7 +170,9 @@ def test_star_signals_on_a_good_and_a_poor_behavioural_answer():
     assert good.score >= poor.score + 40
     assert good.length == "ok" and poor.length == "short"
     assert "Close with the result, ideally a number (time saved, % improved, customers helped)." in poor.tips
-    assert poor.tips[0].startswith("Give more detail: 18 words is short")
+    # A platitude is no answer to the deadline question: saying so comes first, then the length.
+    assert not poor.on_topic and poor.tips[0].startswith("Answer the question asked: it asked about a time you had")
+    assert poor.tips[1].startswith("Give more detail: 18 words is short")
 
 
 def test_a_result_without_a_number_asks_for_one():
@@ -265,6 +270,119 @@ def test_feedback_survives_the_store_round_trip():
     transcript = timed(GOOD_STAR, 150)
     feedback = analyze_answer(DEADLINE, transcript.text, job_terms=TERMS, transcript=transcript)
     assert type(feedback).from_dict(feedback.to_dict()) == feedback
+    stored = json.loads(json.dumps(feedback.to_dict()))
+    assert Feedback.from_dict(stored) == feedback
+    assert stored["grader"] == "rules" and stored["relevance"]["on_topic"] is True
+    assert stored["key_points"][0] == {
+        "point": "the deadline and why it was tight",
+        "covered": True,
+        "evidence": ANY_TEXT,
+    }
+    assert {tuple(p) for p in stored["key_points"]} == {("point", "covered", "evidence")}
+
+
+class _AnyText:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY_TEXT = _AnyText()
+
+# What the store held before content grading existed: no relevance, key points or grader.
+OLD_FEEDBACK = {
+    "score": 61,
+    "score_parts": {"content": 25, "structure": 17, "delivery": 12, "relevance": 7},
+    "word_count": 64,
+    "duration": None,
+    "wpm": None,
+    "pace": None,
+    "fillers": {"um": 2},
+    "hedges": {},
+    "relevant_terms": ["Python"],
+    "star": {"situation": True, "task": False, "action": True, "result": True, "metrics": False},
+    "length": "ok",
+    "unsure_words": [],
+    "tips": ["Make your goal clear: what were you responsible for, and what did success look like?"],
+}
+
+
+def test_old_stored_feedback_still_loads_shows_and_reports():
+    feedback = Feedback.from_dict(OLD_FEEDBACK)
+    assert feedback.score == 61 and feedback.relevance is None and feedback.key_points == ()
+    assert feedback.grader == "rules" and feedback.on_topic
+    assert Feedback.from_dict(feedback.to_dict()) == feedback
+    shown = Words.feedback(feedback)
+    assert shown.startswith("Score: 61/100") and "Off-topic" not in shown and "key points" not in shown.lower()
+    answer = Answer.from_dict(
+        {
+            "index": 0,
+            "question": DEADLINE.to_dict(),
+            "source": "text",
+            "text": GOOD_STAR,
+            "answered_at": 1000.0,
+            "feedback": OLD_FEEDBACK,
+        }
+    )
+    assert answer.feedback == feedback
+    report = build_report(make_session([answer], [DEADLINE]))
+    assert report.overall_score == 61 and not any("off-topic" in line for line in report.improvements)
+
+
+def test_the_content_score_comes_from_key_points_not_length():
+    retry = Question(
+        "be-004",
+        "technical",
+        "How would you make a payment endpoint safe to retry, so that a customer is never charged twice?",
+    )
+    rambling = " ".join(
+        ["Payments are critical, so I would be very careful not to charge customers twice, and test it a lot."] * 6
+    )
+    precise = (
+        "The client sends an idempotency key; we store the response under it and return the stored response on a "
+        "retry, with a unique constraint against races."
+    )
+    long_feedback = analyze_answer(retry, rambling, job_terms=TERMS)
+    short_feedback = analyze_answer(retry, precise, job_terms=TERMS)
+    assert long_feedback.on_topic and long_feedback.word_count > 3 * short_feedback.word_count
+    assert short_feedback.score_parts["content"] > long_feedback.score_parts["content"] + 15
+    assert sum(p["covered"] for p in short_feedback.key_points) == 4
+    assert any(tip.startswith("Cover what interviewers listen for here:") for tip in long_feedback.tips)
+
+
+def test_an_off_topic_answer_is_capped_however_well_it_is_delivered():
+    say_no = Question(
+        "beh-020", "behavioral", "Describe a time you had to say no to a request. How did you handle the conversation?"
+    )
+    feedback = analyze_answer(say_no, GOOD_STAR, job_terms=TERMS)
+    assert not feedback.on_topic and feedback.star["result"]
+    assert feedback.score == 30 and sum(feedback.score_parts.values()) == 30
+    assert feedback.score_parts["content"] == feedback.score_parts["relevance"] == 0
+
+
+def test_chat_feedback_shows_relevance_and_key_points_in_a_few_lines():
+    retry = Question(
+        "be-004",
+        "technical",
+        "How would you make a payment endpoint safe to retry, so that a customer is never charged twice?",
+    )
+    off = Words.feedback(
+        analyze_answer(retry, "I have used Kubernetes a little on side projects, and AWS at work.", job_terms=TERMS)
+    )
+    lines = off.splitlines()
+    assert lines[1].startswith("⚠️ Off-topic: the question asked how you would make a payment endpoint safe to retry")
+    assert lines[2].startswith("🎯 Interviewers listen for: an idempotency key sent by the client; storing the result")
+    partial = Words.feedback(
+        analyze_answer(
+            retry,
+            "Every payment carries an idempotency key from the client, so a retry is recognised.",
+            job_terms=TERMS,
+        )
+    )
+    assert "Off-topic" not in partial
+    assert "✅ You covered (1 of 5): an idempotency key sent by the client" in partial
+    assert "➕ You could add: storing the result against the key; returning the stored result on a retry" in partial
+    empty = Words.feedback(analyze_answer(retry, "", job_terms=TERMS))
+    assert "Off-topic" not in empty and "listen for" not in empty
 
 
 # ----- the report ------------------------------------------------------------------------------------------
@@ -348,6 +466,27 @@ def test_report_for_an_interview_ended_before_any_answer():
     assert report.total_fillers == 0 and report.filler_breakdown == {} and report.top_words == ()
     assert report.strengths == ()
     assert report.improvements == ("Finish the interview: you reached 0 of 3 questions before ending it.",)
+
+
+def test_report_counts_off_topic_answers_and_praises_covered_key_points():
+    say_no = Question(
+        "beh-020", "behavioral", "Describe a time you had to say no to a request. How did you handle the conversation?"
+    )
+    story = (
+        "Last spring the head of sales asked if my team could build a custom export by Friday. We were in the middle "
+        "of a security release, so I told her we couldn't take it on that week and explained that it would delay a "
+        "fix every customer needed. Instead I offered a CSV export and a proper version next sprint. She agreed, and "
+        "the client was happy with it."
+    )
+    off_topic = [(DEADLINE, POOR_STAR), (say_no, GOOD_STAR)]
+    answers = [
+        Answer(i, q, "text", t, 1000.0 + i, analyze_answer(q, t, job_terms=TERMS)) for i, (q, t) in enumerate(off_topic)
+    ]
+    report = build_report(make_session(answers, [q for q, _ in off_topic]))
+    assert "Answer the question that was asked (off-topic: 2 of 2); start with what it asks." in report.improvements
+    good = [Answer(0, say_no, "text", story, 1000.0, analyze_answer(say_no, story, job_terms=TERMS))]
+    report = build_report(make_session(good, [say_no]))
+    assert "Covered what interviewers listen for (5 of 5 key points)" in report.strengths
 
 
 def test_report_scores_an_answer_stored_without_feedback():

@@ -17,9 +17,12 @@ from engine.coaching.questions import (
     infer_domains,
     job_terms,
     plan_questions,
+    question_templates,
+    skill_info,
 )
+from engine.coaching.rubrics import rubric_for
 from engine.errors import InvalidInput
-from engine.types import InterviewSpec
+from engine.types import InterviewSpec, Question
 
 DATA = Path(__file__).resolve().parent.parent / "engine" / "coaching" / "data"
 CATEGORIES = {"intro", "behavioral", "situational", "technical", "experience", "gap", "motivation", "closing"}
@@ -324,3 +327,47 @@ def test_a_placeholder_industry_never_appears_in_a_question():
         for seed in range(40):
             spec = InterviewSpec("Backend Engineer", "TechCorp", "General", round_type=round_type)
             assert not any("general industry" in q.text.lower() for q in plan_questions(spec, seed))
+
+
+# ----- rubrics ----------------------------------------------------------------------------------------------
+
+
+def test_every_bank_question_and_template_has_a_rubric_with_three_to_six_points():
+    bank = bank_questions()
+    assert len(bank) >= 100
+    for raw in bank:
+        text = raw["text"].format(role="Data Analyst", company="Globex", industry="retail")
+        rubric = rubric_for(Question(raw["id"], raw["category"], text))
+        assert rubric.source == "bank", raw["id"]
+        assert 3 <= len(rubric.points) <= 6, raw["id"]
+        assert all(p.point and p.cues for p in rubric.points), raw["id"]
+        assert rubric.topic and rubric.asks and "{" not in rubric.asks, raw["id"]
+        if raw["category"] == "behavioral":
+            # Behavioural questions carry their own topic besides STAR: a story about something else is no answer.
+            assert len(rubric.topic) >= 5 and not any(c.shared for c in rubric.topic), raw["id"]
+    templates = question_templates()
+    for skill in ("Python", "Kubernetes", "Machine learning", "A/B testing", "Figma", "Negotiation", "COBOL"):
+        for category, texts in templates.items():
+            for template in texts:
+                text = template.format(skill=skill, role="Data Analyst")
+                rubric = rubric_for(Question(f"{category[:3]}-x", category, text, skill=skill))
+                assert rubric.source == "template" and 3 <= len(rubric.points) <= 6, (skill, template)
+                assert "{" not in rubric.asks and "{" not in " ".join(p.point for p in rubric.points)
+                # Skill questions are built from the skill: it (through any lexicon alias) and its neighbours in the
+                # same field make the topic, and an experience answer is expected to say how the skill was used.
+                assert {"skill", "related_skill"} <= {c.special for c in rubric.topic}, template
+                if category == "experience":
+                    assert any(c.special == "skill" for p in rubric.points for c in p.cues), template
+
+
+def test_every_planned_question_gets_its_own_rubric():
+    for spec in SPECS:
+        for round_type in ROUND_TYPES:
+            for seed in range(15):
+                for q in plan(spec, round_type, seed):
+                    rubric = rubric_for(q)
+                    assert rubric.source in ("bank", "template"), q
+                    assert "{" not in rubric.asks and "}" not in rubric.asks, q
+                    if q.skill:
+                        skill = skill_info(q.skill)
+                        assert skill is not None and skill.phrase in rubric.asks, q

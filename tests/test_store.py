@@ -224,8 +224,10 @@ def test_stats_ping_close(store):
     stats = store.stats()
     assert (stats["active"], stats["archived"]) == (1, 1)
     if store.path is not None:
-        assert stats["main_bytes"] == store.path.stat().st_size > 0
-        assert stats["archive_bytes"] == store.archive_path.stat().st_size > 0
+        assert stats["main_bytes"] == folder_bytes(store.active_path) > 0  # no drafts yet: no main file
+        assert stats["archive_bytes"] == folder_bytes(store.archive_path) > 0
+        store.claim_delivery("telegram", "1")
+        assert store.stats()["deliveries_bytes"] == store.deliveries_path.stat().st_size > 0
     assert store.ping() is True
     store.close()
     store.close()
@@ -411,30 +413,37 @@ def test_many_threads_lose_no_update(tmp_path):
         assert sorted(texts) == sorted(f"{n}-{k}" for n in range(10) for k in range(10))
 
 
-def main_file_session_ids(db: Path) -> set[str]:
-    data = json.loads(db.read_text(encoding="utf-8"))
-    return {doc["session_id"] for doc in data.get("sessions", {}).values()}
+def folder_session_ids(folder: Path) -> set[str]:
+    """The sessions with a file in one of the store's folders."""
+    return {json.loads(path.read_bytes())["session_id"] for path in folder.glob("*.json")}
 
 
-def test_finished_sessions_move_to_the_archive_and_the_main_file_stays_small(tmp_path):
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.glob("*.json"))
+
+
+def test_finished_sessions_move_to_the_archive_folder_one_file_each(tmp_path):
     db = tmp_path / "sessions.json"
     with TinyDBStore(db) as store:
-        assert store.archive_path == tmp_path / "sessions-archive.json"
+        assert store.active_path == tmp_path / "sessions-active"
+        assert store.archive_path == tmp_path / "sessions-archive"
         store.save(make_doc("u1", "live", answers=1))
-        size_with_one_active = db.stat().st_size
         for n in range(20):
             store.save(make_doc(f"user-{n}", f"done-{n}", answers=2))
             store.update("telegram", f"user-{n}", f"done-{n}", lambda d: d | {"status": "completed"})
-        assert db.stat().st_size == size_with_one_active
-        assert main_file_session_ids(db) == {"live"}
+        assert folder_session_ids(store.active_path) == {"live"}
+        assert folder_session_ids(store.archive_path) == {f"done-{n}" for n in range(20)}
+        assert (store.archive_path / tinydb_module.file_name(("telegram", "user-3", "done-3"))).is_file()
+        assert not db.exists(), "nothing but drafts goes to the main file"
         assert store.stats()["archived"] == 20
         assert store.get("telegram", "user-3", "done-3")["status"] == "completed"
         assert store.latest_for("telegram", "user-3")["session_id"] == "done-3"
         assert len(store.list_sessions()) == 21
 
-        # A finished session that is resumed comes back to the main file.
+        # A finished session that is resumed comes back to the active folder.
         store.update("telegram", "user-3", "done-3", lambda d: d | {"status": "active"})
-        assert main_file_session_ids(db) == {"live", "done-3"}
+        assert folder_session_ids(store.active_path) == {"live", "done-3"}
+        assert "done-3" not in folder_session_ids(store.archive_path)
         assert store.active_for("telegram", "user-3")["session_id"] == "done-3"
 
     with TinyDBStore(db) as store:
@@ -445,7 +454,18 @@ def test_finished_sessions_move_to_the_archive_and_the_main_file_stays_small(tmp
         assert len(store.delete_user("telegram", "user-5")) == 2
     with TinyDBStore(db) as store:
         assert [d for d in store.list_sessions() if d["user_id"] == "user-5"] == []
-    assert "done-5" not in (tmp_path / "sessions-archive.json").read_text(encoding="utf-8")
+    assert "done-5" not in folder_session_ids(tmp_path / "sessions-archive")
+
+
+def test_session_files_are_readable_by_the_owner_only(tmp_path):
+    with TinyDBStore(tmp_path / "sessions.json") as store:
+        store.save(make_doc("u1", "live"))
+        store.save(make_doc("u2", "done", status="completed"))
+        store.claim_delivery("telegram", "1")
+    for path in [*tmp_path.glob("sessions-*/*.json"), tmp_path / "sessions-deliveries.jsonl"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for folder in (tmp_path / "sessions-active", tmp_path / "sessions-archive"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
 def test_custom_archive_path(tmp_path):
@@ -453,26 +473,66 @@ def test_custom_archive_path(tmp_path):
     archive = tmp_path / "b" / "old.json"
     with TinyDBStore(db, archive_path=archive) as store:
         store.save(make_doc(status="ended"))
-    assert "s1" in archive.read_text(encoding="utf-8")
+        assert store.archive_path == tmp_path / "b" / "old"  # a .json name from the first layout names the folder
+    assert folder_session_ids(tmp_path / "b" / "old") == {"s1"}
     with TinyDBStore(db, archive_path=archive) as store:
+        assert store.get("telegram", "u1", "s1")["status"] == "ended"
+    with TinyDBStore(db, archive_path=tmp_path / "b" / "old") as store:  # or name the folder itself
         assert store.get("telegram", "u1", "s1")["status"] == "ended"
 
 
-def test_claim_delivery_survives_reopen_and_keeps_only_the_newest(tmp_path, monkeypatch):
+def test_claim_delivery_survives_reopen_and_is_forgotten_by_age(tmp_path):
     db = tmp_path / "sessions.json"
-    monkeypatch.setattr(TinyDBStore, "DELIVERY_IDS_KEPT", 5)
     with TinyDBStore(db) as store:
-        assert all(store.claim_delivery("telegram", str(n)) for n in range(8))
+        assert all(store.claim_delivery("telegram", str(n), claimed_at=100.0 + n) for n in range(8))
     with TinyDBStore(db) as store:
-        assert [store.claim_delivery("telegram", str(n)) for n in range(3, 8)] == [False] * 5
-        # The oldest ids were dropped to keep the main file bounded.
-        assert store.claim_delivery("telegram", "0") is True
+        assert [store.claim_delivery("telegram", str(n)) for n in range(8)] == [False] * 8
+        assert store.purge_deliveries(claimed_before=103.0) == 3
+        assert store.purge_deliveries(claimed_before=103.0) == 0
+    with TinyDBStore(db) as store:
+        # The old ids are gone from the file too; the newer ones are still remembered.
+        assert [store.claim_delivery("telegram", str(n)) for n in range(8)] == [True] * 3 + [False] * 5
+    assert len((tmp_path / "sessions-deliveries.jsonl").read_bytes().splitlines()) == 8
+
+
+def test_a_delivery_line_torn_by_a_crash_is_dropped_and_the_log_stays_usable(tmp_path):
+    db = tmp_path / "sessions.json"
+    log = tmp_path / "sessions-deliveries.jsonl"
+    with TinyDBStore(db) as store:
+        store.claim_delivery("telegram", "1")
+    log.write_bytes(log.read_bytes() + b'{"p":"telegram","id":"2","t":1')  # the claim of "2" never returned
+    with TinyDBStore(db) as store:
+        assert store.claim_delivery("telegram", "1") is False
+        assert store.claim_delivery("telegram", "2") is True
+        assert store.claim_delivery("telegram", "3") is True
+    assert [json.loads(line)["id"] for line in log.read_bytes().splitlines()] == ["1", "2", "3"]
+
+
+def test_a_failed_delivery_append_leaves_no_half_line(tmp_path, monkeypatch):
+    db = tmp_path / "sessions.json"
+    log = tmp_path / "sessions-deliveries.jsonl"
+    store = TinyDBStore(db)
+    store.claim_delivery("telegram", "1")
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        real_write(fd, data[:5])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        store.claim_delivery("telegram", "2")
+    monkeypatch.undo()
+    assert store.claim_delivery("telegram", "2") is True  # not remembered as claimed, and the file is whole
+    store.close()
+    assert [json.loads(line)["id"] for line in log.read_bytes().splitlines()] == ["1", "2"]
 
 
 def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
     db = tmp_path / "sessions.json"
     with TinyDBStore(db) as store:
         store.save(make_doc())
+        store.put_draft("telegram", "u2", {"step": "role"}, saved_at=1.0)
     good = db.read_bytes()
     db.write_text('{"sessions": {"1": {"platform": "telegram", "user_', encoding="utf-8")
     with pytest.raises(StoreCorrupt) as corrupt:
@@ -494,6 +554,26 @@ def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
         assert store.get("telegram", "u1", "s1") == make_doc()
 
 
+def test_a_corrupt_session_file_is_reported_not_replaced(tmp_path):
+    db = tmp_path / "sessions.json"
+    with TinyDBStore(db) as store:
+        store.save(make_doc())
+    session_file = next((tmp_path / "sessions-active").glob("*.json"))
+    good = session_file.read_bytes()
+    session_file.write_bytes(good[: len(good) // 2])
+    with pytest.raises(StoreCorrupt) as corrupt:
+        TinyDBStore(db)
+    assert str(session_file) in corrupt.value.message
+    assert session_file.read_bytes() == good[: len(good) // 2]
+    # A session under another session's name (a hand-made copy) is refused the same way.
+    session_file.write_bytes(json.dumps(make_doc("u1", "other")).encode())
+    with pytest.raises(StoreCorrupt, match="file name"):
+        TinyDBStore(db)
+    session_file.write_bytes(good)
+    with TinyDBStore(db) as store:
+        assert store.get("telegram", "u1", "s1") == make_doc()
+
+
 def test_a_corrupt_archive_is_reported(tmp_path):
     db = tmp_path / "sessions.json"
     archive = tmp_path / "sessions-archive.json"
@@ -507,11 +587,12 @@ def test_a_leftover_temp_file_is_ignored_and_removed(tmp_path):
     db = tmp_path / "sessions.json"
     with TinyDBStore(db) as store:
         store.save(make_doc())
-    leftover = tmp_path / ".sessions.json.abc123.tmp"
-    leftover.write_text('{"sessions": {"1": {"half', encoding="utf-8")
+    leftovers = [tmp_path / ".sessions.json.abc123.tmp", tmp_path / "sessions-active" / ".0123abcd.json.x1.tmp"]
+    for leftover in leftovers:
+        leftover.write_text('{"sessions": {"1": {"half', encoding="utf-8")
     with TinyDBStore(db) as store:
         assert store.get("telegram", "u1", "s1") == make_doc()
-    assert not leftover.exists()
+    assert not any(leftover.exists() for leftover in leftovers)
 
 
 def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
@@ -539,30 +620,58 @@ def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
         assert [d["session_id"] for d in reopened.list_sessions()] == ["s1", "s3"]
 
 
-def test_a_move_interrupted_between_the_two_files_keeps_the_newer_copy(tmp_path, monkeypatch):
+def test_a_move_whose_removal_fails_keeps_the_newer_copy(tmp_path, monkeypatch, caplog):
     db = tmp_path / "sessions.json"
     store = TinyDBStore(db)
     store.save(make_doc(answers=2))
-    real_replace = os.replace
+    real_unlink = os.unlink
 
-    def main_file_fails(src, dst):
-        if Path(dst) == db:
+    def active_copy_stays(path, *args, **kwargs):
+        if Path(path).parent.name == "sessions-active":
             raise OSError(5, "Input/output error")
-        real_replace(src, dst)
+        real_unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", main_file_fails)
+    monkeypatch.setattr(os, "unlink", active_copy_stays)
     finished = make_doc(answers=3, status="completed")
-    with pytest.raises(OSError):
-        store.save(finished)  # written to the archive, not yet removed from the main file
-    monkeypatch.setattr(os, "replace", real_replace)
+    with caplog.at_level("ERROR", logger="engine.store.tinydb"):
+        store.save(finished)  # the archive copy is durable: that is a save, whatever became of the old copy
+    assert "older copy" in caplog.text
+    monkeypatch.undo()
+    assert folder_session_ids(tmp_path / "sessions-active") == {"s1"}
     assert store.get("telegram", "u1", "s1") == finished
     assert user_sessions(store, "u1") == [finished]
     assert store.active_for("telegram", "u1") is None
     store.close()
 
+    with TinyDBStore(db, read_only=True) as snapshot:  # a snapshot picks the newer copy without repairing
+        assert snapshot.list_sessions() == [finished]
     with TinyDBStore(db) as reopened:
         assert reopened.list_sessions() == [finished]
-        assert main_file_session_ids(db) == set()
+        assert folder_session_ids(tmp_path / "sessions-active") == set()
+
+
+def test_a_crash_between_the_two_folders_keeps_the_copy_written_last(tmp_path):
+    """A kill between writing the archive copy and removing the active one: REV says which copy is current."""
+    db = tmp_path / "sessions.json"
+    name = tinydb_module.file_name(("telegram", "u1", "s1"))
+    with TinyDBStore(db) as store:
+        store.save(make_doc(answers=2))
+        active_copy = (tmp_path / "sessions-active" / name).read_bytes()
+        store.save(make_doc(answers=3, status="completed"))
+    (tmp_path / "sessions-active" / name).write_bytes(active_copy)  # as if the removal never happened
+    with TinyDBStore(db) as store:
+        assert store.list_sessions() == [make_doc(answers=3, status="completed")]
+        assert store.active_for("telegram", "u1") is None
+    assert not (tmp_path / "sessions-active" / name).exists()
+
+    # And the other way round: resumed (archive -> active), killed before the archive copy went.
+    with TinyDBStore(db) as store:
+        archived_copy = (tmp_path / "sessions-archive" / name).read_bytes()
+        store.update("telegram", "u1", "s1", lambda d: d | {"status": "active"})
+    (tmp_path / "sessions-archive" / name).write_bytes(archived_copy)
+    with TinyDBStore(db) as store:
+        assert store.active_for("telegram", "u1")["status"] == "active"
+    assert not (tmp_path / "sessions-archive" / name).exists()
 
 
 def test_read_only_snapshot_beside_the_running_writer(tmp_path):
@@ -570,7 +679,7 @@ def test_read_only_snapshot_beside_the_running_writer(tmp_path):
     writer = TinyDBStore(db)
     writer.save(make_doc("u1", "live", answers=1))
     writer.save(make_doc("u2", "done", status="completed", answers=3))
-    files_before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    files_before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
 
     snapshot = TinyDBStore(db, read_only=True)  # the writer holds the lock; reading needs none
     assert [d["session_id"] for d in snapshot.list_sessions(include_finished=False)] == ["live"]
@@ -581,7 +690,7 @@ def test_read_only_snapshot_beside_the_running_writer(tmp_path):
         snapshot.claim_delivery("telegram", "1")
     assert snapshot.ping()
     snapshot.close()
-    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files_before
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == files_before
 
     writer.update("telegram", "u1", "live", lambda d: d | {"status": "ended"})
     with TinyDBStore(db, read_only=True) as later:
@@ -629,9 +738,19 @@ def test_each_write_syncs_the_temp_file_before_the_rename_and_the_folder_after(t
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     store.save(make_doc())
+    saved = list(calls)
+    calls.clear()
+    store.claim_delivery("telegram", "1")
+    claimed = list(calls)
     monkeypatch.undo()
     store.close()
-    assert calls == [("fsync", "file"), ("replace", "sessions.json"), ("fsync", "folder")]
+    assert saved == [
+        ("fsync", "file"),
+        ("replace", tinydb_module.file_name(("telegram", "u1", "s1"))),
+        ("fsync", "folder"),
+    ]
+    # The delivery log (created, and its name synced, on open) is appended to: each claim syncs its line.
+    assert claimed == [("fsync", "file")]
 
 
 def test_a_folder_sync_failing_after_the_rename_does_not_report_a_written_save_as_failed(tmp_path, monkeypatch, caplog):

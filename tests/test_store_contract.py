@@ -121,3 +121,58 @@ def test_ping_and_close(store: SessionStore) -> None:
     with pytest.raises(RuntimeError):
         store.get("telegram", "u1", "s1")
     store.close()  # twice is harmless
+
+
+def test_delivery_ids_are_forgotten_by_age_only(store: SessionStore) -> None:
+    assert store.claim_delivery("telegram", "1", claimed_at=100.0) is True
+    assert store.claim_delivery("telegram", "2", claimed_at=200.0) is True
+    assert store.claim_delivery("slack", "1", claimed_at=50.0) is True
+    assert store.claim_delivery("telegram", "1", claimed_at=300.0) is False  # a redelivery keeps the first time
+    assert store.purge_deliveries(claimed_before=150.0) == 2  # telegram 1 and slack 1
+    assert store.purge_deliveries(claimed_before=150.0) == 0
+    assert store.claim_delivery("telegram", "2") is False
+    assert store.claim_delivery("telegram", "1") is True  # forgotten, so new again
+    assert store.claim_delivery("slack", "1") is True
+    # Without claimed_at a claim is stamped now, so a cutoff in the past keeps it.
+    assert store.purge_deliveries(claimed_before=1000.0) == 1  # only telegram 2, claimed at 200
+    assert store.claim_delivery("telegram", "1") is False
+
+
+def test_idle_sessions_are_active_ones_untouched_since_the_cutoff(store: SessionStore) -> None:
+    store.save(doc("u1", "old", updated_at=10.0))
+    store.save(doc("u2", "older", updated_at=5.0))
+    store.save(doc("u3", "recent", updated_at=50.0))
+    store.save(doc("u4", "old-but-done", status="completed", updated_at=1.0, finished_at=1.0))
+    store.save(doc("u5", "old-and-pending", updated_at=2.0, pending=[{"id": "p1", "failed": True}]))
+    assert [d["session_id"] for d in store.idle_sessions(updated_before=20.0)] == [
+        "old-and-pending",
+        "older",
+        "old",
+    ]
+    assert store.idle_sessions(updated_before=2.0) == []
+    store.save(doc("u1", "old", updated_at=60.0))
+    assert [d["session_id"] for d in store.idle_sessions(updated_before=20.0)] == ["old-and-pending", "older"]
+    idle = store.idle_sessions(updated_before=20.0)[0]
+    assert idle == doc("u5", "old-and-pending", updated_at=2.0, pending=[{"id": "p1", "failed": True}])
+
+
+def test_created_since_counts_every_session_of_that_user_whatever_its_status(store: SessionStore) -> None:
+    for n, status in enumerate(("completed", "ended", "abandoned", "active")):
+        store.save(doc("u1", f"s{n}", status=status, created_at=100.0 + n, updated_at=200.0 - n))
+    store.save(doc("u2", "other", created_at=150.0))
+    store.save({**doc("u1", "slack-one", created_at=150.0), "platform": "slack"})
+    assert store.created_since("telegram", "u1", since=101.0) == [101.0, 102.0, 103.0]
+    assert store.created_since("telegram", "u1", since=0.0) == [100.0, 101.0, 102.0, 103.0]
+    assert store.created_since("telegram", "nobody", since=0.0) == []
+    store.delete_user("telegram", "u1")
+    assert store.created_since("telegram", "u1", since=0.0) == []
+
+
+def test_abandoned_sessions_are_finished_ones(store: SessionStore) -> None:
+    store.save(doc("u1", "s1", updated_at=5.0))
+    store.save(doc("u1", "s1", status="abandoned", updated_at=5.0, finished_at=40.0))
+    assert store.active_for("telegram", "u1") is None
+    assert store.latest_for("telegram", "u1")["status"] == "abandoned"  # type: ignore[index]
+    assert store.list_sessions(include_finished=False) == []
+    assert store.idle_sessions(updated_before=100.0) == []
+    assert (store.stats()["active"], store.stats()["archived"]) == (0, 1)

@@ -26,6 +26,7 @@ from adapters.chat.replies import (
     Option,
     Reply,
     SessionsPage,
+    Sink,
     Text,
     Unsupported,
     Voice,
@@ -36,7 +37,6 @@ from adapters.chat.words import SORRY, Words
 from engine import (
     ROUND_TYPES,
     AnswerResult,
-    AudioInput,
     InterviewEngine,
     InterviewSpec,
     Recovered,
@@ -331,7 +331,11 @@ class Chat:
             yield reply
 
     async def _voice(self, user: User, file: FileSource) -> AsyncIterator[Reply]:
-        """Check before downloading, show progress, download, transcribe, then feedback replaces the progress."""
+        """Check before downloading, show progress, download, transcribe, then feedback replaces the progress.
+
+        The recording is downloaded into a file the engine takes over (never held whole in memory); the engine bounds
+        how many are downloaded at once, so beyond that a download waits its turn.
+        """
         draft = await self.wizard.load(user)
         if draft is not None:
             yield Reply(Kind.NOTE, self.words.finish_setup_first(draft.step))
@@ -341,11 +345,14 @@ class Chat:
             yield Reply(Kind.ERROR, self.words.too_big(file.size, self.max_file_bytes))
             return
         yield Reply(Kind.PROGRESS, self.words.transcribing(self.engine.queue_depth), to=session.route)
-        data = await self._download(file)
-        if data is None:
+        result: AnswerResult | None = None
+        async with self.engine.receive_audio() as upload:
+            if await self._download(file, into=upload) is not None:
+                audio = await upload.finish(file.mime_type, file.filename)
+                result = await self.engine.answer_audio(user, audio)
+        if result is None:
             yield Reply(Kind.ERROR, self.words.download_failed(self.surface.platform.capitalize()), edit=Edit.PROGRESS)
             return
-        result = await self.engine.answer_audio(user, AudioInput(data, file.mime_type, file.filename))
         async for reply in self._after_answer(result, edit=Edit.PROGRESS):
             yield reply
 
@@ -392,8 +399,12 @@ class Chat:
                 total=session.total,
             )
 
-    async def _download(self, file: FileSource) -> bytes | None:
+    async def _download(self, file: FileSource, *, into: Sink | None = None) -> bytes | None:
+        """The file's bytes, or with `into` the file saved there (and b""); None when the platform would not give it."""
         try:
+            if into is not None:
+                await file.save(into)
+                return b""
             return await file.read()
         except DownloadFailed as exc:
             logger.warning("download failed platform=%s file=%s: %s", self.surface.platform, file.filename, exc)

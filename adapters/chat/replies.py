@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from engine import AnswerResult, InterviewSpec, Question, Report, SessionSummary
 
@@ -20,6 +21,22 @@ class DownloadFailed(Exception):
     """The platform would not hand over a file (expired link, missing scope, network trouble)."""
 
 
+class Sink(Protocol):
+    """Where a download is saved as it arrives (the engine's AudioUpload): chunk by chunk, never whole."""
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None: ...
+
+
+# The sink the download running in this task writes to (set by FileSource.save for the length of one download).
+_saving_to: ContextVar[Sink | None] = ContextVar("saving_to", default=None)
+
+
+def saving_to() -> Sink | None:
+    """For an adapter's download function: where to write the file chunk by chunk (then return b""), or None when
+    its bytes are wanted (a CV, a job description)."""
+    return _saving_to.get()
+
+
 @dataclass(frozen=True)
 class FileSource:
     """A file the user sent, not downloaded yet: the chat layer checks it before anything is fetched."""
@@ -28,6 +45,20 @@ class FileSource:
     mime_type: str = ""
     filename: str = ""
     size: int | None = None  # what the platform reports before download, when it does
+
+    async def save(self, into: Sink) -> None:
+        """Download into `into` as the file arrives, never holding it whole (voice answers); raises DownloadFailed.
+
+        `read` keeps its one signature, so the platform's download function learns where to write from saving_to();
+        one that does not look (a test's fake) returns the bytes, and they are written here.
+        """
+        token = _saving_to.set(into)
+        try:
+            data = await self.read()
+        finally:
+            _saving_to.reset(token)
+        if data:
+            await into.write(data)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import ACTIVE, COMPLETED, ENDED
+from engine import ABANDONED, ACTIVE, COMPLETED, ENDED
 
 CATEGORY_LABELS = {
     "intro": "introduction",
@@ -24,7 +24,12 @@ ROUND_LABELS = {
 }
 
 
-STATE_LABELS = {ACTIVE: "in progress", COMPLETED: "completed", ENDED: "ended early"}
+STATE_LABELS = {
+    ACTIVE: "in progress",
+    COMPLETED: "completed",
+    ENDED: "ended early",
+    ABANDONED: "closed after a long time without answers",
+}
 
 
 STAR_PARTS = ("situation", "task", "action", "result", "metrics")

@@ -73,7 +73,8 @@ class Words:
 
     @staticmethod
     def feedback(feedback: Feedback) -> str:
-        """Score, pace, fillers, STAR, terms and tips: each line only when it says something."""
+        """Score, content (off-topic, key points), pace, fillers, STAR, terms and tips: each line only when it says
+        something."""
         lines = [f"Score: {feedback.score}/100"]
         if feedback.score_parts:
             parts = ", ".join(
@@ -81,6 +82,17 @@ class Words:
                 for name, value in feedback.score_parts.items()
             )
             lines[0] += f" ({parts})"
+        if not feedback.on_topic and feedback.word_count and feedback.relevance:
+            reason = str(feedback.relevance.get("reason", ""))
+            lines.append(f"⚠️ Off-topic: {reason[:1].lower() + reason[1:]}" if reason else "⚠️ Off-topic")
+        if feedback.key_points and feedback.word_count:
+            covered = [str(p.get("point", "")) for p in feedback.key_points if p.get("covered")]
+            missed = [str(p.get("point", "")) for p in feedback.key_points if not p.get("covered")]
+            if covered:
+                lines.append(f"✅ You covered ({len(covered)} of {len(feedback.key_points)}): " + "; ".join(covered))
+            if missed:
+                lead = "➕ You could add: " if covered else "🎯 Interviewers listen for: "
+                lines.append(lead + "; ".join(missed))
         if feedback.wpm is not None:
             pace = f"Pace: {feedback.wpm:.0f} words/min"
             if feedback.pace:
@@ -504,6 +516,11 @@ class Words:
                 "I'm restarting right now. Your earlier voice answer is saved and I'll reply to it as soon as I'm "
                 "back; please send this answer again then."
             )
+        if isinstance(exc, errors.TooManySessions) and exc.limit and exc.retry_after is not None:
+            return (
+                f"You've started {exc.limit} interviews in the last 24 hours, which is the daily limit. You can start "
+                f"the next one in {errors.about(exc.retry_after)}; {c('report')} shows your latest report meanwhile."
+            )
         if isinstance(exc, errors.SpeechUnavailable):
             language = f" in '{exc.language}'" if exc.language else ""
             return (
@@ -526,6 +543,8 @@ class Words:
             f"{STILL_OPEN}.",
             "transcription_failed": f"Speech recognition failed this time. Your recording is kept: send {c('retry')} "
             "to try it again, or type your answer.",
+            "too_many_sessions": "You've started as many interviews as I can run for one person in a day. Please "
+            f"try again later; {c('report')} shows your latest report meanwhile.",
             "shutting_down": "I'm restarting right now. Your answer is saved, and I'll send the feedback as soon as "
             "I'm back.",
         }

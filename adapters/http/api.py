@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,8 @@ DEBUG_PREFIX = "/api/interview/debug/"
 ID_PROBLEM = "must be 1-128 letters, digits or . _ : @ - (starting with a letter or digit)"
 # Form fields other than the audio are small; a bigger one is a client bug, not an answer.
 MAX_ID_FIELD_BYTES = 4096
+# An uploaded recording is read from the request in pieces of at most this size and written to its file as it comes.
+UPLOAD_CHUNK = 64 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TEXT_FIELDS = ("role_title", "company_name", "industry")
 OPTIONAL_TEXT_FIELDS = ("cv", "jd", "language")
@@ -152,29 +156,31 @@ async def get_state(request: web.Request) -> web.Response:
 
 async def submit_answer(request: web.Request) -> web.Response:
     """Answer the current question with a recording (audio_file) or typed text (text)."""
-    form = await _read_answer_form(request)
-    problems: dict[str, str] = {}
-    user_id = _id_value(form.user_id, "user_id", problems)
-    session_id = _id_value(form.session_id, "session_id", problems)
-    if form.audio is not None and form.text is not None:
-        problems["text"] = "send either audio_file or text, not both"
-    if problems:
-        raise errors.InvalidInput(problems)
-    if form.audio is None and form.text is None:
-        raise ApiError(
-            400,
-            "Audio file is required",
-            "audio_required",
-            "Send the recording as the audio_file field of a multipart/form-data body, "
-            "or a typed answer as the text field.",
-        )
     engine = request.app[ENGINE]
-    user = User(PLATFORM, user_id)
-    key = _idempotency_key(request)
-    if form.audio is not None:
-        result = await engine.answer_audio(user, form.audio, session_id=session_id, delivery_id=key)
-    else:
-        result = await engine.answer_text(user, form.text or "", session_id=session_id, delivery_id=key)
+    # The recording is streamed to a file the engine takes over; one it does not take is deleted on leaving.
+    async with contextlib.AsyncExitStack() as received:
+        form = await _read_answer_form(request, engine, received)
+        problems: dict[str, str] = {}
+        user_id = _id_value(form.user_id, "user_id", problems)
+        session_id = _id_value(form.session_id, "session_id", problems)
+        if form.audio is not None and form.text is not None:
+            problems["text"] = "send either audio_file or text, not both"
+        if problems:
+            raise errors.InvalidInput(problems)
+        if form.audio is None and form.text is None:
+            raise ApiError(
+                400,
+                "Audio file is required",
+                "audio_required",
+                "Send the recording as the audio_file field of a multipart/form-data body, "
+                "or a typed answer as the text field.",
+            )
+        user = User(PLATFORM, user_id)
+        key = _idempotency_key(request)
+        if form.audio is not None:
+            result = await engine.answer_audio(user, form.audio, session_id=session_id, delivery_id=key)
+        else:
+            result = await engine.answer_text(user, form.text or "", session_id=session_id, delivery_id=key)
     return web.json_response(_answer_result_json(result), dumps=_dumps)
 
 
@@ -328,8 +334,14 @@ class AnswerForm:
     audio: AudioInput | None = None
 
 
-async def _read_answer_form(request: web.Request) -> AnswerForm:
-    """Stream the multipart body part by part, counting every byte against the body limit as it arrives."""
+async def _read_answer_form(
+    request: web.Request, engine: InterviewEngine, received: contextlib.AsyncExitStack
+) -> AnswerForm:
+    """Stream the multipart body part by part, counting every byte against the body limit as it arrives.
+
+    The recording goes to a file as it arrives (engine.receive_audio, which also bounds how many are received at
+    once: beyond that, an upload waits), and lives until `received` closes.
+    """
     if request.content_type == "application/json":
         payload = await _json_object(request)
         return AnswerForm(
@@ -360,8 +372,9 @@ async def _read_answer_form(request: web.Request) -> AnswerForm:
                 raise ApiError(400, "Invalid request", "invalid_request", "Nested multipart bodies are not accepted.")
             name = part.name or ""
             if name == "audio_file":
-                data = await _read_part(request, part, limit)
-                form.audio = AudioInput(data, part.headers.get(hdrs.CONTENT_TYPE, ""), _safe_filename(part.filename))
+                upload = await received.enter_async_context(engine.receive_audio())
+                await _save_part(request, part, limit, upload.write)  # AudioTooLarge past the engine's limit
+                form.audio = await upload.finish(part.headers.get(hdrs.CONTENT_TYPE, ""), _safe_filename(part.filename))
             elif name in ("user_id", "session_id"):
                 raw = await _read_part(request, part, limit, cap=MAX_ID_FIELD_BYTES, field=name)
                 setattr(form, name, raw.decode("utf-8", errors="replace"))
@@ -390,6 +403,16 @@ async def _read_part(
         if cap is not None and len(chunks) > cap:
             raise errors.InvalidInput({field: f"must be at most {cap} bytes"})
     return bytes(chunks)
+
+
+async def _save_part(
+    request: web.Request, part: BodyPartReader, limit: int, write: Callable[[bytes], Awaitable[None]]
+) -> None:
+    """Hand a file part to `write` as it arrives, never holding it whole; the body limit holds as for _read_part."""
+    while chunk := await part.read_chunk(UPLOAD_CHUNK):
+        if request.content.total_bytes > limit:
+            raise body_too_large(request)
+        await write(chunk)
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any
 
@@ -115,6 +116,12 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
             hint="The question is still waiting for an answer: send the recording again in a moment",
         )
         error.headers["Retry-After"] = "5"
+        return error
+    if isinstance(exc, errors.TooManySessions):
+        error = ApiError(429, "Too many sessions", exc.code, exc.message, limit=exc.limit)
+        if exc.retry_after is not None:
+            error.extra["retry_after_seconds"] = math.ceil(exc.retry_after)
+            error.headers["Retry-After"] = str(math.ceil(exc.retry_after))
         return error
     if exc.code in ("store_locked", "store_corrupt"):
         logger.error("store unavailable: %s", exc.message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from engine import FIELD_LIMITS, ID_PATTERN, MAX_TEXT_ANSWER, ROUND_TYPES
+from engine import FIELD_LIMITS, ID_PATTERN, MAX_TEXT_ANSWER, ROUND_TYPES, STATUSES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -161,7 +161,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "user_id": {"type": "string"},
             "session_id": {"type": "string"},
-            "status": {"type": "string", "enum": ["active", "completed", "ended"]},
+            "status": {"type": "string", "enum": list(STATUSES)},
             "spec": _ref("Spec"),
             "progress": _ref("Progress"),
             "current_question": {"allOf": [_ref("Question")], "nullable": True},
@@ -353,6 +353,10 @@ _PATHS: dict[str, Any] = {
                 "201": _ok("Started; the session state and the first question", "StartResponse"),
                 "200": _ok("Already started with these parameters; its current state", "StartResponse"),
                 "409": _error("The session exists with different parameters (code session_conflict)"),
+                "429": _error(
+                    "The user started [store] max_sessions_per_user_per_day sessions in the last 24 hours "
+                    "(code too_many_sessions); Retry-After says when the next may start"
+                ),
                 **_COMMON_ERRORS,
             },
         }
@@ -486,7 +490,7 @@ _PATHS: dict[str, Any] = {
                 {
                     "name": "status",
                     "in": "query",
-                    "schema": {"type": "string", "enum": ["active", "completed", "ended"]},
+                    "schema": {"type": "string", "enum": list(STATUSES)},
                 },
                 {"name": "user_id", "in": "query", "schema": _ID},
                 {

@@ -1,4 +1,5 @@
-"""Downloading a user's private Slack file with the bot token, streamed and cut off at the size limit."""
+"""Downloading a user's private Slack file with the bot token, streamed (to a file, for a voice answer) and cut off at
+the size limit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import aiohttp
 from yarl import URL
 
 from adapters.chat import DownloadFailed
+from adapters.chat.replies import saving_to
 from engine import errors
 
 logger = logging.getLogger(__name__)
@@ -52,8 +54,9 @@ class Files:
             self._http = None
 
     async def fetch(self, file: Mapping[str, Any]) -> bytes:
-        """The file's bytes; DownloadFailed when Slack refuses, the link is not Slack's, or the network fails;
-        AudioTooLarge past the limit."""
+        """The file's bytes, or while a voice answer is being saved (saving_to()) the file written there chunk by
+        chunk and b""; DownloadFailed when Slack refuses, the link is not Slack's, or the network fails; AudioTooLarge
+        past the limit."""
         file_id = file.get("id")
         link = file.get("url_private_download") or file.get("url_private")
         if not link or not isinstance(link, str):
@@ -83,11 +86,17 @@ class Files:
                     raise DownloadFailed(f"status {response.status} ({response.content_type})")
                 if response.content_length is not None and response.content_length > self._max_bytes:
                     raise errors.AudioTooLarge(size_bytes=response.content_length, limit_bytes=self._max_bytes)
+                into = saving_to()
                 data = bytearray()
+                received = 0
                 async for chunk in response.content.iter_chunked(CHUNK):
-                    data.extend(chunk)
-                    if len(data) > self._max_bytes:  # Slack reported a smaller size than it sends
+                    received += len(chunk)
+                    if received > self._max_bytes:  # Slack reported a smaller size than it sends
                         raise errors.AudioTooLarge(limit_bytes=self._max_bytes)
+                    if into is not None:
+                        await into.write(chunk)
+                    else:
+                        data.extend(chunk)
                 return bytes(data)
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("slack file download failed platform=slack file=%s error=%r", file_id, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import secrets
 import time
@@ -15,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ApplicationHandlerStop, ContextTypes, TypeHandler
 
 from adapters.chat import MAX_QUEUED_VOICE, SORRY, Chat, Document, DownloadFailed, Surface, Voice
+from adapters.chat.replies import saving_to
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
 from adapters.telegram.parse import PLATFORM, Refusal, translate
@@ -223,9 +225,19 @@ class TelegramAdapter:
             logger.info("could not answer a button press platform=%s user=%s: %s", PLATFORM, user_id, exc)
 
     async def _download(self, file_id: str) -> bytes:
+        """The file's bytes; or, while a voice answer is being saved (saving_to()), the file written there and b""."""
         try:
             telegram_file = await self.application.bot.get_file(file_id)
-            return bytes(await telegram_file.download_as_bytearray())
+            into = saving_to()
+            if into is None:
+                return bytes(await telegram_file.download_as_bytearray())
+            # PTB reads a download whole (at most 20 MB from the cloud Bot API, and the engine bounds how many run
+            # at once); it is written to the recording's file at once, off the event loop, and not kept.
+            received = io.BytesIO()
+            await telegram_file.download_to_memory(received)
+            with received, received.getbuffer() as view:
+                await into.write(view)
+            return b""
         except TelegramError as exc:
             raise DownloadFailed(f"file_id {file_id}: {exc}") from exc
 

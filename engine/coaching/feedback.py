@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.coaching.questions import extract_skills, job_terms, skill_info
+from engine.coaching.questions import extract_skills, job_terms, skill_info, skill_mentions, title_domains
+from engine.coaching.rubrics import GRADER, Grade, grade_answer
 from engine.session import ENDED, Answer, Session
 from engine.types import Feedback, Question, QuestionScore, Report, Transcript
 
@@ -25,6 +26,8 @@ LONG_WORDS = 350
 LONG_SECONDS = 180.0
 MIN_WORDS_FOR_PACE = 10  # fewer words say nothing reliable about speaking rate
 PART_MAX = {"content": 35, "structure": 25, "delivery": 25, "relevance": 15}
+OFF_TOPIC_CAP = 30  # an answer that does not address the question never scores above this
+CONTENT_FLOOR = 0.2  # share of the content part an on-topic answer earns before covering any key point
 
 
 def _wordset(words: str) -> frozenset[str]:
@@ -167,7 +170,6 @@ STOP_WORDS = _wordset(
     okay ok well went go going gonna want wanted make made also even still quite way like know mean sort kind
     tell describe walk give example time times did work worked"""
 )
-_QUESTION_NOISE = _wordset("tell describe walk give example time would happened handle happen approach")
 _FILLER_WORDS = frozenset(_SINGLE_FILLERS) | {"like", "so", "know", "mean", "sort", "kind"}
 _HEDGE_WORDS = frozenset({"maybe", "probably", "perhaps", "might", "guess", "suppose", "sure"})
 
@@ -183,12 +185,17 @@ def analyze_answer(
 ) -> Feedback:
     """Score one answer out of 100 and give one to three concrete tips.
 
-    score = content (35: length for the question type, numbers, named specifics) + structure (25: STAR parts for
-    behavioural and situational questions, otherwise reasons, signposts and examples) + delivery (25: fillers,
-    hedges and, for voice, pace; scaled down for very short answers) + relevance (15: job terms used, words shared
-    with the question). Voice answers (a transcript) also get duration, words per minute over the speaking time
-    (first word start to last word end) and pace; typed answers have none of those. Pace is always reported but
-    only costs points or earns a tip from ten words up. An empty answer scores 0 with one tip.
+    The content is judged against the question's rubric (engine.coaching.rubrics): whether the answer addresses the
+    question at all (relevance) and which of its key points it covers. score = content (35: key points covered, for
+    an answer on topic; length does not count) + structure (25: STAR parts for behavioural and situational
+    questions, otherwise reasons, signposts and examples) + delivery (25: fillers, hedges and, for voice, pace;
+    scaled down for very short answers) + relevance (15: how clearly the answer is about the question's subject).
+    An off-topic answer earns no content or relevance points and never scores above 30; an answer mostly in another
+    language is not judged by the English rubrics and keeps the form-based content and relevance parts (length,
+    numbers, named specifics; job terms). Voice answers (a
+    transcript) also get duration, words per minute over the speaking time (first word start to last word end) and
+    pace; typed answers have none of those. Pace is always reported but only costs points or earns a tip from ten
+    words up. An empty answer scores 0 with one tip.
     """
     clean = _UNK.sub(" ", text.replace("’", "'")).strip()
     lowered = clean.lower()
@@ -215,6 +222,8 @@ def analyze_answer(
     if star:
         star["metrics"] = has_number
 
+    grade = grade_answer(question, clean)
+
     if word_count < short_limit:
         length = "short"
     elif word_count > LONG_WORDS or (duration or 0) > LONG_SECONDS:
@@ -223,20 +232,20 @@ def analyze_answer(
         length = "ok"
 
     parts = _score_parts(
-        question,
         lowered,
         words,
+        grade,
         length=length,
-        short_limit=short_limit,
-        star=star,
         has_number=has_number,
+        named=bool(used_terms or extract_skills(clean)),
         used_terms=used_terms,
         terms=terms,
+        short_limit=short_limit,
+        star=star,
         fillers=fillers,
         hedges=hedges,
         pace=pace,
         wpm=wpm,
-        named=bool(used_terms or extract_skills(clean)),
     )
     tips = _tips(
         question,
@@ -252,6 +261,8 @@ def analyze_answer(
         used_terms=used_terms,
         terms=terms,
         unsure=unsure,
+        grade=grade,
+        job_related=bool(used_terms) or _job_related(clean, terms),
     )
     return Feedback(
         score=sum(parts.values()),
@@ -267,6 +278,9 @@ def analyze_answer(
         length=length,
         unsure_words=unsure,
         tips=tips,
+        relevance=grade.relevance() if grade.judged else None,
+        key_points=grade.key_points() if grade.judged else (),
+        grader=GRADER,
     )
 
 
@@ -367,42 +381,57 @@ def _terms_used(text: str, terms: Sequence[str]) -> list[str]:
     return used
 
 
-def _stems(words: Sequence[str]) -> set[str]:
-    """Crude stems, so "deadline" meets "deadlines" and "prioritise" meets "prioritize"."""
-    return {w[:6] for w in words if len(w) >= 4 and w not in STOP_WORDS and w not in _QUESTION_NOISE}
+def _job_related(text: str, terms: Sequence[str]) -> bool:
+    """Whether an answer is about the job's kind of work without naming its terms: a payment service moved to Python
+    microservices is backend work, so a backend engineer is not told to "mention backend"."""
+    domains: set[str] = set()
+    for term in terms:
+        info = skill_info(term)
+        domains.update(info.domains if info else title_domains(term))
+    domains.discard("general")
+    for name, _, _ in skill_mentions(text):
+        info = skill_info(name)
+        if info and domains & set(info.domains):
+            return True
+    return False
 
 
 def _score_parts(
-    question: Question,
     lowered: str,
     words: list[str],
+    grade: Grade,
     *,
     length: str,
-    short_limit: int,
-    star: dict[str, bool],
     has_number: bool,
+    named: bool,
     used_terms: list[str],
     terms: list[str],
+    short_limit: int,
+    star: dict[str, bool],
     fillers: dict[str, int],
     hedges: dict[str, int],
     pace: str | None,
     wpm: float | None,
-    named: bool,
 ) -> dict[str, int]:
     word_count = len(words)
     if word_count == 0:
         return dict.fromkeys(PART_MAX, 0)
-    # Very short answers earn delivery and neutral credit only in proportion to what was said.
+    # Very short answers earn delivery credit only in proportion to what was said.
     size = min(1.0, word_count / short_limit)
 
-    ideal_min = 80 if star else 40
-    if length == "long":
-        length_points = 15
-    elif word_count < ideal_min:
-        length_points = round(25 * word_count / ideal_min)
+    if not grade.judged:
+        # An answer the rubric cannot read (another language) keeps the form-based parts it always had: length for
+        # the question type, numbers and named specifics; job terms used.
+        ideal_min = 80 if star else 40
+        length_points = 15 if length == "long" else round(25 * min(1.0, word_count / ideal_min))
+        content = length_points + (5 if has_number else 0) + (5 if named else 0)
+        relevance = min(10, 4 * len(used_terms)) if terms else round(5 * size)
+    elif grade.on_topic:
+        content = round(PART_MAX["content"] * (CONTENT_FLOOR + (1 - CONTENT_FLOOR) * grade.coverage))
+        # One clear topical cue earns 10 of 15; three or more, all of it.
+        relevance = min(PART_MAX["relevance"], 10 + int(2.5 * (grade.strength - 1) + 0.5))
     else:
-        length_points = 25
-    content = length_points + (5 if has_number else 0) + (5 if named else 0)
+        content = relevance = 0
 
     if star:
         structure = 5 * star["situation"] + 4 * star["task"] + 8 * star["action"] + 8 * star["result"]
@@ -420,10 +449,10 @@ def _score_parts(
         penalty += min(8, 3 + round(distance / 10))
     delivery = max(0, round(PART_MAX["delivery"] * size - penalty))
 
-    # No job terms to compare against (no JD, an intro question): half credit rather than a penalty.
-    term_points = min(10, 4 * len(used_terms)) if terms else round(5 * size)
-    shared = _stems(words) & _stems(_WORD.findall(question.text.lower()))
-    relevance = term_points + min(5, 2 * len(shared))
+    if not grade.on_topic and structure + delivery > OFF_TOPIC_CAP:
+        # Form alone cannot lift an answer to another question: scale it down to the cap, parts still adding up.
+        structure = round(structure * OFF_TOPIC_CAP / (structure + delivery))
+        delivery = OFF_TOPIC_CAP - structure
 
     return {"content": content, "structure": structure, "delivery": delivery, "relevance": relevance}
 
@@ -443,11 +472,20 @@ def _tips(
     used_terms: list[str],
     terms: list[str],
     unsure: tuple[str, ...],
+    grade: Grade,
+    job_related: bool,
 ) -> tuple[str, ...]:
     """The three most useful things to change, most important first; never none."""
     if word_count == 0:
         return ("I didn't catch an answer. Give it a go: even three or four sentences are good practice.",)
     tips: list[_Tip] = []
+    missed = [p.point for p in grade.points if not p.covered] if grade.judged else []
+    if not grade.on_topic:
+        tips.append(_Tip(95, f"Answer the question asked: it asked {grade.asks}. Start there, then give an example."))
+    elif missed and grade.coverage < 0.5:
+        tips.append(_Tip(68, f"Cover what interviewers listen for here: {_join(missed[:2])}."))
+    elif missed:
+        tips.append(_Tip(40, f"To make it complete, also cover: {missed[0]}."))
     if length == "short":
         if star:
             tips.append(
@@ -519,7 +557,7 @@ def _tips(
         tips.append(
             _Tip(62, f"Name {skill.phrase if skill else question.skill} explicitly and say what you did with it.")
         )
-    elif question.category in TERM_CATEGORIES and terms and not used_terms:
+    elif question.category in TERM_CATEGORIES and terms and not job_related and grade.on_topic:
         tips.append(_Tip(35, f"Connect it to the job: mention {_join(terms[:3], 'or')} where it's true for you."))
     if len(unsure) >= 3 and len(unsure) >= 0.1 * word_count:
         tips.append(
@@ -631,6 +669,11 @@ def _strengths(
     if mentioned:
         # Counter.most_common keeps first-seen order among equal counts.
         strengths.append("Mentioned " + _join([t for t, _ in mentioned.most_common(4)]))
+    graded = [f for f in feedbacks if f.key_points]
+    covered = sum(bool(p.get("covered")) for f in graded for p in f.key_points)
+    listened_for = sum(len(f.key_points) for f in graded)
+    if graded and all(f.on_topic for f in graded) and covered * 10 >= listened_for * 6:
+        strengths.append(f"Covered what interviewers listen for ({covered} of {listened_for} key points)")
     if any(f.star.get("metrics") and f.star.get("result") for f in star):
         strengths.append("Backed results with numbers")
     words = sum(f.word_count for f in feedbacks)
@@ -658,6 +701,8 @@ def _improvements(
             issues.append((count, text))
 
     add(skipped, f"Answer every question (skipped: {skipped}); even a short attempt is useful practice.")
+    off_topic = sum(not f.on_topic for f in feedbacks)
+    add(off_topic, f"Answer the question that was asked (off-topic: {off_topic} of {n}); start with what it asks.")
     short = sum(f.length == "short" for f in feedbacks)
     add(short, f"Give fuller answers (short: {short} of {n}); aim for 1–2 minutes with a concrete example.")
     star = [f for f in feedbacks if f.star]
@@ -689,9 +734,15 @@ def _improvements(
     add(long, f"Keep answers tighter (long: {long} of {n}); lead with your main point and aim for under two minutes.")
     mentioned = {t for f in feedbacks for t in f.relevant_terms}
     unused = [t for t in terms if t not in mentioned]
-    off_topic = sum(a.question.category in TERM_CATEGORIES and not f.relevant_terms for a, f in answered)
+    untied = sum(
+        a.question.category in TERM_CATEGORIES
+        and f.on_topic
+        and not f.relevant_terms
+        and not _job_related(a.text, terms)
+        for a, f in answered
+    )
     if unused:
-        add(off_topic, f"Tie answers to the job: mention {_join(unused[:3])} where it's true for you.")
+        add(untied, f"Tie answers to the job: mention {_join(unused[:3])} where it's true for you.")
     reached = n + skipped
     if session.status == ENDED and reached < session.total:
         add(1, f"Finish the interview: you reached {reached} of {session.total} questions before ending it.")

@@ -225,6 +225,16 @@ def extract_skills(text: str) -> list[str]:
     return found
 
 
+def skill_mentions(text: str) -> list[tuple[str, int, int]]:
+    """Every skill mention in `text`, in order: (canonical name, start, end), with the same rules as extract_skills."""
+    return list(_find_skills(text))
+
+
+def all_skills() -> list[Skill]:
+    """Every lexicon entry, in file order."""
+    return list(_lexicon()[0].values())
+
+
 def _find_skills(text: str) -> Iterator[tuple[str, int, int]]:
     """Every skill mention in `text`: (canonical name, start, end)."""
     if not text:
@@ -267,13 +277,19 @@ def job_terms(spec: InterviewSpec) -> list[str]:
     return terms
 
 
-def infer_domains(spec: InterviewSpec) -> list[str]:
-    """The job's domains, strongest first: title phrases decide; otherwise the JD's skills vote (two votes needed)."""
-    title = spec.role_title.lower()
+def title_domains(title: str) -> list[str]:
+    """The domains a role title names ("Senior Backend Engineer": backend), strongest first; none for a vague one."""
+    lowered = title.lower()
     domains: list[str] = []
     for phrase, named in _TITLE_DOMAINS:
-        if re.search(phrase, title):
+        if re.search(phrase, lowered):
             domains += [d for d in named if d not in domains]
+    return domains
+
+
+def infer_domains(spec: InterviewSpec) -> list[str]:
+    """The job's domains, strongest first: title phrases decide; otherwise the JD's skills vote (two votes needed)."""
+    domains = title_domains(spec.role_title)
     if domains:
         return domains
     votes: dict[str, int] = {}
@@ -295,6 +311,13 @@ def _bank() -> dict[str, Any]:
 def bank_questions() -> list[dict[str, Any]]:
     """Every question in the bank, in file order (the stable order that sampling relies on)."""
     return list(_bank()["questions"])
+
+
+def question_templates() -> dict[str, list[str]]:
+    """The templated questions' texts by category: "experience" (tool templates, then practice ones) and "gap"."""
+    bank = _bank()
+    experience = bank["experience_templates"]
+    return {"experience": [*experience["tool"], *experience["practice"]], "gap": list(bank["gap_templates"])}
 
 
 def skill_slug(name: str) -> str:

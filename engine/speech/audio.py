@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from engine.errors import AudioEmpty, AudioInvalid, AudioSilent, AudioTooLarge, AudioTooLong, TranscriptionFailed
 from engine.types import AudioInput
@@ -55,6 +56,9 @@ _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x30\x26\xb2\x75", "wma"),  # the ASF header object's GUID
 )
 _ID3_HEADER = 10
+_SNIFF_BYTES = 16  # enough for every signature above
+# The recording is copied in pieces this big where it must be copied (bytes in, or an ffmpeg without the fd protocol).
+_COPY_CHUNK = 1024 * 1024
 
 # The containers chat apps and phones record voice in (as sniff_container names them) and the one ffmpeg demuxer
 # each is read with. Anything else is refused before ffmpeg runs: left to probe, ffmpeg also reads playlists and
@@ -122,11 +126,37 @@ def sniff_container(head: bytes) -> str:
     Given the whole file (not just its first bytes) it also looks past a leading ID3 tag, which AAC and FLAC
     files sometimes carry as well as MP3s.
     """
-    if head[:3] == b"ID3" and len(head) >= _ID3_HEADER:
-        size = _ID3_HEADER + _syncsafe(head[6:10]) + (_ID3_HEADER if head[5] & 0x10 else 0)  # 0x10: has a footer
-        inner = _sniff_untagged(head[size : size + 16])
-        return inner if inner in ("aac", "flac") else "mp3"
+    tagged = _id3_length(head)
+    if tagged is not None:
+        return _tagged_container(head[tagged : tagged + _SNIFF_BYTES])
     return _sniff_untagged(head)
+
+
+def sniff_file(source: BinaryIO) -> tuple[str, bytes]:
+    """sniff_container for an open file, reading only its first bytes (and those past an ID3 tag, however long).
+
+    Returns the container and the first bytes, for the log.
+    """
+    source.seek(0)
+    head = source.read(_SNIFF_BYTES)
+    tagged = _id3_length(head)
+    if tagged is None:
+        return _sniff_untagged(head), head
+    source.seek(tagged)
+    return _tagged_container(source.read(_SNIFF_BYTES)), head
+
+
+def _id3_length(head: bytes) -> int | None:
+    """Where the audio starts after a leading ID3v2 tag (header, body, footer); None without one."""
+    if head[:3] != b"ID3" or len(head) < _ID3_HEADER:
+        return None
+    return _ID3_HEADER + _syncsafe(head[6:10]) + (_ID3_HEADER if head[5] & 0x10 else 0)  # 0x10: has a footer
+
+
+def _tagged_container(inner: bytes) -> str:
+    """What an ID3-tagged file is, from the bytes after the tag."""
+    found = _sniff_untagged(inner)
+    return found if found in ("aac", "flac") else "mp3"
 
 
 def _sniff_untagged(head: bytes) -> str:
@@ -187,23 +217,28 @@ class AudioConverter:
         AudioSegment.converter = self.ffmpeg
 
     def to_pcm(self, audio: AudioInput) -> PcmAudio:
-        """Decode, downmix and resample; BLOCKING (runs ffmpeg), so call it from a worker thread."""
-        size = len(audio.data)
+        """Decode, downmix and resample; BLOCKING (runs ffmpeg), so call it from a worker thread.
+
+        A recording given as a file is never read into memory: its first bytes are sniffed and ffmpeg reads the file
+        itself. Only the decoded PCM (at most max_seconds of it) is held.
+        """
+        size = audio.size
         if size == 0:
             raise AudioEmpty()
         if size > self.limits.max_bytes:
             raise AudioTooLarge(size, self.limits.max_bytes)
-        container = sniff_container(audio.data)
-        if container not in CONTAINERS:
-            logger.info(
-                "refused %d bytes labelled %r: not a known audio container (starts %r)",
-                size,
-                audio.mime_type,
-                audio.data[:12],
-            )
-            raise AudioInvalid()
-        logger.debug("converting %d bytes labelled %r, looks like %r", size, audio.mime_type, container)
-        raw = self._decode(audio.data, container)
+        with audio.open() as source:
+            container, head = sniff_file(source)
+            if container not in CONTAINERS:
+                logger.info(
+                    "refused %d bytes labelled %r: not a known audio container (starts %r)",
+                    size,
+                    audio.mime_type,
+                    head[:12],
+                )
+                raise AudioInvalid()
+            logger.debug("converting %d bytes labelled %r, looks like %r", size, audio.mime_type, container)
+            raw = self._decode(source, size, container, direct=audio.path is not None)
         if not raw:
             raise AudioInvalid()
         frame_bytes = SAMPLE_WIDTH  # mono
@@ -217,11 +252,12 @@ class AudioConverter:
             raise AudioSilent()
         return PcmAudio(data=raw, sample_rate=SAMPLE_RATE, duration=duration, peak_dbfs=peak)
 
-    def _decode(self, data: bytes, container: str) -> bytes:
-        """Run ffmpeg on a temporary copy (mp4 keeps its index at the end, so a pipe is not enough).
+    def _decode(self, source: BinaryIO, size: int, container: str, *, direct: bool) -> bytes:
+        """Run ffmpeg on the recording (mp4 keeps its index at the end, so a pipe is not enough).
 
-        With the fd protocol the copy has no name at all (unlinked at once), so a crash or kill -9 in the middle
-        leaves nothing behind in the temp folder.
+        With the fd protocol, ffmpeg reads the recording file itself through an inherited descriptor (`direct`: a
+        real file), or else an unnamed temporary copy of the bytes, so a crash or kill -9 in the middle leaves
+        nothing behind in the temp folder. An older ffmpeg reads a named copy in a private temporary folder.
         """
         demuxer = CONTAINERS[container]
         # One second past the limit is enough to tell "too long" without decoding an hour of audio.
@@ -229,19 +265,21 @@ class AudioConverter:
         pass_fds: tuple[int, ...]
         with contextlib.ExitStack() as cleanup:
             if self._fd_input:
-                handle = cleanup.enter_context(tempfile.TemporaryFile(prefix="audio-"))
-                handle.write(data)
-                handle.flush()
-                handle.seek(0)
-                protocol, pass_fds = "fd", (handle.fileno(),)
-                read = ["-fd", str(handle.fileno()), "-i", "fd:"]
+                if not direct:
+                    handle = cleanup.enter_context(tempfile.TemporaryFile(prefix="audio-"))
+                    _copy(source, handle)
+                    source = handle
+                # ffmpeg starts where the shared offset is, which a buffered reader leaves past what it read ahead.
+                os.lseek(source.fileno(), 0, os.SEEK_SET)
+                protocol, pass_fds = "fd", (source.fileno(),)
+                read = ["-fd", str(source.fileno()), "-i", "fd:"]
             else:  # an ffmpeg older than 6.1: the file protocol, which could open other paths too
                 folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="audio-"))
-                source = os.path.join(folder, "input")
-                with open(source, "wb") as named:
-                    named.write(data)
+                named = os.path.join(folder, "input")
+                with open(named, "wb") as copy:
+                    _copy(source, copy)
                 protocol, pass_fds = "file", ()
-                read = ["-i", f"file:{source}"]
+                read = ["-i", f"file:{named}"]
             command = [
                 self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
                 # Input options: what ffmpeg may open and how it reads it. Nested opens inherit both lists.
@@ -265,16 +303,21 @@ class AudioConverter:
                     check=False,
                 )
             except subprocess.TimeoutExpired:
-                logger.warning(
-                    "ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, len(data), container
-                )
+                logger.warning("ffmpeg ran past %.0f s on a %d-byte %s file", FFMPEG_TIMEOUT_SECONDS, size, container)
                 raise TranscriptionFailed("Converting that audio took too long. Please try again.") from None
         if result.returncode != 0:
             detail = result.stderr.decode(errors="replace").strip().splitlines()
             reason = detail[-1] if detail else f"exit {result.returncode}"
-            logger.info("ffmpeg could not decode a %d-byte %r file: %s", len(data), container, reason)
+            logger.info("ffmpeg could not decode a %d-byte %r file: %s", size, container, reason)
             raise AudioInvalid()
         return result.stdout
+
+
+def _copy(source: BinaryIO, target: BinaryIO) -> None:
+    """The whole recording into `target`, a piece at a time."""
+    source.seek(0)
+    shutil.copyfileobj(source, target, _COPY_CHUNK)
+    target.flush()
 
 
 def _has_sound(segment: AudioSegment) -> bool:

@@ -211,7 +211,10 @@ class SpeechPipeline:
         }
 
     async def transcribe(self, audio: AudioInput, language: str) -> Transcript:
-        """Convert and recognise one answer in the worker pool; the event loop only waits."""
+        """Convert and recognise one answer in the worker pool; the event loop only waits.
+
+        A queued job holds what it was given: the engine gives a recording's path, so waiting jobs hold no audio.
+        """
         if self._closed:
             raise ShuttingDown()
         if not self._transcriber.has_language(language):
@@ -229,7 +232,8 @@ class SpeechPipeline:
                 raise ShuttingDown() from None  # dropped from the queue by stop()
             raise
         except Exception as exc:
-            logger.error("speech job for a %d-byte %s answer crashed", len(audio.data), language, exc_info=exc)
+            what = audio.path.name if audio.path is not None else f"{len(audio.data)} bytes"
+            logger.error("speech job for a %s answer (%s) crashed", language, what, exc_info=exc)
             raise TranscriptionFailed() from exc
 
     def _uncount_if_cancelled(self, future: concurrent.futures.Future[Transcript]) -> None:

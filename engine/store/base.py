@@ -15,7 +15,8 @@ class SessionStore(Protocol):
 
     Every method is blocking and safe to call from many threads (the engine calls them via asyncio.to_thread).
     Documents go in and come out as deep copies: a caller never shares mutable state with the store.
-    Finished sessions stay readable (get, latest_for, list_sessions) until the user is deleted.
+    Finished sessions stay readable (get, latest_for, list_sessions) until the user is deleted. No call but the
+    listings costs more as sessions pile up.
     """
 
     def get(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
@@ -36,6 +37,14 @@ class SessionStore(Protocol):
 
     def pending_sessions(self) -> list[SessionDoc]:
         """Sessions holding voice answers saved but not yet recorded, most recently updated first."""
+        ...
+
+    def idle_sessions(self, updated_before: float) -> list[SessionDoc]:
+        """Sessions with status "active" last updated before the cutoff, least recently updated first."""
+        ...
+
+    def created_since(self, platform: str, user_id: str, since: float) -> list[float]:
+        """The creation times (at or after `since`) of the user's sessions, oldest first."""
         ...
 
     def save(self, doc: SessionDoc) -> None:
@@ -62,8 +71,15 @@ class SessionStore(Protocol):
         """Drop the user's set-up draft, if any."""
         ...
 
-    def claim_delivery(self, platform: str, delivery_id: str) -> bool:
-        """True the first time this platform delivery id is seen, False for every redelivery."""
+    def claim_delivery(self, platform: str, delivery_id: str, *, claimed_at: float | None = None) -> bool:
+        """True the first time this platform delivery id is seen, False for every redelivery until it is purged.
+
+        `claimed_at` (default: now) is what purge_deliveries compares with.
+        """
+        ...
+
+    def purge_deliveries(self, claimed_before: float) -> int:
+        """Forget delivery ids claimed before the cutoff; returns how many went."""
         ...
 
     def stats(self) -> dict[str, Any]:

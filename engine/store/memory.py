@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from engine.store.base import SessionDoc, SessionKey, copy_doc, recency, session_key
@@ -14,18 +15,16 @@ class MemoryStore:
     """Sessions, drafts and delivery ids in dicts, behind one lock; documents are copied in and out.
 
     Behaves like TinyDBStore as seen through the SessionStore protocol: finished sessions stay readable, delivery
-    ids are remembered per platform (the newest DELIVERY_IDS_KEPT), and a closed store refuses reads and writes.
+    ids are remembered per platform until purged, and a closed store refuses reads and writes.
     """
-
-    DELIVERY_IDS_KEPT = 5000
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closed = False
         self._sessions: dict[SessionKey, SessionDoc] = {}
         self._drafts: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
-        # Per platform, the ids in arrival order (a dict keeps order and answers "seen?" at once).
-        self._deliveries: dict[str, dict[str, None]] = {}
+        # (platform, delivery id) -> when it was claimed
+        self._deliveries: dict[tuple[str, str], float] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -66,6 +65,22 @@ class MemoryStore:
             self._check_open()
             docs = [doc for doc in self._sessions.values() if doc.get("pending")]
             return [copy_doc(doc) for doc in sorted(docs, key=recency, reverse=True)]
+
+    def idle_sessions(self, updated_before: float) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            docs = [
+                doc
+                for doc in self._sessions.values()
+                if doc.get("status") == ACTIVE and (doc.get("updated_at") or 0.0) < updated_before
+            ]
+            return [copy_doc(doc) for doc in sorted(docs, key=recency)]
+
+    def created_since(self, platform: str, user_id: str, since: float) -> list[float]:
+        with self._lock:
+            self._check_open()
+            times = (doc.get("created_at") or 0.0 for doc in self._user_docs(platform, user_id))
+            return sorted(created for created in times if created >= since)
 
     # -- writes ----------------------------------------------------------------------------------------------
 
@@ -112,17 +127,22 @@ class MemoryStore:
             self._check_open()
             self._drafts.pop((platform, user_id), None)
 
-    def claim_delivery(self, platform: str, delivery_id: str) -> bool:
-        delivery_id = str(delivery_id)
+    def claim_delivery(self, platform: str, delivery_id: str, *, claimed_at: float | None = None) -> bool:
+        key = (platform, str(delivery_id))
         with self._lock:
             self._check_open()
-            seen = self._deliveries.setdefault(platform, {})
-            if delivery_id in seen:
+            if key in self._deliveries:
                 return False
-            seen[delivery_id] = None
-            if len(seen) > self.DELIVERY_IDS_KEPT:
-                del seen[next(iter(seen))]
+            self._deliveries[key] = time.time() if claimed_at is None else claimed_at
             return True
+
+    def purge_deliveries(self, claimed_before: float) -> int:
+        with self._lock:
+            self._check_open()
+            old = [key for key, claimed_at in self._deliveries.items() if claimed_at < claimed_before]
+            for key in old:
+                del self._deliveries[key]
+            return len(old)
 
     # -- health and lifecycle --------------------------------------------------------------------------------
 
@@ -137,6 +157,7 @@ class MemoryStore:
                 "archived": sum(1 for doc in docs if doc.get("status") != ACTIVE and not doc.get("pending")),
                 "main_bytes": 0,
                 "archive_bytes": 0,
+                "deliveries_bytes": 0,
             }
 
     def ping(self) -> bool:
