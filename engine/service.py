@@ -613,6 +613,12 @@ class InterviewEngine:
             )
         return abandoned
 
+    async def check_can_start(self, user: User) -> None:
+        """Raise TooManySessions if a new session would be refused now (before ending one to make room for it)."""
+        _check_user(user)
+        async with self._lock(user):
+            await self._check_session_limit(user)
+
     async def _check_session_limit(self, user: User) -> None:
         """Refuse a new session past the user's limit for the last 24 hours; the caller holds the user's lock."""
         limit = self.max_sessions_per_day

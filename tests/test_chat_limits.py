@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.chat import Chat, Command, Surface
+from adapters.chat import Chat, Choice, Command, Surface
 from engine import InterviewEngine, User
 from engine.store import MemoryStore
 
@@ -44,3 +44,17 @@ async def test_an_abandoned_interview_says_so_in_status(tmp_path: Path) -> None:
     await engine.housekeeping()
     status = await say(chat, Command("status"))
     assert "Status: closed after a long time without answers" in status
+
+
+async def test_ending_an_interview_to_start_another_is_not_done_when_the_limit_would_refuse_the_new_one(
+    tmp_path: Path,
+) -> None:
+    engine = InterviewEngine(MemoryStore(), None, audio_dir=tmp_path / "audio", max_sessions_per_user_per_day=1)
+    chat = Chat(engine, TELEGRAM)
+    assert "Question 1 of" in await say(chat, Command("interview", "Backend Engineer at TechCorp"))
+    offer = [r async for r in chat.handle(ADA, Command("interview", "QA Lead at Initech"), {"chat_id": 501})]
+    end_and_start = next(o for o in offer[0].options if o.label.startswith("🔁"))
+    refused = await say(chat, Choice(end_and_start.action))
+    assert "daily limit" in refused and "Ended your previous interview" not in refused
+    still = await engine.get_session(ADA)  # the interview in progress carries on
+    assert still.is_active and still.spec.company_name == "TechCorp"

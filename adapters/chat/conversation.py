@@ -276,6 +276,7 @@ class Chat:
     ) -> AsyncIterator[Reply]:
         """Start (ending the active interview first with `replace`), then the intro and the first question."""
         if replace:
+            await self.engine.check_can_start(user)  # refused: the interview in progress must not end for nothing
             async for reply in self._end_for_restart(user):
                 yield reply
         route = dict(await place()) if callable(place) else dict(place)
@@ -471,6 +472,8 @@ class Chat:
             # The old interview ends when the form is submitted, so cancelling the form changes nothing.
             yield Reply(Kind.FORM, "Set up your new interview.", form=setup.setup_form(replace=True))
             return
+        if draft is not None and draft.spec is not None:
+            await self.engine.check_can_start(user)  # refused: the interview in progress must not end for nothing
         active = await self._active(user)
         try:
             report = await self.engine.end(user)
