@@ -894,3 +894,18 @@ def _refs(node: Any) -> list[str]:
     if isinstance(node, list):
         return [r for v in node for r in _refs(v)]
     return []
+
+
+async def test_an_answers_feedback_carries_its_content_judgement_as_documented(client: TestClient) -> None:
+    doc = await (await client.get("/api/openapi.json")).json()
+    documented = set(doc["components"]["schemas"]["Feedback"]["properties"])
+    await start(client)
+    off_topic = "I enjoy hiking on weekends and my favourite food is pizza with extra cheese."
+    resp = await client.post("/api/interview/answer", data=text_form(off_topic))
+    assert resp.status == 200, await resp.text()
+    feedback = (await resp.json())["feedback"]
+    assert set(feedback) == documented  # every field documented, nothing undocumented
+    assert feedback["grader"] == "rules" and feedback["score"] <= 30
+    assert feedback["relevance"]["on_topic"] is False and feedback["relevance"]["reason"]
+    assert feedback["key_points"] and not any(point["covered"] for point in feedback["key_points"])
+    assert {"point", "covered", "evidence"} == set(feedback["key_points"][0])

@@ -107,7 +107,12 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "Deterministic analysis of one answer (speech fields are null for typed answers)",
         "properties": {
-            "score": {"type": "integer", "minimum": 0, "maximum": 100},
+            "score": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "An off-topic answer scores at most 30; the content part is key-point coverage",
+            },
             "score_parts": {"type": "object", "additionalProperties": {"type": "integer"}},
             "word_count": {"type": "integer"},
             "duration": {"type": "number", "nullable": True},
@@ -120,6 +125,36 @@ _SCHEMAS: dict[str, Any] = {
             "length": {"type": "string", "enum": ["short", "ok", "long"]},
             "unsure_words": {"type": "array", "items": {"type": "string"}},
             "tips": {"type": "array", "items": {"type": "string"}},
+            "relevance": {
+                "type": "object",
+                "nullable": True,
+                "description": "Whether the answer addresses the question; null when the content was not judged "
+                "(feedback stored before content grading, or an answer mostly in another language)",
+                "required": ["on_topic", "reason"],
+                "properties": {
+                    "on_topic": {"type": "boolean", "description": "false: an off-topic answer, scored at most 30"},
+                    "reason": {"type": "string", "description": "Why; when off-topic, what the question asked"},
+                },
+            },
+            "key_points": {
+                "type": "array",
+                "description": "What a strong answer to this question covers (3-6 points), each judged in this "
+                "answer; empty when relevance is null. An off-topic answer covers none.",
+                "items": {
+                    "type": "object",
+                    "required": ["point", "covered", "evidence"],
+                    "properties": {
+                        "point": {"type": "string"},
+                        "covered": {"type": "boolean"},
+                        "evidence": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "The answer's words that showed the point (up to three), or null",
+                        },
+                    },
+                },
+            },
+            "grader": {"type": "string", "enum": ["rules", "llm"], "description": "Who judged the content"},
         },
     },
     "Answer": {
