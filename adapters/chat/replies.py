@@ -177,6 +177,8 @@ class SetupForm:
     fields: tuple[FormField, ...]
     replace: bool = False
     note: str = ""
+    submit: str = "Start"
+    close: str = "Cancel"
 
 
 @dataclass(frozen=True)

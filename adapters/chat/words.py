@@ -50,6 +50,22 @@ FIELD_LABELS = {
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment; your interview is safe."
 
 STILL_OPEN = "the question is still open"
+# The report's headings, shared by the plain text below and the richer layouts renderers build (Slack's blocks).
+REPORT_LABELS = {
+    "title": "📋 Interview report",
+    "overall": "Overall score",
+    "answered": "Answered",
+    "skipped": "Skipped",
+    "pace": "Average pace",
+    "no_voice": "no voice answers",
+    "per_question": "Per question",
+    "strengths": "💪 Strengths",
+    "improvements": "🎯 To improve",
+    "fillers": "Filler words",
+    "no_fillers": "none 👍",
+    "most_used": "Words you used most",
+    "session": "Session",
+}
 
 
 class Words:
@@ -117,6 +133,13 @@ class Words:
         return "\n".join(lines)
 
     @staticmethod
+    def answer_title(source: str, number: int, total: int) -> str:
+        """How a reply to an answer is titled where a layout titles it: "Answer 2 of 8 (typed)"."""
+        if source == "skipped":
+            return f"Skipped question {number} of {total}."
+        return f"Answer {number} of {total}" + (" (typed)" if source == "text" else "")
+
+    @staticmethod
     def answer_head(result: AnswerResult) -> str:
         """The first lines of a reply to an answer: what was heard, or that a typed answer or skip arrived."""
         answer = result.answer
@@ -152,13 +175,13 @@ class Words:
     def report(report: Report) -> str:
         """The end-of-interview summary: overall score, each question, strengths, improvements, delivery."""
         lines = [
-            f"📋 Interview report: {report.role_title} at {report.company_name}",
+            f"{REPORT_LABELS['title']}: {report.role_title} at {report.company_name}",
             f"Status: {STATE_LABELS.get(report.status, report.status)}",
             f"Overall score: {report.overall_score}/100",
             f"Answered {report.answered} of {report.total}" + (f", skipped {report.skipped}" if report.skipped else ""),
         ]
         if report.per_question:
-            lines += ["", "Per question:"]
+            lines += ["", f"{REPORT_LABELS['per_question']}:"]
             for item in report.per_question:
                 score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
                 via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
@@ -171,13 +194,13 @@ class Words:
             lines += ["", "To improve:", *(f"• {s}" for s in report.improvements)]
         delivery = []
         if report.average_wpm is not None:
-            delivery.append(f"Average pace: {report.average_wpm:.0f} words/min")
+            delivery.append(f"{REPORT_LABELS['pace']}: {report.average_wpm:.0f} words/min")
         if report.total_fillers:
-            delivery.append(f"Filler words: {report.total_fillers} ({counts(report.filler_breakdown)})")
+            delivery.append(f"{REPORT_LABELS['fillers']}: {report.total_fillers} ({counts(report.filler_breakdown)})")
         elif report.answered:
-            delivery.append("Filler words: none 👍")
+            delivery.append(f"{REPORT_LABELS['fillers']}: {REPORT_LABELS['no_fillers']}")
         if report.top_words:
-            delivery.append("Words you used most: " + ", ".join(f"{w} ({n})" for w, n in report.top_words))
+            delivery.append(f"{REPORT_LABELS['most_used']}: " + ", ".join(f"{w} ({n})" for w, n in report.top_words))
         if delivery:
             lines += ["", *delivery]
         return "\n".join(lines)

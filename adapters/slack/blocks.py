@@ -7,6 +7,7 @@ from typing import Any
 
 from adapters.chat import Kind, Option, Reply, SetupForm, Words, split_message
 from adapters.chat.text import STATE_LABELS, category_label, counts, duration, shorten
+from adapters.chat.words import REPORT_LABELS
 from adapters.slack.parse import REPLACING
 from engine import AnswerResult, Question, Report
 
@@ -101,14 +102,14 @@ def _question(question: Question, number: int, total: int, words: Words) -> list
 def _answer(result: AnswerResult, number: int, total: int, words: Words) -> list[Block]:
     """The transcript (voice answers) and the feedback on one answer."""
     answer = result.answer
-    progress = f"{number} of {total}"
+    title = words.answer_title(answer.source, number, total)
     if answer.source == "skipped":
-        head = f"⏭ *Skipped question {progress}.*"
+        head = f"⏭ *{title}*"
     elif answer.source == "voice":
         length = f" ({duration(answer.duration)})" if answer.duration else ""
-        head = f"🎙 *Answer {progress}*: I heard{length}\n{quote(escape(answer.text))}"
+        head = f"🎙 *{title}*: I heard{length}\n{quote(escape(answer.text))}"
     else:
-        head = f"✍️ *Answer {progress}* (typed)"
+        head = f"✍️ *{title}*"
     blocks = sections(head)
     if result.feedback is not None:
         blocks += sections(escape(words.feedback(result.feedback)))
@@ -118,23 +119,24 @@ def _answer(result: AnswerResult, number: int, total: int, words: Words) -> list
 def _report(report: Report, *, lead: list[Block]) -> list[Block]:
     """Header, score fields, one field per question, strengths and improvements, delivery in a context line."""
     state = STATE_LABELS.get(report.status, report.status)
-    pace = f"{report.average_wpm:.0f} words/min" if report.average_wpm is not None else "no voice answers"
+    label = REPORT_LABELS
+    pace = f"{report.average_wpm:.0f} words/min" if report.average_wpm is not None else label["no_voice"]
     blocks: list[Block] = [
-        {"type": "header", "text": plain("📋 Interview report", 150)},
+        {"type": "header", "text": plain(label["title"], 150)},
         *lead,
         *sections(f"*{escape(report.role_title)}* at *{escape(report.company_name)}* · {state}"),
         {
             "type": "section",
             "fields": [
-                mrkdwn(f"*Overall score*\n{report.overall_score}/100"),
-                mrkdwn(f"*Answered*\n{report.answered} of {report.total}"),
-                mrkdwn(f"*Skipped*\n{report.skipped}"),
-                mrkdwn(f"*Average pace*\n{pace}"),
+                mrkdwn(f"*{label['overall']}*\n{report.overall_score}/100"),
+                mrkdwn(f"*{label['answered']}*\n{report.answered} of {report.total}"),
+                mrkdwn(f"*{label['skipped']}*\n{report.skipped}"),
+                mrkdwn(f"*{label['pace']}*\n{pace}"),
             ],
         },
     ]
     if report.per_question:
-        blocks += [{"type": "divider"}, *sections("*Per question*")]
+        blocks += [{"type": "divider"}, *sections(f"*{label['per_question']}*")]
         fields = []
         for item in report.per_question:
             score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
@@ -149,16 +151,16 @@ def _report(report: Report, *, lead: list[Block]) -> list[Block]:
     if report.strengths or report.improvements:
         blocks.append({"type": "divider"})
     if report.strengths:
-        blocks += sections("*💪 Strengths*\n" + "\n".join(f"• {escape(s)}" for s in report.strengths))
+        blocks += sections(f"*{label['strengths']}*\n" + "\n".join(f"• {escape(s)}" for s in report.strengths))
     if report.improvements:
-        blocks += sections("*🎯 To improve*\n" + "\n".join(f"• {escape(s)}" for s in report.improvements))
-    delivery = [f"Session `{report.session_id}`"]
+        blocks += sections(f"*{label['improvements']}*\n" + "\n".join(f"• {escape(s)}" for s in report.improvements))
+    delivery = [f"{label['session']} `{report.session_id}`"]
     if report.total_fillers:
-        delivery.append(f"filler words: {report.total_fillers} ({escape(counts(report.filler_breakdown))})")
+        delivery.append(f"{label['fillers']}: {report.total_fillers} ({escape(counts(report.filler_breakdown))})")
     elif report.answered:
-        delivery.append("filler words: none 👍")
+        delivery.append(f"{label['fillers']}: {label['no_fillers']}")
     if report.top_words:
-        delivery.append("most used: " + escape(", ".join(f"{w} ({n})" for w, n in report.top_words)))
+        delivery.append(f"{label['most_used']}: " + escape(", ".join(f"{w} ({n})" for w, n in report.top_words)))
     blocks.append(context(" · ".join(delivery)))
     return blocks
 
@@ -199,7 +201,7 @@ def setup_view(form: SetupForm) -> Block:
         "callback_id": SETUP_CALLBACK,
         "private_metadata": REPLACING if form.replace else "",
         "title": plain(form.title, 24),
-        "submit": plain("Start", 24),
-        "close": plain("Cancel", 24),
+        "submit": plain(form.submit, 24),
+        "close": plain(form.close, 24),
         "blocks": blocks,
     }
