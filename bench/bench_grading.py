@@ -6,12 +6,18 @@ key-point agreement with the labels (per point, over the answers labelled on top
 precision and recall of "covered"), then the mean score per kind of answer and the highest off-topic score.
 
 Run: python bench/bench_grading.py [--show-misses]   (a second or two; exits 1 when a target is missed)
+
+With [llm] enabled in the configuration ($INTERVIEW_BOT_CONFIG or ./config.toml, key in LLM_API_KEY), the model
+grader is measured too, one call per answer (an answer whose call fails or whose reply is invalid twice counts with
+the rules' verdict, as the bot would keep it; the number of such fallbacks is printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import statistics
 import sys
 from collections.abc import Callable
@@ -20,9 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.config import load_config, resolve_config_path
 from engine.coaching.feedback import analyze_answer, job_terms
+from engine.coaching.llm import LlmConfig, LlmGrader
 from engine.coaching.questions import bank_questions
-from engine.coaching.rubrics import Grade, grade_answer
+from engine.coaching.rubrics import Grade, PointResult, grade_answer, rubric_for
 from engine.types import InterviewSpec, Question
 
 SET = Path(__file__).resolve().parent / "grading_set.json"
@@ -33,6 +41,45 @@ OFF_TOPIC_CAP = 30
 LABELS = ("strong", "partial", "vague", "off-topic")
 # Graders to compare; an LLM grader can be added here with the same signature.
 GRADERS: dict[str, Callable[[Question, str], Grade]] = {"rules": grade_answer}
+
+
+class LlmBench:
+    """The model grader as a plain function of (question, answer), on one event loop of its own."""
+
+    def __init__(self, config: LlmConfig) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.grader = self.loop.run_until_complete(self._make(config))
+        self.fallbacks = 0
+
+    @staticmethod
+    async def _make(config: LlmConfig) -> LlmGrader:
+        return LlmGrader(config)
+
+    def __call__(self, question: Question, answer: str) -> Grade:
+        rule = analyze_answer(question, answer, job_terms=job_terms(SPEC))
+        feedback = self.loop.run_until_complete(self.grader.grade(question, answer, SPEC, rule, voice=False))
+        if feedback is None:
+            self.fallbacks += 1
+            return grade_answer(question, answer)
+        relevance = feedback.relevance or {}
+        return Grade(
+            on_topic=bool(relevance.get("on_topic", True)),
+            reason=str(relevance.get("reason", "")),
+            asks=rubric_for(question).asks,
+            strength=0.0,
+            points=tuple(PointResult(p["point"], bool(p["covered"]), p["evidence"]) for p in feedback.key_points),
+        )
+
+
+def add_llm_grader() -> LlmBench | None:
+    """Add the model grader to GRADERS when [llm] is configured; nothing is sent anywhere otherwise."""
+    config = load_config(resolve_config_path(None, os.environ)).llm
+    if not config.configured:
+        print("llm grader: not configured ([llm] enabled and model), measuring the rules only")
+        return None
+    bench = LlmBench(config)
+    GRADERS["llm"] = bench
+    return bench
 
 
 @dataclass(frozen=True)
@@ -110,6 +157,7 @@ def main() -> int:
     args = parser.parse_args()
     items = load()
     terms = job_terms(SPEC)
+    llm = add_llm_grader()
     ok = True
     for name, grade in GRADERS.items():
         grades = {i.id: grade(i.question, i.answer) for i in items}
@@ -151,6 +199,8 @@ def main() -> int:
         ok = ok and met
         if args.show_misses:
             show_misses(items, grades)
+    if llm is not None:
+        print(f"llm: {llm.fallbacks} of {len(items)} answers fell back to the rules; status {llm.grader.status()}")
     return 0 if ok else 1
 
 

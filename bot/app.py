@@ -18,6 +18,7 @@ from bot import __version__
 from bot.config import Config, ConfigError
 from bot.server import create_app
 from engine import InterviewEngine, Recovered
+from engine.coaching.llm import LlmConfig, LlmGrader
 from engine.speech import (
     AudioConverter,
     AudioLimits,
@@ -39,12 +40,15 @@ class Adapter(Protocol):
     """What bot/ needs from a chat adapter (adapters.telegram.TelegramAdapter, adapters.slack.SlackAdapter).
 
     `run` opens every adapter (able to send, taking in nothing yet), delivers the replies owed for answers a
-    restart interrupted, and only then starts them taking in updates.
+    restart interrupted, has each run again the updates it had received but not handled (its durable inbox), and
+    only then starts them taking in updates.
     """
 
     def routes(self) -> list[web.RouteDef]: ...
 
     async def open(self) -> None: ...
+
+    async def resume_inbox(self) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -152,12 +156,22 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         stale_after_hours=config.store.stale_after_hours,
         abandon_after_days=config.store.abandon_after_days,
         max_sessions_per_user_per_day=config.store.max_sessions_per_user_per_day,
+        grader=_llm_grader(config.llm),
     )
     adapters = _chat_adapters(config, engine)
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
     routes = [route for adapter in adapters.values() for route in adapter.routes()]
     app = create_app(engine, config.http, version=__version__, routes=routes)
     return Services(store, transcriber, pipeline, engine, app, adapters)
+
+
+def _llm_grader(llm: LlmConfig) -> LlmGrader | None:
+    """The optional model grader; without [llm] enabled nothing is ever sent anywhere."""
+    if not llm.configured:
+        logger.info("llm: off (answers are graded by the rules only)")
+        return None
+    logger.info("llm: on (model %s at %s)", llm.model, llm.base_url or "the OpenAI API")
+    return LlmGrader(llm)
 
 
 def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter]:
@@ -221,9 +235,11 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         if config.speech.default_language in models:
             tasks.append(asyncio.create_task(_warm_up(services.transcriber, config.speech.default_language)))
         tasks.append(asyncio.create_task(_housekeeping_forever(services.engine)))
-        # Open every adapter (able to send, taking nothing in), deliver what a restart interrupted, then take in.
+        # Open every adapter (able to send, taking nothing in), deliver what a restart interrupted, run again what
+        # was received but not handled, then take in.
         await _each_adapter(services.adapters, "open")
         await recover(services.engine, services.adapters)
+        await _each_adapter(services.adapters, "resume")
         await _each_adapter(services.adapters, "start")
         logger.info("ready in %.1fs", time.monotonic() - started)
         await stop.wait()
@@ -244,17 +260,22 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         services.store.close()
 
 
-async def _each_adapter(adapters: dict[str, Adapter], step: Literal["open", "start"]) -> None:
-    """Open or start every adapter; one that fails is logged and dropped, and the others carry on."""
+async def _each_adapter(adapters: dict[str, Adapter], step: Literal["open", "resume", "start"]) -> None:
+    """Open, resume or start every adapter; one that fails is logged and dropped, and the others carry on."""
     for name, adapter in list(adapters.items()):
         try:
-            await (adapter.open() if step == "open" else adapter.start())
+            if step == "open":
+                await adapter.open()
+            elif step == "resume":
+                await adapter.resume_inbox()
+            else:
+                await adapter.start()
         except Exception:
             # One platform refusing our token must not take the others down.
             logger.exception("%s: failed to %s; the other adapters keep running", name, step)
             del adapters[name]
         else:
-            logger.info("%s: %s", name, "opened" if step == "open" else "started")
+            logger.info("%s: %s", name, {"open": "opened", "resume": "inbox resumed", "start": "started"}[step])
 
 
 async def _warm_up(transcriber: VoskTranscriber, language: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from adapters.http.config import HttpConfig
 from adapters.slack.config import SlackConfig
 from adapters.telegram.config import TelegramConfig
+from engine.coaching.llm import LlmConfig
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
 CONFIG_ENV = "INTERVIEW_BOT_CONFIG"
@@ -64,6 +65,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
     log_level: str = "INFO"
     source: Path | None = None  # the file it came from, for messages
 
@@ -77,6 +79,7 @@ SECRET_ENV = {
     "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
     "INTERVIEW_BOT_ADMIN_TOKEN": ("http", "admin_token"),
     "INTERVIEW_BOT_API_KEY": ("http", "api_key"),
+    "LLM_API_KEY": ("llm", "api_key"),
 }
 
 _CHOICES = {
@@ -94,6 +97,7 @@ _POSITIVE = {
     ("store", "stale_after_hours"),
     ("store", "abandon_after_days"),
     ("store", "max_sessions_per_user_per_day"),
+    ("llm", "timeout_seconds"),
 }
 
 
@@ -126,6 +130,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raw[section][key] = env[var]
     config = _build(Config, raw, "", where)
     _check_exposure(config.http, where)
+    if config.llm.enabled and not config.llm.model:
+        raise ConfigError(f"{where}: 'llm.model' must name a model when [llm] is enabled")
     return dataclasses.replace(config, source=Path(path) if path else None)
 
 
@@ -241,5 +247,7 @@ def _check(section: str, name: str, value: Any, label: str, where: str) -> None:
         raise ConfigError(f"{where}: '{label}' must be one of {', '.join(choices)}, got {value!r}")
     if (section, name) in _POSITIVE and value <= 0:
         raise ConfigError(f"{where}: '{label}' must be greater than 0, got {value!r}")
+    if (section, name) == ("llm", "max_followups") and value < 0:
+        raise ConfigError(f"{where}: '{label}' must be 0 or more, got {value!r}")
     if (section, name) == ("http", "port") and not 0 <= value <= 65535:
         raise ConfigError(f"{where}: '{label}' must be a port number (0-65535), got {value!r}")

@@ -14,6 +14,7 @@ from engine.service import (
     AnswerResult,
     InterviewEngine,
     Recovered,
+    Regraded,
     StartResult,
 )
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
@@ -53,6 +54,7 @@ __all__ = [
     "Question",
     "QuestionScore",
     "Recovered",
+    "Regraded",
     "Report",
     "Session",
     "SessionSummary",

@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -94,6 +94,28 @@ class SpeechService(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
+class AnswerGrader(Protocol):
+    """What the engine needs from an optional second grader (engine.coaching.llm.LlmGrader): it never raises, and
+    None means "keep the rule feedback"."""
+
+    async def grade(
+        self, question: Question, answer: str, spec: InterviewSpec, rule: Feedback, *, voice: bool
+    ) -> Feedback | None: ...
+
+    async def summarize(self, answers: list[tuple[Question, str, str, int]]) -> str | None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Regraded:
+    """An answer whose rule feedback was replaced by the second grader's, after its reply had gone out."""
+
+    session: SessionView
+    answer: Answer  # with the new feedback
+    previous: Feedback  # the rule feedback the candidate was sent
+
+
 @dataclass(frozen=True)
 class StartResult:
     """A started (or, for HTTP, resumed) interview and the question to ask."""
@@ -133,6 +155,7 @@ class Recovered:
     session: SessionView
     result: AnswerResult | None
     error: errors.EngineError | None
+    delivery_id: str = ""  # the platform update/event (or Idempotency-Key) that brought the voice answer
 
 
 class InterviewEngine:
@@ -152,6 +175,7 @@ class InterviewEngine:
         abandon_after_days: float = 30.0,
         max_sessions_per_user_per_day: int | None = 20,
         clock: Callable[[], float] = time.time,
+        grader: AnswerGrader | None = None,
     ) -> None:
         self._store = store
         self._speech = speech
@@ -165,6 +189,10 @@ class InterviewEngine:
         self.max_sessions_per_day = max_sessions_per_user_per_day  # None: no limit
         self._clock = clock
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        # The optional model grader runs after an answer is recorded and replied to, never before.
+        self._grader = grader
+        self._grading: set[asyncio.Task[Any]] = set()
+        self._graded_listeners: list[Callable[[Regraded], Awaitable[None]]] = []
 
     # ----- starting and reading -------------------------------------------------------------------------
 
@@ -395,9 +423,9 @@ class InterviewEngine:
                 except errors.EngineError as exc:
                     current = await self._load(user, doc["session_id"])
                     if current is not None:  # None: the user was forgotten meanwhile, nobody to tell
-                        recovered.append(Recovered(SessionView.of(current), None, exc))
+                        recovered.append(Recovered(SessionView.of(current), None, exc, entry.get("delivery_id", "")))
                 else:
-                    recovered.append(Recovered(result.session, result, None))
+                    recovered.append(Recovered(result.session, result, None, entry.get("delivery_id", "")))
         return recovered
 
     async def skip(self, user: User, *, session_id: str | None = None, delivery_id: str = "") -> AnswerResult:
@@ -420,6 +448,7 @@ class InterviewEngine:
             session.finished_at = session.updated_at = self._clock()
             unfinished = self._settle_pending(session, "the interview was ended")
             await self._save(session)
+            self._start_summary(session)
             # Only once the session no longer points at them: a failed save leaves both as they were.
             for relative in unfinished:
                 await asyncio.to_thread(self._delete_audio, relative)
@@ -547,6 +576,24 @@ class InterviewEngine:
         """True the first time a platform delivers this update/event id, False for redeliveries."""
         return await asyncio.to_thread(self._store.claim_delivery, platform, str(delivery_id), claimed_at=self._clock())
 
+    async def inbox_put(self, platform: str, delivery_id: str, payload: Mapping[str, Any]) -> bool:
+        """Keep a platform update (plain JSON) received but not yet handled, durably; False for a redelivery.
+
+        The adapter calls this before it acknowledges the update, and inbox_done once the update is handled, so an
+        update a crash interrupts is neither lost nor, when the platform sends it again, handled twice.
+        """
+        return await asyncio.to_thread(
+            self._store.inbox_put, platform, str(delivery_id), dict(payload), received_at=self._clock()
+        )
+
+    async def inbox_done(self, platform: str, delivery_id: str) -> None:
+        """The update was handled (its answer recorded or its final reply sent): out of the inbox, seen for good."""
+        await asyncio.to_thread(self._store.inbox_done, platform, str(delivery_id), done_at=self._clock())
+
+    async def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        """Updates received but not handled when the process stopped, oldest first: (delivery id, payload)."""
+        return await asyncio.to_thread(self._store.inbox_pending, platform)
+
     async def housekeeping(self) -> tuple[int, int]:
         """Remove recordings past the retention period and set-up drafts left for days: (files, drafts).
 
@@ -652,7 +699,117 @@ class InterviewEngine:
         store_ok = await asyncio.to_thread(self._store.ping)
         stats = await asyncio.to_thread(self._store.stats) if store_ok else {}
         speech = self._speech.health() if self._speech is not None else {"available": False}
-        return {"store": {"ok": store_ok, **stats}, "speech": speech, "queue_depth": self.queue_depth}
+        llm = self._grader.status() if self._grader is not None else {"configured": False}
+        return {"store": {"ok": store_ok, **stats}, "speech": speech, "queue_depth": self.queue_depth, "llm": llm}
+
+    # ----- the optional model grader ------------------------------------------------------------------------------
+
+    def add_graded_listener(self, listener: Callable[[Regraded], Awaitable[None]]) -> None:
+        """Call `listener` each time the model's feedback replaces an answer's rule feedback (adapters show it)."""
+        self._graded_listeners.append(listener)
+
+    async def wait_graded(self) -> None:
+        """Wait for every background grading started so far (tests; a clean shutdown)."""
+        while self._grading:
+            await asyncio.gather(*list(self._grading), return_exceptions=True)
+
+    def _start_regrade(self, session: Session, answer: Answer) -> None:
+        if self._grader is None or answer.feedback is None or answer.source == "skipped":
+            return
+        user = User(session.platform, session.user_id, session.name)
+        task = asyncio.get_running_loop().create_task(self.regrade(user, session.session_id, answer.index))
+        self._grading.add(task)
+        task.add_done_callback(self._grading.discard)
+
+    def _start_summary(self, session: Session) -> None:
+        if self._grader is None or not session.answered_count:
+            return
+        user = User(session.platform, session.user_id, session.name)
+        # After the gradings already under way, so the summary reads the model's feedback where there is one.
+        earlier = list(self._grading)
+        task = asyncio.get_running_loop().create_task(self._summary_after(earlier, user, session.session_id))
+        self._grading.add(task)
+        task.add_done_callback(self._grading.discard)
+
+    async def _summary_after(self, earlier: list[asyncio.Task[Any]], user: User, session_id: str) -> None:
+        await asyncio.gather(*earlier, return_exceptions=True)
+        await self.summarize(user, session_id)
+
+    async def summarize(self, user: User, session_id: str) -> str | None:
+        """Ask the model for a short written summary of a finished interview and keep it in the session, where the
+        report shows it; None when there is no grader or the model failed (the report is then as without one)."""
+        if self._grader is None:
+            return None
+        try:
+            session = await self._find(user, session_id, active_only=False)
+            answers = [
+                (a.question, a.source, a.text, a.feedback.score)
+                for a in sorted(session.answers, key=lambda a: a.index)
+                if a.source != "skipped" and a.feedback is not None
+            ]
+            summary = await self._grader.summarize(answers)
+            if not summary:
+                return None
+            async with self._lock(user):
+                session = await self._find(user, session_id, active_only=False)
+                session.summary = summary
+                await self._save(session)
+            logger.info("interview summarised platform=%s user=%s session=%s", user.platform, user.user_id, session_id)
+            return summary
+        except errors.EngineError as exc:
+            logger.info("summary skipped user=%s session=%s: %s", user.user_id, session_id, type(exc).__name__)
+        except Exception:
+            logger.exception("summary failed platform=%s user=%s session=%s", user.platform, user.user_id, session_id)
+        return None
+
+    async def regrade(self, user: User, session_id: str, index: int) -> Regraded | None:
+        """Grade answer `index` with the model and store its feedback in place of the rules'; None when there is no
+        grader, the answer is gone or changed, or the model failed (the rule feedback then stays). Never raises."""
+        if self._grader is None:
+            return None
+        try:
+            session = await self._find(user, session_id, active_only=False)
+            answer = next((a for a in session.answers if a.index == index), None)
+            if answer is None or answer.feedback is None or answer.source == "skipped":
+                return None
+            feedback = await self._grader.grade(
+                answer.question, answer.text, session.spec, answer.feedback, voice=answer.source == "voice"
+            )
+            if feedback is None:
+                return None
+            async with self._lock(user):
+                session = await self._find(user, session_id, active_only=False)
+                position = next((n for n, a in enumerate(session.answers) if a.index == index), -1)
+                current = session.answers[position] if position >= 0 else None
+                # The answer may have been forgotten or replaced meanwhile: only the one graded is updated.
+                if current is None or current.answered_at != answer.answered_at or current.feedback is None:
+                    return None
+                updated = replace(current, feedback=feedback)
+                session.answers[position] = updated
+                await self._save(session)
+            logger.info(
+                "answer regraded platform=%s user=%s session=%s question=%d grader=%s score=%d->%d",
+                user.platform,
+                user.user_id,
+                session_id,
+                index + 1,
+                feedback.grader,
+                current.feedback.score,
+                feedback.score,
+            )
+            regraded = Regraded(SessionView.of(session), updated, current.feedback)
+        except errors.EngineError as exc:  # e.g. the candidate forgot their sessions meanwhile
+            logger.info("regrading skipped user=%s session=%s: %s", user.user_id, session_id, type(exc).__name__)
+            return None
+        except Exception:
+            logger.exception("regrading failed platform=%s user=%s session=%s", user.platform, user.user_id, session_id)
+            return None
+        for listener in list(self._graded_listeners):
+            try:
+                await listener(regraded)
+            except Exception:
+                logger.exception("a regraded-answer listener failed")
+        return regraded
 
     # ----- internals ------------------------------------------------------------------------------------------
 
@@ -793,6 +950,9 @@ class InterviewEngine:
             self._settle_pending(session, "the interview finished")
             report = build_report(session)
         await self._save(session)
+        self._start_regrade(session, answer)
+        if report is not None:
+            self._start_summary(session)
         logger.info(
             "answer recorded platform=%s user=%s session=%s question=%d/%d source=%s score=%s",
             session.platform,
@@ -941,10 +1101,10 @@ class InterviewEngine:
                 ) from None
             except errors.EngineError as exc:
                 session = await self._find(user, session.session_id, active_only=False)
-                earlier.append(Recovered(SessionView.of(session), None, exc))
+                earlier.append(Recovered(SessionView.of(session), None, exc, entry.get("delivery_id", "")))
             else:
                 session = await self._find(user, session.session_id, active_only=False)
-                earlier.append(Recovered(result.session, result, None))
+                earlier.append(Recovered(result.session, result, None, entry.get("delivery_id", "")))
         # The earlier answers may have finished the interview: the new one has no question left.
         self._require_active(session)
         return session, tuple(earlier)

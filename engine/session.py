@@ -115,6 +115,7 @@ class Session(Progress):
     # Opaque to the engine: where the adapter sends replies (chat id, Slack channel and thread).
     route: dict[str, Any] = field(default_factory=dict)
     finished_at: float | None = None
+    summary: str = ""  # the model's summary of a finished interview ([llm]); empty without one
 
     @property
     def pending_count(self) -> int:
@@ -143,6 +144,8 @@ class Session(Progress):
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
+            # Only when there is one, so sessions graded by the rules alone are stored exactly as before.
+            **({"summary": self.summary} if self.summary else {}),
         }
 
     @classmethod
@@ -163,4 +166,5 @@ class Session(Progress):
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             finished_at=data.get("finished_at"),
+            summary=data.get("summary", ""),
         )

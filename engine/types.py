@@ -191,6 +191,7 @@ class Report:
     total_fillers: int = 0
     filler_breakdown: dict[str, int] = field(default_factory=dict)
     top_words: tuple[tuple[str, int], ...] = ()
+    summary: str = ""  # a few sentences from the model ([llm]), once it has written them; empty otherwise
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

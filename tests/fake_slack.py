@@ -41,6 +41,7 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self.calls: list[Call] = []
         self.downloads: list[tuple[str, bool]] = []  # (file id, authorised?)
+        self.file_delay = 0.0  # seconds each file download waits before its bytes are sent: a slow network
         self.posted: dict[str, dict[str, Any]] = {}  # ts -> message as it stands after any chat.update
         self._files: dict[str, tuple[bytes, str]] = {}
         self._ts = itertools.count(1)
@@ -224,6 +225,8 @@ class FakeSlack:
         if file_id not in self._files:
             return web.Response(status=404, text="not found")
         data, mimetype = self._files[file_id]
+        if self.file_delay:
+            await asyncio.sleep(self.file_delay)
         return web.Response(body=data, content_type=mimetype)
 
 

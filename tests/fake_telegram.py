@@ -63,6 +63,9 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.messages: list[BotMessage] = []
         self.webhook: dict[str, Any] | None = None
+        self.file_delay = 0.0  # seconds each file download waits before its bytes are sent: a slow network
+        self.downloads: list[str] = []  # file paths of downloads begun, in order
+        self.confirmed = 0  # the highest getUpdates offset seen: updates below it are confirmed, never sent again
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, data)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1000)
@@ -122,6 +125,11 @@ class FakeTelegram:
         path = request.match_info["path"]
         for file_path, data in self._files.values():
             if file_path == path:
+                async with self._changed:
+                    self.downloads.append(path)
+                    self._changed.notify_all()
+                if self.file_delay:
+                    await asyncio.sleep(self.file_delay)
                 return web.Response(body=data, content_type="application/octet-stream")
         return web.Response(status=404)
 
@@ -161,6 +169,9 @@ class FakeTelegram:
             # Confirmation happens when the call arrives, as in Telegram: a poll left waiting by a stopped
             # bot must not drop what is pushed later.
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if offset > self.confirmed:
+                self.confirmed = offset
+                self._changed.notify_all()
             while True:
                 ready = [u for u in self._updates if u["update_id"] >= offset]
                 if ready or self._closing or time.monotonic() >= deadline:

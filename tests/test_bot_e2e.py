@@ -283,6 +283,39 @@ async def test_telegram_polling_interview_with_voice_admin_view_and_a_sigkill_re
         assert f"telegram:{CANDIDATE}" in listing and f"3/{total} answered" in listing
 
 
+async def test_telegram_voice_note_whose_download_a_sigkill_cut_short_is_answered_once_after_the_restart(
+    telegram: FakeTelegram, bots: Bots, voice_ogg: bytes
+) -> None:
+    fake = telegram
+    with bots.explain():
+        first, _ = await bots.start(telegram=fake)
+        total = await tg_start(fake, CANDIDATE)
+
+        # The audio comes slowly; the bot dies while it is being downloaded, after its poll has confirmed the update.
+        fake.file_delay = 5.0
+        voice = fake.voice_update(CANDIDATE, voice_ogg)
+        await fake.push(voice)
+        await fake.wait_until(lambda: fake.downloads)
+        await fake.wait_until(lambda: fake.confirmed > voice["update_id"])
+        await first.kill()
+
+        # Telegram will not send it again: the restart finds it in the inbox and answers it, once.
+        fake.file_delay = 0.0
+        await bots.start(telegram=fake)
+        await fake.wait_for_text(CANDIDATE, f"Question 2 of {total}")
+        listing = await tg_say(fake, ADMIN, "/sessions", "Active interviews")
+        assert f"1/{total} answered" in listing, listing
+        [answer] = heard(fake, CANDIDATE)
+        assert TG_TRANSCRIPT.match(answer) and "Score:" in answer, answer
+        assert count(fake, CANDIDATE, f"Question 2 of {total}") == 1
+        assert f"resuming update {voice['update_id']} from the inbox" in bots.started[1].output()
+
+        # It stays handled: a typed answer goes to question 2 and nothing is answered twice.
+        await tg_say(fake, CANDIDATE, "I led the move of our billing service to Python.", "Typed answer")
+        await fake.wait_for_text(CANDIDATE, f"Question 3 of {total}")
+        assert len(heard(fake, CANDIDATE)) == 1 and count(fake, CANDIDATE, f"Question 2 of {total}") == 1
+
+
 # ----- Slack over HTTP, with Telegram in the same process -------------------------------------------------------------
 
 

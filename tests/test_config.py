@@ -26,7 +26,7 @@ def test_example_file_documents_every_key():
     example = Path(__file__).parent.parent / "config.example.toml"
     config = load_config(example, {})
     text = example.read_text(encoding="utf-8")
-    for section in ("store", "speech", "http", "telegram", "slack"):
+    for section in ("store", "speech", "http", "telegram", "slack", "llm"):
         assert f"[{section}]" in text
         for name in getattr(config, section).__dataclass_fields__:
             assert f"\n{name} =" in text or f"\n# {name}" in text or f"[{section}.{name}]" in text, (section, name)

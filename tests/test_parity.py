@@ -34,9 +34,9 @@ class Recorder:
         self.events: list[tuple[Event, list[Reply]]] = []
         handle = chat.handle
 
-        async def recording(user: User, event: Event, place: Any) -> AsyncIterator[Reply]:
+        async def recording(user: User, event: Event, place: Any, **kwargs: Any) -> AsyncIterator[Reply]:
             replies: list[Reply] = []
-            async for reply in handle(user, event, place):
+            async for reply in handle(user, event, place, **kwargs):
                 replies.append(reply)
                 yield reply
             self.events.append((event, replies))

@@ -70,9 +70,10 @@ class SlackBot:
         app.router.add_routes(self.adapter.routes())
         self.client = TestClient(TestServer(app, host="127.0.0.1"))
         await self.client.start_server()
-        # bot/app.py's order: able to send, then the replies a restart owes, then taking in events.
+        # bot/app.py's order: able to send, then the replies a restart owes and the inbox, then taking in events.
         await self.adapter.open()
         await recover(self.engine, {"slack": self.adapter})
+        await self.adapter.resume_inbox()
         if take_in:
             await self.adapter.start()
         return self
@@ -544,6 +545,42 @@ async def test_a_restarted_bot_carries_the_interview_on(
         await fake.wait_for(lambda: any("Question 4 of" in m["text"] for m in fake.thread(channel, thread_ts)))
         session = await second.engine.get_session(User("slack", ALICE))
         assert [a.source for a in session.answers] == ["text", "voice", "text"]
+    finally:
+        await second.stop()
+
+
+async def test_an_event_acked_but_cut_short_during_its_download_is_answered_once_after_a_restart(
+    tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack, speech: dict[str, bytes]
+):
+    channel = "D" + ALICE
+    first = await SlackBot(tmp_path, vosk_transcriber, fake).start()
+    thread_ts = await start_one_line(first, ALICE)
+
+    # The clip comes slowly; the event is acked (200), then the process dies during the download.
+    fake.file_delay = 2.0
+    clip = fake.add_file("F0000009", speech["ogg"], "audio/ogg", "a.ogg")
+    await first.message(ALICE, thread_ts=thread_ts, files=[clip], event_id="EvSLOW0001")
+    await fake.wait_for(lambda: fake.downloads)
+    for task in asyncio.all_tasks():
+        if task.get_name().startswith("slack-"):
+            task.cancel()
+    await first.adapter.stop()
+    await first.close()
+
+    fake.file_delay = 0.0
+    second = await SlackBot(tmp_path, vosk_transcriber, fake).start()
+    try:
+        await fake.wait_for(lambda: any("Question 2 of" in m["text"] for m in fake.thread(channel, thread_ts)))
+        # Slack retrying the event after the restart changes nothing.
+        await second.message(ALICE, thread_ts=thread_ts, files=[clip], event_id="EvSLOW0001")
+        await second.message(ALICE, "A typed answer to question two.", thread_ts=thread_ts)
+        await fake.wait_for(lambda: any("Question 3 of" in m["text"] for m in fake.thread(channel, thread_ts)))
+        heard = [m for m in fake.thread(channel, thread_ts) if "Answer 1 of" in block_text(m["blocks"])]
+        assert len(heard) == 1 and "안녕하세요" in block_text(heard[0]["blocks"])
+        session = await second.engine.get_session(User("slack", ALICE))
+        assert [a.source for a in session.answers] == ["voice", "text"]
+        await second.adapter.stop()  # every acked event has been dealt with, and has left the inbox
+        assert await second.engine.inbox_pending("slack") == []
     finally:
         await second.stop()
 

@@ -508,6 +508,31 @@ def test_a_delivery_line_torn_by_a_crash_is_dropped_and_the_log_stays_usable(tmp
     assert [json.loads(line)["id"] for line in log.read_bytes().splitlines()] == ["1", "2", "3"]
 
 
+def test_the_inbox_survives_a_reopen_and_a_torn_last_line_is_dropped(tmp_path):
+    db = tmp_path / "sessions.json"
+    log = tmp_path / "sessions-deliveries.jsonl"
+    with TinyDBStore(db) as store:
+        assert store.inbox_put("telegram", "1", {"update_id": 1, "message": {"text": "first"}}, received_at=5.0)
+        assert store.inbox_put("telegram", "2", {"update_id": 2}, received_at=6.0)
+        store.inbox_done("telegram", "2")
+        assert store.inbox_put("slack", "Ev1", {"event_id": "Ev1"}, received_at=7.0)
+    # A crash cut the arrival of update 3 short: its put never returned, so nobody acknowledged it.
+    log.write_bytes(log.read_bytes() + b'{"p":"telegram","id":"3","t":8.0,"in":{"update_')
+    with TinyDBStore(db) as store:
+        assert store.inbox_pending("telegram") == [("1", {"update_id": 1, "message": {"text": "first"}})]
+        assert store.inbox_pending("slack") == [("Ev1", {"event_id": "Ev1"})]
+        assert store.inbox_put("telegram", "2", {"update_id": 2}) is False  # handled before the reopen
+        assert store.inbox_put("telegram", "3", {"update_id": 3}) is True  # Telegram sends it again: new
+        store.inbox_done("telegram", "1")
+    with TinyDBStore(db) as store:
+        assert store.inbox_pending("telegram") == [("3", {"update_id": 3})]
+        assert store.inbox_put("telegram", "1", {"update_id": 1}) is False
+        assert store.purge_deliveries(claimed_before=time.time() + 1) == 2  # ids 1 and 2; update 3 given up too
+    with TinyDBStore(db) as store:
+        assert store.inbox_pending("telegram") == [] and store.inbox_pending("slack") == []
+    assert log.read_bytes() == b""
+
+
 def test_a_failed_delivery_append_leaves_no_half_line(tmp_path, monkeypatch):
     db = tmp_path / "sessions.json"
     log = tmp_path / "sessions-deliveries.jsonl"

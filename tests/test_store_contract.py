@@ -102,6 +102,32 @@ def test_a_delivery_is_claimed_once_per_platform(store: SessionStore) -> None:
     assert store.claim_delivery("slack", "555") is True
 
 
+def test_the_inbox_holds_an_update_until_it_is_done_and_a_redelivery_after_that_is_ignored(
+    store: SessionStore,
+) -> None:
+    voice = {"update_id": 7, "message": {"voice": {"file_id": "f1"}, "text": "é\nline"}}
+    assert store.inbox_pending("telegram") == []
+    assert store.inbox_put("telegram", "7", voice, received_at=10.0) is True
+    assert store.inbox_put("telegram", "7", voice) is False  # redelivered while still in the inbox
+    assert store.inbox_put("telegram", "8", {"update_id": 8}, received_at=11.0) is True
+    assert store.inbox_put("slack", "7", {"event_id": "7"}) is True  # per platform
+    pending = store.inbox_pending("telegram")
+    assert pending == [("7", voice), ("8", {"update_id": 8})]  # oldest first
+    pending[0][1]["message"] = {}  # a copy: the caller's changes do not reach the store
+    assert store.inbox_pending("telegram")[0] == ("7", voice)
+    store.inbox_done("telegram", "7", done_at=12.0)
+    assert store.inbox_pending("telegram") == [("8", {"update_id": 8})]
+    assert store.inbox_put("telegram", "7", voice) is False  # handled: a redelivery is a duplicate
+    assert store.claim_delivery("telegram", "7") is False
+    store.inbox_done("telegram", "7")  # twice is harmless
+    # A claimed id is never taken into the inbox; entries never handled are given up with the old ids.
+    assert store.claim_delivery("telegram", "9") is True
+    assert store.inbox_put("telegram", "9", {"update_id": 9}) is False
+    assert store.purge_deliveries(claimed_before=11.5) == 0  # nothing claimed that long ago
+    assert store.inbox_pending("telegram") == []  # telegram 8, received at 11, is given up
+    assert [i for i, _ in store.inbox_pending("slack")] == ["7"]
+
+
 def test_pending_sessions_are_those_with_saved_voice_answers(store: SessionStore) -> None:
     entry = {"id": "p1", "audio_file": "x/p1.ogg", "failed": False}
     store.save(doc("u1", "idle"))

@@ -61,7 +61,7 @@ async def start_bot(
     take_updates: bool = True,
     **config: Any,
 ) -> Running:
-    """As bot/app.py runs an adapter: open it, deliver what a restart interrupted, then take in updates."""
+    """As bot/app.py runs an adapter: open it, deliver what a restart interrupted, resume its inbox, take in updates."""
     engine, store, pipeline = build_engine(data_dir, transcriber, workers=workers)
     settings = TelegramConfig(
         token=fake.token,
@@ -72,6 +72,7 @@ async def start_bot(
     adapter = TelegramAdapter(engine, settings, clock=clock)
     await adapter.open()
     await recover(engine, {"telegram": adapter})
+    await adapter.resume_inbox()
     if take_updates:
         await adapter.start()
     return Running(adapter, engine, store, pipeline)
@@ -458,6 +459,32 @@ async def test_the_same_update_delivered_twice_is_answered_once(bot: Running, fa
     assert sum("Question 2 of 8" in t for t in fake.texts(CANDIDATE)) == 1
 
 
+async def test_an_update_left_in_the_inbox_by_a_crash_is_handled_after_the_restart_and_only_once(
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram
+) -> None:
+    first = await start_bot(tmp_path, vosk_transcriber, fake)
+    await start_one_line(fake, CANDIDATE, "Backend Engineer at TechCorp", 8)
+    await first.stop()
+    # Received and confirmed to Telegram, then the process died before handling it: only the inbox has it.
+    update = fake.text_update(CANDIDATE, "I built the billing service in Python and cut costs by 30 percent.")
+    with TinyDBStore(tmp_path / "sessions.json") as store:
+        assert store.inbox_put("telegram", str(update["update_id"]), update)
+
+    second = await start_bot(tmp_path, vosk_transcriber, fake)
+    try:
+        await fake.wait_for_text(CANDIDATE, "Question 2 of 8")
+        await fake.push(dict(update))  # Telegram sending it again changes nothing
+        await say(fake, CANDIDATE, "Later answer")
+        session = await wait_for_answer(second.engine, CANDIDATE, "Later answer")
+        assert [a.text for a in session.answers] == [update["message"]["text"], "Later answer"]
+        await fake.wait_for_text(CANDIDATE, "Question 3 of 8")
+        assert sum("Question 2 of 8" in t for t in fake.texts(CANDIDATE)) == 1
+        await second.adapter.stop()  # every update taken in has been handled, and has left the inbox
+        assert await second.engine.inbox_pending("telegram") == []
+    finally:
+        await second.stop()
+
+
 # ----- concurrency and order ----------------------------------------------------------------------------------------
 
 
@@ -674,6 +701,14 @@ async def test_webhook_checks_the_secret_and_handles_updates(
         welcome = await fake.wait_for_text(CANDIDATE, "mock-interview coach")
         assert "/interview" in welcome.text
         assert len(fake.chat(CANDIDATE)) == 1  # the refused posts did nothing
+        # Telegram retrying a delivery whose 200 it missed: kept once, answered once.
+        await eventually(lambda: running.store.inbox_pending("telegram") == [])
+        response = await client.post("/telegram/webhook", json=update, headers=secret)
+        assert response.status == 200
+        response = await client.post("/telegram/webhook", json=fake.text_update(CANDIDATE, "/help"), headers=secret)
+        assert response.status == 200
+        await fake.wait_for_text(CANDIDATE, "/interview", after=1)
+        assert sum("mock-interview coach" in t for t in fake.texts(CANDIDATE)) == 1
     finally:
         await client.close()
         await running.stop()

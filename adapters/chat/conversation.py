@@ -40,6 +40,7 @@ from engine import (
     InterviewEngine,
     InterviewSpec,
     Recovered,
+    Regraded,
     SessionView,
     User,
     errors,
@@ -92,6 +93,9 @@ class Chat:
         self.wizard = Wizard(engine, self.words, clock)
         limit = engine.max_audio_bytes
         self.max_file_bytes = min(limit, surface.max_file_bytes) if surface.max_file_bytes else limit
+        # Updates whose voice answer the restart's recovery has finished and replied to: run again from the inbox,
+        # they must not be answered a second time.
+        self._recovered_ids: set[str] = set()
 
     # ----- what surfaces ask --------------------------------------------------------------------------------
 
@@ -111,6 +115,21 @@ class Chat:
         """True the first time the platform delivers this update/event id, False for redeliveries."""
         return await self.engine.first_delivery(self.surface.platform, delivery_id)
 
+    async def received(self, delivery_id: str, payload: Mapping[str, Any]) -> bool:
+        """Keep an update (its plain JSON) in the durable inbox until it is handled; False for a redelivery.
+
+        Called before the platform is told the update arrived, so a crash after that loses nothing.
+        """
+        return await self.engine.inbox_put(self.surface.platform, delivery_id, payload)
+
+    async def handled(self, delivery_id: str) -> None:
+        """The update's replies were all shown (its answer is recorded, or a final reply went out): out of the inbox."""
+        await self.engine.inbox_done(self.surface.platform, delivery_id)
+
+    async def unhandled(self) -> list[tuple[str, dict[str, Any]]]:
+        """Updates received before the last stop but never handled, oldest first, to run again after recovery."""
+        return await self.engine.inbox_pending(self.surface.platform)
+
     async def thread_opened(self, user: User, route: Mapping[str, Any]) -> None:
         """The renderer posted an INTRO that opens a thread: the rest of the interview lives there."""
         await self.engine.set_route(user, dict(route))
@@ -121,9 +140,20 @@ class Chat:
 
     # ----- entry points -------------------------------------------------------------------------------------
 
-    async def handle(self, user: User, event: Event, place: Place) -> AsyncIterator[Reply]:
-        """Everything a user can do in a chat; `place` is where a new interview will live (or how to open it)."""
-        async for reply in self._guarded(self._dispatch(user, event, place), user, type(event).__name__):
+    async def handle(self, user: User, event: Event, place: Place, *, delivery_id: str = "") -> AsyncIterator[Reply]:
+        """Everything a user can do in a chat; `place` is where a new interview will live (or how to open it).
+
+        `delivery_id` (the platform's update/event id) goes with an answer, so one run again from the inbox after a
+        crash is recognised: its recorded result is shown rather than recorded a second time.
+        """
+        if delivery_id and delivery_id in self._recovered_ids:
+            logger.info(
+                "update already answered by recovery platform=%s user=%s delivery=%s",
+                user.platform, user.user_id, delivery_id,
+            )  # fmt: skip
+            return
+        dispatched = self._dispatch(user, event, place, delivery_id)
+        async for reply in self._guarded(dispatched, user, type(event).__name__):
             yield reply
 
     async def submit_form(
@@ -137,9 +167,20 @@ class Chat:
         async for reply in self._guarded(self._start(user, spec, place, replace=replace), user, "form"):
             yield reply
 
+    async def regraded(self, item: Regraded) -> AsyncIterator[Reply]:
+        """The model's feedback on an answer already replied to with the rules', as a follow-up in its place."""
+        feedback = item.answer.feedback
+        if feedback is None:
+            return
+        number = item.answer.index + 1
+        text = self.words.regraded(number, feedback)
+        yield Reply(Kind.NOTE, text, to=item.session.route, number=number, total=item.session.total)
+
     async def recovered(self, item: Recovered, *, edit: Edit = Edit.NONE) -> AsyncIterator[Reply]:
         """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
         route = item.session.route
+        if item.delivery_id:
+            self._recovered_ids.add(item.delivery_id)
         if item.result is not None:
             async for reply in self._after_answer(item.result, edit=edit, lead=self.words.recovered_intro()):
                 yield reply
@@ -172,14 +213,14 @@ class Chat:
             logger.exception("chat failed platform=%s user=%s event=%s", user.platform, user.user_id, what)
             yield Reply(Kind.ERROR, SORRY, edit=Edit.PROGRESS if progress else Edit.NONE)
 
-    def _dispatch(self, user: User, event: Event, place: Place) -> AsyncIterator[Reply]:
+    def _dispatch(self, user: User, event: Event, place: Place, delivery_id: str = "") -> AsyncIterator[Reply]:
         if isinstance(event, Command):
             name, args = self._command_of(event)
             return self._command(user, name, args, place)
         if isinstance(event, Text):
-            return self._text(user, event.text, place)
+            return self._text(user, event.text, place, delivery_id)
         if isinstance(event, Voice):
-            return self._voice(user, event.file)
+            return self._voice(user, event.file, delivery_id)
         if isinstance(event, Document):
             return self._document(user, event.file, place)
         if isinstance(event, Choice):
@@ -320,18 +361,18 @@ class Chat:
 
     # ----- answers ----------------------------------------------------------------------------------------------
 
-    async def _text(self, user: User, text: str, place: Place) -> AsyncIterator[Reply]:
+    async def _text(self, user: User, text: str, place: Place, delivery_id: str = "") -> AsyncIterator[Reply]:
         """The next set-up answer while setting up, otherwise a typed interview answer."""
         draft = await self.wizard.load(user)
         if draft is not None:
             async for reply in self._setup(user, await self.wizard.text(user, draft, text), place):
                 yield reply
             return
-        result = await self.engine.answer_text(user, text)
+        result = await self.engine.answer_text(user, text, delivery_id=delivery_id)
         async for reply in self._after_answer(result):
             yield reply
 
-    async def _voice(self, user: User, file: FileSource) -> AsyncIterator[Reply]:
+    async def _voice(self, user: User, file: FileSource, delivery_id: str = "") -> AsyncIterator[Reply]:
         """Check before downloading, show progress, download, transcribe, then feedback replaces the progress.
 
         The recording is downloaded into a file the engine takes over (never held whole in memory); the engine bounds
@@ -350,7 +391,7 @@ class Chat:
         async with self.engine.receive_audio() as upload:
             if await self._download(file, into=upload) is not None:
                 audio = await upload.finish(file.mime_type, file.filename)
-                result = await self.engine.answer_audio(user, audio)
+                result = await self.engine.answer_audio(user, audio, delivery_id=delivery_id)
         if result is None:
             yield Reply(Kind.ERROR, self.words.download_failed(self.surface.platform.capitalize()), edit=Edit.PROGRESS)
             return

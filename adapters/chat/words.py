@@ -163,6 +163,10 @@ class Words:
             return f"⏳ Transcribing… ({ahead} answer{'s' if ahead != 1 else ''} ahead of yours, hang on)"
         return "⏳ Transcribing…"
 
+    def regraded(self, number: int, feedback: Feedback) -> str:
+        """The model's feedback on an answer, sent after the rules' (which the candidate already has)."""
+        return f"Updated feedback from the model on answer {number}:\n\n{self.feedback(feedback)}"
+
     def recovered_intro(self) -> str:
         return "Here is the voice answer you sent before I restarted:"
 
@@ -180,6 +184,8 @@ class Words:
             f"Overall score: {report.overall_score}/100",
             f"Answered {report.answered} of {report.total}" + (f", skipped {report.skipped}" if report.skipped else ""),
         ]
+        if report.summary:
+            lines += ["", f"Summary from the model: {report.summary}"]
         if report.per_question:
             lines += ["", f"{REPORT_LABELS['per_question']}:"]
             for item in report.per_question:

@@ -259,6 +259,8 @@ async def healthz(api: web.Application) -> web.Response:
         "store": {"reachable": store_ok, **store},
         "speech": {**health.get("speech", {}), "available": speech_ok, "default_language": engine.default_language},
         "queue_depth": health.get("queue_depth", 0),
+        # The optional model grader: configured, and how its last call went (ok or error, latency).
+        "llm": health.get("llm", {"configured": False}),
         "version": api[VERSION],
         "uptime_seconds": round(time.monotonic() - api[STARTED], 1),
     }

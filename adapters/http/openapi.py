@@ -134,6 +134,11 @@ _SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "on_topic": {"type": "boolean", "description": "false: an off-topic answer, scored at most 30"},
                     "reason": {"type": "string", "description": "Why; when off-topic, what the question asked"},
+                    "specificity": {
+                        "type": "string",
+                        "enum": ["low", "medium", "high"],
+                        "description": "How concrete the answer is; only when grader is llm",
+                    },
                 },
             },
             "key_points": {
@@ -310,6 +315,10 @@ _SCHEMAS: dict[str, Any] = {
             "total_fillers": {"type": "integer"},
             "filler_breakdown": {"type": "object", "additionalProperties": {"type": "integer"}},
             "top_words": {"type": "array", "items": {"type": "array", "items": {}}},
+            "summary": {
+                "type": "string",
+                "description": "A few sentences from the model grader ([llm]) once it has written them; else empty",
+            },
         },
     },
     "ReportResponse": {
@@ -351,6 +360,13 @@ _SCHEMAS: dict[str, Any] = {
             },
             "speech": {"type": "object", "additionalProperties": True},
             "queue_depth": {"type": "integer"},
+            "llm": {
+                "type": "object",
+                "description": "The optional model grader ([llm]): configured, model, calls, failures, last_call "
+                "(ok, error or null), last_error, latency_ms of the last call",
+                "properties": {"configured": {"type": "boolean"}},
+                "additionalProperties": True,
+            },
             "version": {"type": "string"},
             "uptime_seconds": {"type": "number"},
         },

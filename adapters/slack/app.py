@@ -29,7 +29,7 @@ from adapters.slack.config import SlackConfig
 from adapters.slack.files import Files
 from adapters.slack.parse import PLATFORM
 from adapters.slack.send import SEND_ERRORS, DirectMessage, Origin, Sender, slack_error
-from engine import InterviewEngine, Recovered, User
+from engine import InterviewEngine, Recovered, Regraded, User
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class SlackAdapter:
             no_place=NO_DM,
         )
         self.chat = Chat(engine, surface)
+        engine.add_graded_listener(self.deliver_regraded)
         self._files = Files(config.bot_token, self.chat.max_file_bytes, api_base_url=config.api_base_url)
         self._app = AsyncApp(
             name="voice-interview-bot",
@@ -112,6 +113,16 @@ class SlackAdapter:
             self._bot_user_id = str(auth.get("user_id") or "")
             logger.info("slack: connected as %s (%s) in %s", auth.get("user"), self._bot_user_id, auth.get("team"))
 
+    async def resume_inbox(self) -> None:
+        """Run again the message events acked before the last stop but never handled (after recovery, before start()).
+
+        Each takes its user's turn now, ahead of any event acked since open(), which waits for start().
+        """
+        for event_id, body in await self.chat.unhandled():
+            logger.info("slack: resuming event %s from the inbox platform=slack", event_id)
+            if not self._message(body, event_id, resumed=True):
+                await self.chat.handled(event_id)  # nothing to do for it (any more)
+
     async def start(self) -> None:
         """Take in events: connect Socket Mode if configured; over HTTP, run the work acked since open()."""
         if self._config.mode == "socket":
@@ -135,6 +146,16 @@ class SlackAdapter:
                 logger.warning("slack: cancelled %d unfinished tasks at stop", len(pending))
                 await asyncio.gather(*pending, return_exceptions=True)
         await self._files.close()
+
+    async def deliver_regraded(self, item: Regraded) -> None:
+        """The model's feedback on an answer of a Slack user, as a follow-up in the interview's thread."""
+        if item.session.platform != PLATFORM:
+            return
+        user = User(PLATFORM, item.session.user_id, item.session.name)
+        try:
+            await self._render(self.chat.regraded(item), Sender(self._client, self.chat, user, Origin()))
+        except Exception:  # the rule feedback already reached the user: log, never raise
+            logger.warning("could not send the model's feedback platform=%s user=%s", PLATFORM, user.user_id)
 
     async def deliver_recovered(self, item: Recovered) -> None:
         """The replies owed for a voice answer a restart interrupted, in the interview's thread."""
@@ -189,19 +210,32 @@ class SlackAdapter:
         await ack()
         if parse.ignored(event, context.bot_user_id or self._bot_user_id):
             return
-        translated = parse.message_event(event, self._files.fetch)
-        if translated is None:
+        if parse.message_event(event, self._files.fetch) is None:
             return
-        user, chat_event = translated
         event_id = str(body.get("event_id") or "")
+        # Into the durable inbox before this listener returns, which is when Slack gets its ack over HTTP: a crash
+        # from here on loses nothing, and a retry of the same event_id is a duplicate. A failure to keep it fails
+        # the request, so Slack sends it again.
+        if event_id and not await self.chat.received(event_id, body):
+            logger.info("slack duplicate delivery ignored platform=slack event=%s", event_id)
+            return
+        self._message(body, event_id)
+
+    def _message(self, body: Mapping[str, Any], event_id: str, *, resumed: bool = False) -> bool:
+        """Schedule a DM message event's work (from bolt, or from the inbox); False if it asks for none."""
+        event = body.get("event")
+        translated = parse.message_event(event, self._files.fetch) if isinstance(event, dict) else None
+        if event is None or translated is None:
+            return False
+        user, chat_event = translated
         logger.info(
             "slack message platform=slack user=%s event=%s kind=%s", user.user_id, event_id, type(chat_event).__name__
         )
         channel = str(event["channel"])
         origin = Origin(channel=channel, thread_ts=event.get("thread_ts"))
-        self._spawn(
-            self._converse(user, chat_event, origin, {"channel": channel}, delivery_id=event_id), "message", user
-        )
+        work = self._converse(user, chat_event, origin, {"channel": channel}, delivery_id=event_id, resumed=resumed)
+        self._spawn(work, "message", user)
+        return True
 
     # ----- the work ---------------------------------------------------------------------------------------------
 
@@ -213,35 +247,48 @@ class SlackAdapter:
         place: DirectMessage | Mapping[str, Any],
         *,
         delivery_id: str = "",
+        resumed: bool = False,
     ) -> None:
-        await self._started.wait()  # the replies a restart owes go out before anything new is handled
+        """One event's work in its user's turn; an event from the inbox leaves it once its replies were sent.
+
+        `resumed` (run again from the inbox) does not wait for start(): it goes ahead of what was acked since.
+        """
+        if not resumed:
+            await self._started.wait()  # the replies a restart owes go out before anything new is handled
         voice = isinstance(event, Voice)
         if voice and self._voice_in_flight[user.user_id] >= MAX_QUEUED_VOICE:
             # Counted in arrival order (tasks start in the order they were made), before waiting for the turn.
-            if await self._first(delivery_id, user):
-                logger.info("voice answer refused: too many waiting platform=slack user=%s", user.user_id)
-                too_many = Reply(Kind.NOTE, self.chat.words.too_many_waiting(MAX_QUEUED_VOICE))
+            logger.info("voice answer refused: too many waiting platform=slack user=%s", user.user_id)
+            too_many = Reply(Kind.NOTE, self.chat.words.too_many_waiting(MAX_QUEUED_VOICE))
+            try:
                 await Sender(self._client, self.chat, user, origin).send(too_many)
+            finally:
+                await self._handled(delivery_id)
             return
         if voice:
             self._voice_in_flight[user.user_id] += 1
         try:
             async with self._turn(user, event):
-                if await self._first(delivery_id, user):
+                try:
                     sender = Sender(self._client, self.chat, user, origin)
-                    await self._render(self.chat.handle(user, event, place), sender)
+                    await self._render(self.chat.handle(user, event, place, delivery_id=delivery_id), sender)
+                finally:
+                    # Not when cancelled (a stop): the event stays in the inbox and runs again after the restart.
+                    await self._handled(delivery_id)
         finally:
             if voice:
                 self._voice_in_flight[user.user_id] -= 1
                 if not self._voice_in_flight[user.user_id]:
                     del self._voice_in_flight[user.user_id]
 
-    async def _first(self, delivery_id: str, user: User) -> bool:
-        """False for an event Slack delivered again (retries, restarts): each is handled once."""
-        if delivery_id and not await self.chat.first_delivery(delivery_id):
-            logger.info("slack duplicate delivery ignored platform=slack user=%s event=%s", user.user_id, delivery_id)
-            return False
-        return True
+    async def _handled(self, delivery_id: str) -> None:
+        """The event's work is over (replies sent, or it failed and was logged): it leaves the inbox."""
+        if not delivery_id or _cancelling():
+            return
+        try:
+            await self.chat.handled(delivery_id)
+        except Exception:
+            logger.exception("could not mark event %s handled platform=slack", delivery_id)
 
     async def _submit(self, user: User, values: Mapping[str, str], *, replace: bool) -> None:
         dm = DirectMessage(self._client, user)
@@ -280,6 +327,12 @@ class SlackAdapter:
             raise
         except Exception:
             logger.exception("slack %s failed platform=slack user=%s", what, user.user_id)
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (a stop cut its work short)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _usable(respond: AsyncRespond | None) -> AsyncRespond | None:

@@ -135,6 +135,8 @@ def _report(report: Report, *, lead: list[Block]) -> list[Block]:
             ],
         },
     ]
+    if report.summary:  # the model's words ([llm]); the text form says the same
+        blocks += sections(f"*Summary from the model*\n{escape(report.summary)}")
     if report.per_question:
         blocks += [{"type": "divider"}, *sections(f"*{label['per_question']}*")]
         fields = []

@@ -1,19 +1,20 @@
-"""The Telegram adapter: lifecycle, the webhook route, PTB handlers, redelivery checks and the error catch-all."""
+"""The Telegram adapter: lifecycle, the webhook route, PTB handlers, the durable inbox and the error catch-all."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import io
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import TelegramError
-from telegram.ext import ApplicationBuilder, ApplicationHandlerStop, ContextTypes, TypeHandler
+from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 
 from adapters.chat import MAX_QUEUED_VOICE, SORRY, Chat, Document, DownloadFailed, Surface, Voice
 from adapters.chat.replies import saving_to
@@ -21,7 +22,7 @@ from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
 from adapters.telegram.parse import PLATFORM, Refusal, translate
 from adapters.telegram.render import Renderer, chat_of
-from engine import InterviewEngine, Recovered
+from engine import InterviewEngine, Recovered, Regraded
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 CLOUD_API_HOST = "api.telegram.org"
 MAX_CONCURRENT_UPDATES = 64  # updates being worked on at once; those waiting for their user's turn don't count
+INBOX_RETRY_SECONDS = 1.0  # how soon polling tries again to keep an update the store refused (a full disk)
 # The command menu Telegram shows beside the text box.
 COMMANDS = (
     ("interview", "Start a mock interview"),
@@ -59,6 +61,37 @@ def surface(config: TelegramConfig) -> Surface:
     )
 
 
+class InboxQueue(asyncio.Queue[object]):
+    """PTB's update queue: an update goes in only once the durable inbox has it, and a redelivery not at all.
+
+    PTB's poller puts each fetched update here and confirms it to Telegram on its next getUpdates, so keeping it
+    in `put` means no update is confirmed before it is saved. While the store refuses (a full disk), polling waits
+    here: nothing is confirmed, and Telegram keeps the updates.
+    """
+
+    def __init__(self, keep: Callable[[Update], Awaitable[bool]]) -> None:
+        super().__init__()
+        self._keep = keep
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update):
+            while True:
+                try:
+                    if not await self._keep(item):
+                        return  # a redelivery: handled, or in the inbox and being (or about to be) handled
+                    break
+                except Exception:
+                    logger.exception(
+                        "could not keep update %s; trying again platform=%s", item.update_id, PLATFORM
+                    )  # fmt: skip
+                    await asyncio.sleep(INBOX_RETRY_SECONDS)
+        await super().put(item)
+
+    async def put_kept(self, update: Update) -> None:
+        """An update the inbox holds already (the webhook kept it, or it is run again after a restart)."""
+        await super().put(update)
+
+
 def webhook_url(configured: str) -> str:
     """The configured URL, with our route's path added when it names only the host."""
     if urlsplit(configured).path in ("", "/"):
@@ -83,18 +116,20 @@ class TelegramAdapter:
         self._secret = config.webhook_secret or secrets.token_urlsafe(32)
         self._taking_updates = False
         self.chat = Chat(engine, surface(config), clock=clock)
-        self._order = UserOrder(MAX_CONCURRENT_UPDATES, self._turn, max_voice=MAX_QUEUED_VOICE)
+        engine.add_graded_listener(self.deliver_regraded)
+        self._order = UserOrder(MAX_CONCURRENT_UPDATES, self._turn, max_voice=MAX_QUEUED_VOICE, finished=self._handled)
+        self._queue = InboxQueue(self._keep)
         builder = (
             ApplicationBuilder()
             .token(config.token)
             .base_url(config.api_base_url)
             .base_file_url(config.file_base_url)
+            .update_queue(self._queue)
             .concurrent_updates(self._order)
         )
         if self._webhook:
             builder = builder.updater(None)
         self.application = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._dedupe), group=-1)
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
@@ -113,6 +148,22 @@ class TelegramAdapter:
         except TelegramError as exc:
             logger.warning("could not set the command menu platform=%s: %s", PLATFORM, exc)
         await app.start()
+
+    async def resume_inbox(self) -> None:
+        """Run again the updates received before the last stop but never handled (after recovery, before start()).
+
+        They go through the same per-user order as new ones, ahead of anything fetched after start().
+        """
+        pending = await self.chat.unhandled()
+        for delivery_id, payload in pending:
+            try:
+                update = Update.de_json(payload, self.application.bot)
+            except Exception:
+                logger.exception("inbox update %s is unreadable; dropping it platform=%s", delivery_id, PLATFORM)
+                await self.chat.handled(delivery_id)
+                continue
+            logger.info("resuming update %s from the inbox platform=%s", delivery_id, PLATFORM)
+            await self._queue.put_kept(update)
 
     async def start(self) -> None:
         """Begin taking in updates: poll for them, or register the webhook and accept its POSTs."""
@@ -137,6 +188,18 @@ class TelegramAdapter:
             await app.stop()
         await app.shutdown()
 
+    async def deliver_regraded(self, item: Regraded) -> None:
+        """The model's feedback on an answer of a Telegram user, as a follow-up message in their chat."""
+        session = item.session
+        if session.platform != PLATFORM:
+            return
+        try:
+            renderer = Renderer(self.application.bot, chat_of(session.route, int(session.user_id)))
+            async for reply in self.chat.regraded(item):
+                await renderer.show(reply)
+        except Exception:  # the rule feedback already reached the user: log, never raise
+            logger.warning("could not send the model's feedback platform=%s user=%s", PLATFORM, session.user_id)
+
     async def deliver_recovered(self, item: Recovered) -> None:
         """The replies owed for a voice answer a restart interrupted, which the engine has now finished."""
         session = item.session
@@ -160,8 +223,14 @@ class TelegramAdapter:
         except Exception:
             logger.warning("webhook body is not an update platform=%s", PLATFORM, exc_info=True)
             return web.Response(status=400, text="bad update")
-        await self.application.update_queue.put(update)
-        return web.Response(text="ok")
+        try:
+            kept = await self._keep(update)
+        except Exception:
+            logger.exception("could not keep update %s platform=%s", update.update_id, PLATFORM)
+            return web.Response(status=503, text="not saved")  # Telegram delivers it again later
+        if kept:
+            await self._queue.put_kept(update)
+        return web.Response(text="ok")  # only once the inbox holds it
 
     # ----- updates ----------------------------------------------------------------------------------------------
 
@@ -174,15 +243,26 @@ class TelegramAdapter:
             return Turn(None)
         return Turn(incoming.user.user_id, voice=isinstance(incoming.event, Voice))
 
-    async def _dedupe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Telegram may deliver an update again (retries, restarts): handle each update id once."""
-        if not await self.chat.first_delivery(str(update.update_id)):
-            user = update.effective_user.id if update.effective_user else None
-            logger.info(
-                "update %s already handled; ignoring the redelivery platform=%s user=%s",
-                update.update_id, PLATFORM, user,
-            )  # fmt: skip
-            raise ApplicationHandlerStop
+    async def _keep(self, update: Update) -> bool:
+        """Into the durable inbox before Telegram learns it arrived; False for a redelivery (retries, restarts)."""
+        if await self.chat.received(str(update.update_id), update.to_dict()):
+            return True
+        user = update.effective_user.id if update.effective_user else None
+        logger.info(
+            "update %s already handled; ignoring the redelivery platform=%s user=%s",
+            update.update_id, PLATFORM, user,
+        )  # fmt: skip
+        return False
+
+    async def _handled(self, update: object) -> None:
+        """PTB is done with the update (replies shown, or the error handler apologised): it leaves the inbox."""
+        if not isinstance(update, Update):
+            return
+        try:
+            await self.chat.handled(str(update.update_id))
+        except Exception:
+            # It stays in the inbox and runs again after a restart, where the engine knows its answer if recorded.
+            logger.exception("could not mark update %s handled platform=%s", update.update_id, PLATFORM)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Translate, run it through the chat layer, show each reply as it comes."""
@@ -214,7 +294,8 @@ class TelegramAdapter:
         if update.callback_query is not None:
             await self._acknowledge(update.callback_query, user.user_id)
         async with renderer.working():
-            async for reply in self.chat.handle(user, event, {"chat_id": incoming.chat_id}):
+            replies = self.chat.handle(user, event, {"chat_id": incoming.chat_id}, delivery_id=str(update.update_id))
+            async for reply in replies:
                 await renderer.show(reply)
 
     async def _acknowledge(self, query: CallbackQuery, user_id: str) -> None:

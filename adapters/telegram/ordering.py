@@ -35,9 +35,17 @@ class UserOrder(BaseUpdateProcessor):
     answers in flight: past that, `overflowed(update)` is true and the handler refuses it at once.
     """
 
-    def __init__(self, max_running: int, classify: Callable[[object], Turn], *, max_voice: int) -> None:
+    def __init__(
+        self,
+        max_running: int,
+        classify: Callable[[object], Turn],
+        *,
+        max_voice: int,
+        finished: Callable[[object], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__(MAX_UPDATE_TASKS)
         self._classify = classify
+        self._finished = finished
         self._max_voice = max_voice
         self._running = asyncio.Semaphore(max_running)
         self._locks: weakref.WeakValueDictionary[Hashable, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -49,6 +57,17 @@ class UserOrder(BaseUpdateProcessor):
         return id(update) in self._overflowed
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update in its turn; then `finished(update)`, unless it was cancelled (a stop: it runs again)."""
+        try:
+            await self._in_turn(update, coroutine)
+        except Exception:
+            if self._finished is not None:
+                await self._finished(update)  # PTB's error handler had its say: running it again would only repeat it
+            raise
+        if self._finished is not None:
+            await self._finished(update)
+
+    async def _in_turn(self, update: object, coroutine: Awaitable[Any]) -> None:
         turn = self._classify(update)
         if turn.key is None:
             await coroutine

@@ -645,6 +645,7 @@ def build_report(session: Session) -> Report:
         total_fillers=sum(filler_totals.values()),
         filler_breakdown=_ranked(filler_totals),
         top_words=_top_words([a.text for a, _ in answered]),
+        summary=session.summary,
     )
     logger.debug(
         "report session=%s overall=%d answered=%d skipped=%d", session.session_id, overall, len(answered), skipped

@@ -11,7 +11,7 @@ SessionKey = tuple[str, str, str]
 
 
 class SessionStore(Protocol):
-    """Sessions keyed by (platform, user_id, session_id), plus set-up drafts and seen delivery ids.
+    """Sessions keyed by (platform, user_id, session_id), plus set-up drafts, seen delivery ids and the inbox.
 
     Every method is blocking and safe to call from many threads (the engine calls them via asyncio.to_thread).
     Documents go in and come out as deep copies: a caller never shares mutable state with the store.
@@ -80,6 +80,24 @@ class SessionStore(Protocol):
 
     def purge_deliveries(self, claimed_before: float) -> int:
         """Forget delivery ids claimed before the cutoff; returns how many went."""
+        ...
+
+    def inbox_put(
+        self, platform: str, delivery_id: str, payload: dict[str, Any], *, received_at: float | None = None
+    ) -> bool:
+        """Keep an update/event received but not yet handled (durable when it returns); False if it is in the inbox
+        already or its id was claimed (handled): a redelivery.
+
+        Entries received before a purge_deliveries cutoff are given up with the old ids.
+        """
+        ...
+
+    def inbox_done(self, platform: str, delivery_id: str, *, done_at: float | None = None) -> None:
+        """The update was handled: it leaves the inbox and its id is claimed, as by claim_delivery."""
+        ...
+
+    def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        """The platform's inbox: (delivery id, payload) of every update received but not handled, oldest first."""
         ...
 
     def stats(self) -> dict[str, Any]:

@@ -25,6 +25,8 @@ class MemoryStore:
         self._drafts: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
         # (platform, delivery id) -> when it was claimed
         self._deliveries: dict[tuple[str, str], float] = {}
+        # (platform, delivery id) -> (received at, payload), in arrival order: received, not yet handled
+        self._inbox: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -134,6 +136,7 @@ class MemoryStore:
             if key in self._deliveries:
                 return False
             self._deliveries[key] = time.time() if claimed_at is None else claimed_at
+            self._inbox.pop(key, None)
             return True
 
     def purge_deliveries(self, claimed_before: float) -> int:
@@ -142,7 +145,28 @@ class MemoryStore:
             old = [key for key, claimed_at in self._deliveries.items() if claimed_at < claimed_before]
             for key in old:
                 del self._deliveries[key]
+            for key in [key for key, (received_at, _) in self._inbox.items() if received_at < claimed_before]:
+                del self._inbox[key]
             return len(old)
+
+    def inbox_put(
+        self, platform: str, delivery_id: str, payload: dict[str, Any], *, received_at: float | None = None
+    ) -> bool:
+        key = (platform, str(delivery_id))
+        with self._lock:
+            self._check_open()
+            if key in self._deliveries or key in self._inbox:
+                return False
+            self._inbox[key] = (time.time() if received_at is None else received_at, copy_doc(payload))
+            return True
+
+    def inbox_done(self, platform: str, delivery_id: str, *, done_at: float | None = None) -> None:
+        self.claim_delivery(platform, delivery_id, claimed_at=done_at)
+
+    def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            self._check_open()
+            return [(i, copy_doc(body)) for (p, i), (_, body) in self._inbox.items() if p == platform]
 
     # -- health and lifecycle --------------------------------------------------------------------------------
 

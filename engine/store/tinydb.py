@@ -328,15 +328,19 @@ class _FolderShelf(_Shelf):
 
 
 class _DeliveryLog:
-    """Delivery ids already claimed, with when: a JSON-lines file appended and fsynced per claim, pruned by age.
+    """Delivery ids already claimed, and the inbox: a JSON-lines file appended and fsynced per line, pruned by age.
 
     A claim costs one small append whatever the history; purge() rewrites the file with what is left. A line torn
-    by a crash belonged to a claim that never returned, so it is dropped on open.
+    by a crash belonged to a call that never returned, so it is dropped on open. An inbox line ("in": the payload)
+    holds an update received but not yet handled; the claim line of the same id, appended once it is handled,
+    takes it out of the inbox.
     """
 
     def __init__(self, path: Path | None, *, read_only: bool) -> None:
         self.path = path
         self.seen: dict[tuple[str, str], float] = {}
+        # (platform, id) -> (received at, payload), in arrival order: received, not yet handled
+        self.inbox: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._fd: int | None = None
         self._size = 0
         if path is None or read_only:
@@ -352,7 +356,12 @@ class _DeliveryLog:
         for line in lines:
             try:
                 row = json.loads(line)
-                self.seen[(str(row["p"]), str(row["id"]))] = float(row["t"])
+                key, at = (str(row["p"]), str(row["id"])), float(row["t"])
+                if "in" not in row:
+                    self.seen[key] = at
+                    self.inbox.pop(key, None)
+                elif key not in self.seen:
+                    self.inbox[key] = (at, dict(row["in"]))
             except (ValueError, TypeError, KeyError):
                 bad += 1
         if torn or bad:
@@ -371,21 +380,42 @@ class _DeliveryLog:
             _sync_folder(self.path.parent, self.path)
 
     @staticmethod
-    def _line(platform: str, delivery_id: str, claimed_at: float) -> bytes:
-        return _encode({"p": platform, "id": delivery_id, "t": claimed_at}) + b"\n"
+    def _line(platform: str, delivery_id: str, claimed_at: float, payload: dict[str, Any] | None = None) -> bytes:
+        row: dict[str, Any] = {"p": platform, "id": delivery_id, "t": claimed_at}
+        if payload is not None:
+            row["in"] = payload
+        return _encode(row) + b"\n"
 
     def _rewrite(self) -> None:
         assert self.path is not None
-        payload = b"".join(self._line(p, i, t) for (p, i), t in self.seen.items())
+        payload = b"".join(self._line(p, i, t) for (p, i), t in self.seen.items()) + b"".join(
+            self._line(p, i, t, body) for (p, i), (t, body) in self.inbox.items()
+        )
         _atomic_write(self.path, payload)
         self._open(created=False)
+
+    def receive(self, platform: str, delivery_id: str, payload: dict[str, Any], received_at: float) -> bool:
+        """Keep an update in the inbox; False (nothing written) if it is there already or was handled."""
+        key = (platform, delivery_id)
+        if key in self.seen or key in self.inbox:
+            return False
+        kept = copy_doc(payload)
+        self._append(self._line(platform, delivery_id, received_at, kept))
+        self.inbox[key] = (received_at, kept)
+        return True
 
     def claim(self, platform: str, delivery_id: str, claimed_at: float) -> bool:
         key = (platform, delivery_id)
         if key in self.seen:
             return False
+        self._append(self._line(platform, delivery_id, claimed_at))
+        self.seen[key] = claimed_at
+        self.inbox.pop(key, None)
+        return True
+
+    def _append(self, line: bytes) -> None:
+        """One line at the end of the file, fsynced; nothing on disk changes if it fails."""
         if self._fd is not None:
-            line = self._line(platform, delivery_id, claimed_at)
             try:
                 written = 0
                 while written < len(line):
@@ -397,8 +427,6 @@ class _DeliveryLog:
                     os.ftruncate(self._fd, self._size)
                 raise
             self._size += len(line)
-        self.seen[key] = claimed_at
-        return True
 
     def add(self, keys: Iterable[tuple[str, str]], claimed_at: float) -> None:
         """Remember many ids at once, in one write (a migration's)."""
@@ -408,17 +436,22 @@ class _DeliveryLog:
             self._rewrite()
 
     def purge(self, claimed_before: float) -> int:
+        """Forget ids claimed, and give up inbox entries received, before the cutoff; how many ids were claimed."""
         old = [key for key, claimed_at in self.seen.items() if claimed_at < claimed_before]
-        if not old:
+        stale = [key for key, (received_at, _) in self.inbox.items() if received_at < claimed_before]
+        if not old and not stale:
             return 0
-        kept = dict(self.seen)
+        kept, kept_inbox = dict(self.seen), dict(self.inbox)
         for key in old:
             del self.seen[key]
+        for key in stale:
+            logger.warning("giving up update %s/%s, received long ago and never handled", *key)
+            del self.inbox[key]
         if self._fd is not None:
             try:
                 self._rewrite()
             except BaseException:
-                self.seen = kept
+                self.seen, self.inbox = kept, kept_inbox
                 raise
         return len(old)
 
@@ -454,7 +487,8 @@ class TinyDBStore:
         data/sessions.json.lock         held by the process that has the store open for writing
         data/sessions-active/<h>.json   one file per active session, or finished one with voice answers pending
         data/sessions-archive/<h>.json  one file per finished session (`archive_path` names this folder)
-        data/sessions-deliveries.jsonl  delivery ids claimed: one line appended per claim, pruned by age
+        data/sessions-deliveries.jsonl  delivery ids claimed and the inbox of updates received but not handled:
+                                        one line appended per claim or arrival, pruned by age
 
     <h> is a hash of the session's key. An answer rewrites its session's file; finishing writes the archive copy,
     then removes the active one (a crash in between leaves two copies and the higher REV wins on the next open).
@@ -879,6 +913,29 @@ class TinyDBStore:
         with self._lock:
             self._check_open(writing=True)
             return self._deliveries.purge(claimed_before)
+
+    # -- the inbox: updates received but not yet handled ------------------------------------------------------
+
+    def inbox_put(
+        self, platform: str, delivery_id: str, payload: dict[str, Any], *, received_at: float | None = None
+    ) -> bool:
+        """Keep an update received but not yet handled, durably; False if it is in the inbox or was handled."""
+        with self._lock:
+            self._check_open(writing=True)
+            at = time.time() if received_at is None else received_at
+            return self._deliveries.receive(platform, str(delivery_id), payload, at)
+
+    def inbox_done(self, platform: str, delivery_id: str, *, done_at: float | None = None) -> None:
+        """The update was handled: out of the inbox, and its id claimed (a redelivery is a duplicate)."""
+        with self._lock:
+            self._check_open(writing=True)
+            self._deliveries.claim(platform, str(delivery_id), time.time() if done_at is None else done_at)
+
+    def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        """The platform's updates received but not handled, oldest first: (delivery id, payload)."""
+        with self._lock:
+            self._check_open()
+            return [(i, copy_doc(body)) for (p, i), (_, body) in self._deliveries.inbox.items() if p == platform]
 
     # -- health ----------------------------------------------------------------------------------------------
 
