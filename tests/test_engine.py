@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import os
 import random
-import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from engine.service import InterviewEngine
 from engine.store import MemoryStore, SessionStore, TinyDBStore
 from engine.types import AudioInput, InterviewSpec, Transcript, User, Word
 from engine.views import SessionView
+from tests.durability import record_syncs
 from tests.engine_support import build_memory_engine
 
 SPEC = InterviewSpec(
@@ -685,22 +685,14 @@ async def test_a_recording_that_cannot_be_written_leaves_no_part_file(tmp_path, 
 async def test_a_recording_is_synced_before_its_rename_and_its_folder_after(tmp_path, monkeypatch):
     engine = make_engine(tmp_path)
     await engine.start(ALICE, SPEC)
-    calls: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        calls.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
-        real_fsync(fd)
-
-    def replace(src, dst):
-        calls.append(("replace", Path(dst).suffix))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+    calls = record_syncs(monkeypatch)
     await engine.answer_audio(ALICE, voice("durable"))
     monkeypatch.undo()
-    assert calls == [("fsync", "file"), ("replace", ".ogg"), ("fsync", "folder")]
+    assert [(call, Path(name).suffix or name) for call, name in calls] == [
+        ("fsync", "file"),
+        ("replace", ".ogg"),
+        ("fsync", "folder"),
+    ]
 
 
 async def test_purging_tolerates_a_recording_removed_while_it_runs(tmp_path, monkeypatch):

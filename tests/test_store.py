@@ -20,6 +20,7 @@ from engine.session import Answer, Session
 from engine.store import StoreCorrupt, TinyDBStore
 from engine.store import tinydb as tinydb_module
 from engine.types import Feedback, InterviewSpec, Question
+from tests.durability import record_syncs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).with_name("store_writer_child.py")
@@ -749,19 +750,7 @@ def test_each_write_syncs_the_temp_file_before_the_rename_and_the_folder_after(t
     # The kill -9 test cannot see this order (the page cache outlives the process); a power cut would.
     db = tmp_path / "sessions.json"
     store = TinyDBStore(db)
-    calls: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        calls.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
-        real_fsync(fd)
-
-    def replace(src, dst):
-        calls.append(("replace", Path(dst).name))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+    calls = record_syncs(monkeypatch)
     store.save(make_doc())
     saved = list(calls)
     calls.clear()
@@ -785,7 +774,7 @@ def test_a_folder_sync_failing_after_the_rename_does_not_report_a_written_save_a
     def folder_sync_fails(folder):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(tinydb_module, "_fsync_dir", folder_sync_fails)
+    monkeypatch.setattr(tinydb_module, "fsync_dir", folder_sync_fails)
     with caplog.at_level("ERROR", logger="engine.store.tinydb"):
         store.save(make_doc(answers=1))  # the file is already replaced: this write happened
     assert "could not be synced" in caplog.text and "Input/output error" in caplog.text

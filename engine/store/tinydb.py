@@ -23,6 +23,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage, Storage
 
+from engine.durable import fsync_dir
 from engine.errors import EngineError, StoreLocked
 from engine.store.base import SessionDoc, SessionKey, copy_doc, session_key
 
@@ -45,17 +46,9 @@ class StoreCorrupt(EngineError):
     default_message = "The session database file is damaged."
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sync_folder(folder: Path, what: Path) -> None:
     try:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except OSError as exc:
         # The change is in place and is what a reader sees: reporting a failure would have the caller undo or
         # repeat a write that happened. Only its durability across a power cut is in doubt.
