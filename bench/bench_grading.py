@@ -1,7 +1,8 @@
 """How well the rule grader judges content, against answers labelled by hand (bench/grading_set.json).
 
-Prints, for each split of the set (fresh, held-out, tuned-on) and for all of it: off-topic recall (off-topic answers the
-grader calls off-topic) and false-positive rate (answers that address the question but are called off-topic), and
+Prints, for each split of the set (three fresh batches, the last written blind; held-out; tuned-on) and for all
+of it: off-topic recall (off-topic answers the grader calls off-topic) and false-positive rate (answers that
+address the question but are called off-topic), and
 key-point agreement with the labels (per point, over the answers labelled on topic: accuracy, Cohen's kappa,
 precision and recall of "covered"), then the mean score per kind of answer and the highest off-topic score.
 
@@ -165,7 +166,8 @@ def main() -> int:
         print(f"grader: {name}   ({len(items)} answers to {questions} questions)")
         results = {}
         for split, title in (
-            ("fresh2", "fresh questions, second batch, scored once untouched"),
+            ("fresh3", "fresh questions, third batch, written blind, scored once untouched"),
+            ("fresh2", "fresh questions, second batch (led to one general change)"),
             ("fresh", "fresh questions, first batch (led to one general change)"),
             ("test", "held-out questions"),
             ("dev", "questions the cues were tuned on"),

@@ -34,6 +34,7 @@ from engine.store import TinyDBStore
 logger = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 3600.0
+GRADING_GRACE_SECONDS = 5.0  # at shutdown, for model gradings under way to finish and reach the chat
 
 
 class Adapter(Protocol):
@@ -250,6 +251,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         # First, so adapters don't wait for a queue of transcriptions: those answers are saved as pending,
         # their senders are told, and the engine finishes them after the restart.
         services.pipeline.stop()
+        # While the adapters can still edit the candidates' messages.
+        await services.engine.stop_grading(GRADING_GRACE_SECONDS)
         for name, adapter in services.adapters.items():
             try:
                 await adapter.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -17,6 +18,7 @@ from adapters.http.config import HttpConfig
 from adapters.slack.config import SlackConfig
 from adapters.telegram.config import TelegramConfig
 from engine.coaching.llm import LlmConfig
+from engine.speech.voices.config import VoiceConfig
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
 CONFIG_ENV = "INTERVIEW_BOT_CONFIG"
@@ -66,6 +68,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
     log_level: str = "INFO"
     source: Path | None = None  # the file it came from, for messages
 
@@ -98,7 +101,15 @@ _POSITIVE = {
     ("store", "abandon_after_days"),
     ("store", "max_sessions_per_user_per_day"),
     ("llm", "timeout_seconds"),
+    ("voice", "length_scale"),
 }
+# Whole numbers that may be 0 but not below.
+_NOT_NEGATIVE = {
+    ("llm", "max_followups"),
+    ("voice", "cache_mb"),
+    ("voice", "speaker"),
+}
+_LANGUAGE_KEY = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,3})?$", re.IGNORECASE)
 
 
 def resolve_config_path(cli_path: str | None, env: Mapping[str, str]) -> Path | None:
@@ -132,6 +143,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     _check_exposure(config.http, where)
     if config.llm.enabled and not config.llm.model:
         raise ConfigError(f"{where}: 'llm.model' must name a model when [llm] is enabled")
+    if config.voice.cache_dir is None:
+        # The spoken-question cache lives in the data folder, beside the sessions.
+        voice = dataclasses.replace(config.voice, cache_dir=config.store.path.parent / "voice-cache")
+        config = dataclasses.replace(config, voice=voice)
     return dataclasses.replace(config, source=Path(path) if path else None)
 
 
@@ -247,7 +262,15 @@ def _check(section: str, name: str, value: Any, label: str, where: str) -> None:
         raise ConfigError(f"{where}: '{label}' must be one of {', '.join(choices)}, got {value!r}")
     if (section, name) in _POSITIVE and value <= 0:
         raise ConfigError(f"{where}: '{label}' must be greater than 0, got {value!r}")
-    if (section, name) == ("llm", "max_followups") and value < 0:
+    if (section, name) in _NOT_NEGATIVE and value is not None and value < 0:
         raise ConfigError(f"{where}: '{label}' must be 0 or more, got {value!r}")
+    if (section, name) == ("voice", "models"):
+        for language, path in value.items():
+            if not _LANGUAGE_KEY.match(language):
+                raise ConfigError(f"{where}: '{label}.{language}' must be a language code like en-us, got {language!r}")
+            if path.suffix != ".onnx":
+                raise ConfigError(
+                    f"{where}: '{label}.{language}' must be the path of a Piper voice's .onnx file, got '{path}'"
+                )
     if (section, name) == ("http", "port") and not 0 <= value <= 65535:
         raise ConfigError(f"{where}: '{label}' must be a port number (0-65535), got {value!r}")

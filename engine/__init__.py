@@ -19,6 +19,7 @@ from engine.service import (
 )
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
 from engine.types import (
+    FOLLOW_UP,
     PLATFORMS,
     AudioInput,
     Feedback,
@@ -39,6 +40,7 @@ __all__ = [
     "COMPLETED",
     "ENDED",
     "FIELD_LIMITS",
+    "FOLLOW_UP",
     "ID_PATTERN",
     "MAX_TEXT_ANSWER",
     "PART_MAX",

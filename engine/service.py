@@ -27,6 +27,7 @@ from engine.durable import fsync_dir
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
 from engine.store.base import SessionStore
 from engine.types import (
+    FOLLOW_UP,
     PLATFORMS,
     AudioInput,
     Feedback,
@@ -107,6 +108,13 @@ class AnswerGrader(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    async def close(self) -> None: ...
+
+    @property
+    def max_followups(self) -> int:
+        """How many follow-up questions the grader may add to one interview."""
+        ...
+
 
 @dataclass(frozen=True)
 class Regraded:
@@ -115,6 +123,8 @@ class Regraded:
     session: SessionView
     answer: Answer  # with the new feedback
     previous: Feedback  # the rule feedback the candidate was sent
+    # The model's follow-up, now the current question (asked before the one the candidate was sent next).
+    follow_up: Question | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +203,7 @@ class InterviewEngine:
         # The optional model grader runs after an answer is recorded and replied to, never before.
         self._grader = grader
         self._grading: set[asyncio.Task[Any]] = set()
+        self._grading_stopped = False
         self._graded_listeners: list[Callable[[Regraded], Awaitable[None]]] = []
 
     # ----- starting and reading -------------------------------------------------------------------------
@@ -714,8 +725,27 @@ class InterviewEngine:
         while self._grading:
             await asyncio.gather(*list(self._grading), return_exceptions=True)
 
+    async def stop_grading(self, grace: float) -> None:
+        """At shutdown: let gradings under way finish for up to `grace` seconds (their edits still reach the
+        candidates), start no more, cancel the rest (their rule feedback stays), and close the model's client."""
+        if self._grader is None:
+            return
+        self._grading_stopped = True
+        pending = list(self._grading)
+        if pending:
+            logger.info("waiting up to %.0fs for %d model grading(s)", grace, len(pending))
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.gather(*late, return_exceptions=True)
+                logger.warning(
+                    "%d model grading(s) cut short by the shutdown; their answers keep the rules' feedback", len(late)
+                )
+        await self._grader.close()
+
     def _start_regrade(self, session: Session, answer: Answer) -> None:
-        if self._grader is None or answer.feedback is None or answer.source == "skipped":
+        if self._grader is None or self._grading_stopped or answer.feedback is None or answer.source == "skipped":
             return
         user = User(session.platform, session.user_id, session.name)
         task = asyncio.get_running_loop().create_task(self.regrade(user, session.session_id, answer.index))
@@ -723,7 +753,7 @@ class InterviewEngine:
         task.add_done_callback(self._grading.discard)
 
     def _start_summary(self, session: Session) -> None:
-        if self._grader is None or not session.answered_count:
+        if self._grader is None or self._grading_stopped or not session.answered_count:
             return
         user = User(session.platform, session.user_id, session.name)
         # After the gradings already under way, so the summary reads the model's feedback where there is one.
@@ -787,6 +817,7 @@ class InterviewEngine:
                     return None
                 updated = replace(current, feedback=feedback)
                 session.answers[position] = updated
+                follow_up = self._add_follow_up(session, updated)
                 await self._save(session)
             logger.info(
                 "answer regraded platform=%s user=%s session=%s question=%d grader=%s score=%d->%d",
@@ -798,7 +829,12 @@ class InterviewEngine:
                 current.feedback.score,
                 feedback.score,
             )
-            regraded = Regraded(SessionView.of(session), updated, current.feedback)
+            if follow_up is not None:
+                logger.info(
+                    "follow-up added platform=%s user=%s session=%s after=%d as=%s",
+                    user.platform, user.user_id, session_id, index + 1, session.label(session.position),
+                )  # fmt: skip
+            regraded = Regraded(SessionView.of(session), updated, current.feedback, follow_up)
         except errors.EngineError as exc:  # e.g. the candidate forgot their sessions meanwhile
             logger.info("regrading skipped user=%s session=%s: %s", user.user_id, session_id, type(exc).__name__)
             return None
@@ -811,6 +847,26 @@ class InterviewEngine:
             except Exception:
                 logger.exception("a regraded-answer listener failed")
         return regraded
+
+    def _add_follow_up(self, session: Session, answer: Answer) -> Question | None:
+        """Put the model's follow-up on `answer` before the question the candidate was sent next, when that one is
+        still unanswered (nothing pending either), the answer was not itself to a follow-up, and the interview has
+        room for one more ([llm] max_followups). The candidate answers it next; the planned question comes after."""
+        proposed = answer.feedback.follow_up if answer.feedback is not None else ""
+        if (
+            not proposed
+            or self._grader is None
+            or not session.is_active
+            or session.pending
+            or session.position != answer.index + 1
+            or answer.question.category == FOLLOW_UP
+            or session.follow_ups >= self._grader.max_followups
+        ):
+            return None
+        parent = answer.question
+        question = Question(id=f"{parent.id}+follow-up", category=FOLLOW_UP, text=proposed, skill=parent.skill)
+        session.questions.insert(session.position, question)
+        return question
 
     # ----- internals ------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.types import Feedback, InterviewSpec, Question
+from engine.types import FOLLOW_UP, Feedback, InterviewSpec, Question
 
 ACTIVE = "active"
 COMPLETED = "completed"  # every question answered or skipped
@@ -73,7 +73,24 @@ class Progress:
 
     @property
     def total(self) -> int:
+        """Every question, follow-ups the model added included (what "answered n of total" counts against)."""
         return len(self.questions)
+
+    @property
+    def planned(self) -> int:
+        """The planned questions, follow-ups left out: "Question 4 of 8" counts these."""
+        return sum(1 for q in self.questions if q.category != FOLLOW_UP)
+
+    @property
+    def follow_ups(self) -> int:
+        return len(self.questions) - self.planned
+
+    def label(self, index: int) -> str:
+        """How the question at `index` is numbered for people: "4", or "3a" for a follow-up added after question 3."""
+        number = sum(1 for q in self.questions[: index + 1] if q.category != FOLLOW_UP)
+        if index < len(self.questions) and self.questions[index].category == FOLLOW_UP:
+            return f"{number}a"
+        return str(number)
 
     @property
     def is_active(self) -> bool:

@@ -64,12 +64,15 @@ class AudioInput:
         return open(self.path, "rb") if self.path is not None else io.BytesIO(self.data)
 
 
+FOLLOW_UP = "follow-up"  # the category of a question the model added to probe the answer before it
+
+
 @dataclass(frozen=True)
 class Question:
     """One planned interview question; `skill` is set for experience and gap questions."""
 
     id: str
-    category: str  # intro, behavioral, situational, technical, experience, gap, motivation, closing
+    category: str  # intro, behavioral, situational, technical, experience, gap, motivation, closing, follow-up
     text: str
     skill: str = ""
 
@@ -101,6 +104,9 @@ class Transcript:
     processing_seconds: float = 0.0
     language: str = ""
     model: str = ""
+    # How it was said (engine.speech.delivery.Delivery.to_dict()), worked out in the speech worker; None when the
+    # analysis did not run or failed. A dict, so this module needs no import of the speech package.
+    delivery: dict[str, Any] | None = field(default=None, hash=False)
 
     @property
     def real_time_factor(self) -> float:
@@ -132,6 +138,8 @@ class Feedback:
     relevance: dict[str, Any] | None = None  # {"on_topic": bool, "reason": str}
     key_points: tuple[dict[str, Any], ...] = ()  # {"point": str, "covered": bool, "evidence": str | None}
     grader: str = "rules"  # "rules" or "llm"
+    delivery: dict[str, Any] | None = None  # the voice answer's Transcript.delivery; None for typed answers
+    follow_up: str = ""  # the model's probing question for a thin answer ([llm]); asked next when there is room
 
     @property
     def on_topic(self) -> bool:
@@ -156,6 +164,8 @@ class Feedback:
             values["key_points"] = tuple(dict(p) for p in values["key_points"] or ())
         if values.get("relevance") is not None:
             values["relevance"] = dict(values["relevance"])
+        if values.get("delivery") is not None:
+            values["delivery"] = dict(values["delivery"])
         if values.get("grader") is None:
             values.pop("grader", None)
         return cls(**values)
@@ -170,6 +180,7 @@ class QuestionScore:
     category: str
     source: str  # voice, text, skipped
     score: int | None
+    label: str = ""  # "4", or "3a" for a follow-up; empty in reports stored before follow-ups existed
 
 
 @dataclass(frozen=True)

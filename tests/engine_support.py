@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.service import InterviewEngine, SpeechService
+from engine.service import AnswerGrader, InterviewEngine, SpeechService
 from engine.speech import AudioConverter, AudioLimits, SpeechPipeline, Transcriber
 from engine.store import MemoryStore, TinyDBStore
 from tests.audio_fixtures import KO_GRAMMAR
@@ -21,6 +21,7 @@ def build_engine(
     default_language: str = "ko",
     limits: AudioLimits | None = None,
     max_audio_bytes: int = 20 * 1024 * 1024,
+    grader: AnswerGrader | None = None,
 ) -> tuple[InterviewEngine, TinyDBStore, SpeechPipeline | None]:
     """One engine on files under data_dir; reopen with the same data_dir to simulate a restart."""
     store = TinyDBStore(data_dir / "sessions.json")
@@ -38,6 +39,7 @@ def build_engine(
         default_language=default_language,
         audio_dir=data_dir / "audio",
         max_audio_bytes=max_audio_bytes,
+        grader=grader,
     )
     return engine, store, pipeline
 

@@ -251,7 +251,7 @@ async def test_whole_interview_set_up_step_by_step(engine: InterviewEngine, spee
     started = await run(chat, TG_USER, Choice(jd_prompt[0].options[0].action))
     assert [r.kind for r in started if not r.pointer] == [Kind.NOTE, Kind.INTRO, Kind.QUESTION]
     assert "Backend Engineer at Acme Payments (General)\nRound: Screening call · 4 questions" in started[1].text
-    assert started[2].to == {"chat_id": 501} and started[2].number == 1
+    assert started[2].to == {"chat_id": 501} and started[2].label == "1"
     session = await engine.get_session(TG_USER)
     assert session.spec.cv.startswith("Five years") and session.spec.round_type == "screening"
     assert await engine.get_draft(TG_USER) is None
@@ -500,8 +500,8 @@ async def test_an_answer_after_a_restart_brings_the_reply_owed_for_the_earlier_v
     speech.fail = None  # back up; nobody has finished that answer yet
 
     replies = await run(chat, TG_USER, Text("and this I typed right after"))
-    assert [(r.kind, r.number) for r in replies] == [
-        (Kind.ANSWER, 1), (Kind.QUESTION, 2), (Kind.ANSWER, 2), (Kind.QUESTION, 3),
+    assert [(r.kind, r.label) for r in replies] == [
+        (Kind.ANSWER, "1"), (Kind.QUESTION, "2"), (Kind.ANSWER, "2"), (Kind.QUESTION, "3"),
     ]  # fmt: skip
     owed = replies[0]
     assert owed.lead == chat.words.recovered_intro() and owed.text.startswith(owed.lead)
@@ -526,7 +526,7 @@ async def test_an_answer_after_a_restart_brings_the_reply_owed_for_the_earlier_v
     replies = await run(chat, TG_USER, Command("skip"))
     assert replies[0].kind is Kind.ERROR and replies[0].text.startswith("About the voice answer you sent before")
     assert "couldn't hear anything" in replies[0].text
-    assert [(r.kind, r.number) for r in replies[1:3]] == [(Kind.ANSWER, 5), (Kind.QUESTION, 6)]
+    assert [(r.kind, r.label) for r in replies[1:3]] == [(Kind.ANSWER, "5"), (Kind.QUESTION, "6")]
 
 
 def test_a_refused_new_answer_is_not_called_saved(engine: InterviewEngine) -> None:

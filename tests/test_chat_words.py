@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.chat import megabytes, split_message
+from adapters.chat import Words, megabytes, split_message
 from adapters.chat.text import ago
 from engine import errors
 
@@ -29,3 +29,17 @@ def test_ages_and_sizes_in_words() -> None:
     # The engine's own message (what HTTP clients read) is unchanged; chats say it in the chat layer's words.
     specific = errors.AudioTooLarge(31 * 1024 * 1024, 20 * 1024 * 1024)
     assert specific.message == "The audio file is 31 MB; the limit is 20 MB."
+
+
+def test_a_general_answer_is_called_too_general_not_off_topic() -> None:
+    from engine.coaching.feedback import analyze_answer
+    from engine.types import Question
+
+    question = Question("beh-002", "behavioral", "Describe a situation where you had to meet a tight deadline.")
+    vague = analyze_answer(question, "I always try my best and keep everyone happy.", job_terms=())
+    assert vague.on_topic and vague.relevance is not None and vague.relevance["specificity"] == "low"
+    lines = Words.feedback(vague).splitlines()
+    assert any(line.startswith("🔎 Too general: the question asked about a time you had") for line in lines)
+    assert not any("Off-topic" in line for line in lines)
+    off = analyze_answer(question, "I enjoy hiking in the Alps and cooking Thai curries.", job_terms=())
+    assert not off.on_topic and any(line.startswith("⚠️ Off-topic") for line in Words.feedback(off).splitlines())

@@ -170,8 +170,11 @@ def test_star_signals_on_a_good_and_a_poor_behavioural_answer():
     assert good.score >= poor.score + 40
     assert good.length == "ok" and poor.length == "short"
     assert "Close with the result, ideally a number (time saved, % improved, customers helped)." in poor.tips
-    # A platitude is no answer to the deadline question: saying so comes first, then the length.
-    assert not poor.on_topic and poor.tips[0].startswith("Answer the question asked: it asked about a time you had")
+    # A platitude says nothing about the deadline: asking for something specific comes first, then the length.
+    assert poor.relevance is not None and poor.relevance["specificity"] == "low"
+    assert poor.relevance["reason"].startswith("The question asked about a time you had")
+    assert poor.score_parts["relevance"] == 5 and poor.score <= 30
+    assert poor.tips[0].startswith("Be specific: it asked about a time you had")
     assert poor.tips[1].startswith("Give more detail: 18 words is short")
 
 
@@ -483,7 +486,8 @@ def test_report_counts_off_topic_answers_and_praises_covered_key_points():
         Answer(i, q, "text", t, 1000.0 + i, analyze_answer(q, t, job_terms=TERMS)) for i, (q, t) in enumerate(off_topic)
     ]
     report = build_report(make_session(answers, [q for q, _ in off_topic]))
-    assert "Answer the question that was asked (off-topic: 2 of 2); start with what it asks." in report.improvements
+    assert "Answer the question that was asked (off-topic: 1 of 2); start with what it asks." in report.improvements
+    assert "Be specific (general answers: 1 of 2); give a real example with what you did." in report.improvements
     good = [Answer(0, say_no, "text", story, 1000.0, analyze_answer(say_no, story, job_terms=TERMS))]
     report = build_report(make_session(good, [say_no]))
     assert "Covered what interviewers listen for (5 of 5 key points)" in report.strengths

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import _llm_grader
@@ -27,81 +25,11 @@ from engine.coaching.rubrics import rubric_for
 from engine.service import InterviewEngine, Regraded
 from engine.store import MemoryStore
 from engine.types import Question
+from tests.fake_openai import FakeOpenAI
 
 SPEC = InterviewSpec(role_title="Senior Backend Engineer", company_name="PayCo", industry="FinTech")
 USER = User("telegram", "u-llm", "Ada")
 ANSWER = "we used an idempotency key sent by the client and stored the result against it so a retry got the same one"
-
-
-class FakeOpenAI:
-    """POST /v1/chat/completions on 127.0.0.1 (a port the OS picks), replying as scripted, one step per request."""
-
-    def __init__(self) -> None:
-        self.script: list[str] = []  # "valid", "invalid", "hang", "500", "bad-evidence"; empty: "valid"
-        self.requests: list[dict[str, Any]] = []
-        self.points = 0
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._complete)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
-
-    async def close(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def grade(self, *, evidence: str = "idempotency key") -> dict[str, Any]:
-        points = [{"index": n, "covered": n == 0, "evidence": evidence if n == 0 else None} for n in range(self.points)]
-        return {
-            "on_topic": True,
-            "relevance_reason": "It explains how retries are made safe.",
-            "key_points": points,
-            "specificity": "high",
-            "star": {"situation": False, "task": False, "action": True, "result": False},
-            "tips": ["Say what happens when two retries race.", "Mention partial failures."],
-        }
-
-    async def _complete(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append({"body": body, "authorization": request.headers.get("Authorization", "")})
-        step = self.script.pop(0) if self.script else "valid"
-        if body["response_format"]["json_schema"]["name"] == "interview_summary" and step == "valid":
-            return self._reply(body, json.dumps({"summary": "You explain retries well; add outcomes."}))
-        # As many key points as the rubric in the request lists ("0. ...", "1. ...").
-        self.points = len(re.findall(r"^\d+\. ", body["messages"][1]["content"].split("The answer (")[0], re.M))
-        if step == "hang":
-            await self._release.wait()
-        if step == "500":
-            return web.json_response({"error": {"message": "boom"}}, status=500)
-        content = {
-            "valid": lambda: json.dumps(self.grade()),
-            "bad-evidence": lambda: json.dumps(self.grade(evidence="we sharded the database by region")),
-            "invalid": lambda: "Sure! Here is the grade: {on_topic: yes",
-            "hang": lambda: json.dumps(self.grade()),
-        }[step]()
-        return self._reply(body, content)
-
-    @staticmethod
-    def _reply(body: dict[str, Any], content: str) -> web.Response:
-        return web.json_response(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", ""),
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                ],
-            }
-        )
 
 
 @pytest.fixture
@@ -379,8 +307,8 @@ def test_llm_config(tmp_path: Path) -> None:
             load_config(path, {})
 
 
-async def test_the_chat_layer_sends_the_models_feedback_as_a_follow_up(fake: FakeOpenAI) -> None:
-    from adapters.chat import Chat, Command, Kind, Surface, Text
+async def test_the_chat_layer_puts_the_models_feedback_in_place_of_the_rules(fake: FakeOpenAI) -> None:
+    from adapters.chat import Chat, Command, Edit, Kind, Surface, Text
 
     grader = LlmGrader(llm_config(fake))
     engine, seen = await engine_with(grader)
@@ -396,15 +324,114 @@ async def test_the_chat_layer_sends_the_models_feedback_as_a_follow_up(fake: Fak
     answer = next(r for r in replies if r.kind is Kind.ANSWER)
     assert answer.result is not None and answer.result.feedback is not None
     assert answer.result.feedback.grader == "rules"  # replied at once, before the model
-    assert "Updated feedback" not in answer.text
     await engine.wait_graded()
     assert len(seen) == 1
-    follow_up = [r async for r in chat.regraded(seen[0])]
-    assert len(follow_up) == 1 and follow_up[0].kind is Kind.NOTE
-    assert follow_up[0].to == place and follow_up[0].number == 1
-    assert follow_up[0].text.startswith("Updated feedback from the model on answer 1:")
-    assert "Say what happens when two retries race." in follow_up[0].text
+    updated = [r async for r in chat.regraded(seen[0])]
+    assert len(updated) == 1  # no follow-up proposed, none asked
+    assert updated[0].kind is Kind.ANSWER and updated[0].edit is Edit.ANSWER and updated[0].to == place
+    assert updated[0].label == "1" and updated[0].result is not None
+    assert updated[0].result.answer.index == answer.result.answer.index  # the renderer finds the message it edits
+    assert updated[0].text.startswith("🔄 Answer 1: feedback updated by the model.")
+    assert "Say what happens when two retries race." in updated[0].text
+    assert ANSWER not in answer.text or "Typed answer received" in updated[0].text
     await grader.close()
+
+
+async def test_a_thin_answer_gets_the_models_follow_up_as_question_1a(fake: FakeOpenAI) -> None:
+    grader = LlmGrader(llm_config(fake, max_followups=1))
+    engine, seen = await engine_with(grader)
+    fake.follow_up = "What did the client send with each retry"
+    result, _ = await answer_first(engine, fake)
+    planned_next = result.next_question
+    await engine.wait_graded()
+    assert len(seen) == 1 and seen[0].follow_up is not None
+    follow_up = seen[0].follow_up
+    assert follow_up.text == "What did the client send with each retry?" and follow_up.category == "follow-up"
+    session = await engine.get_session(USER)
+    assert session.current_question == follow_up and session.label(session.position) == "1a"
+    assert session.total == result.session.total + 1 and session.planned == result.session.planned
+    assert seen[0].session.current_question == follow_up  # what the adapters are given to ask
+
+    # The candidate answers the follow-up; then the planned question 2 comes, numbered 2.
+    answered = await engine.answer_text(USER, "the client sent the same key and we looked it up before charging")
+    assert answered.answer.question == follow_up and answered.next_question == planned_next
+    assert answered.session.label(answered.session.position) == "2"
+    await engine.wait_graded()
+    assert seen[-1].follow_up is None  # no follow-up on a follow-up
+    # The interview's limit of one is used up: the next thin answer gets none.
+    await engine.answer_text(USER, "I would ask the team")
+    await engine.wait_graded()
+    assert seen[-1].follow_up is None and (await engine.get_session(USER)).follow_ups == 1
+    report = await engine.report(USER)
+    assert [item.label for item in report.per_question][:3] == ["1", "1a", "2"]
+    await grader.close()
+
+
+async def test_a_follow_up_comes_too_late_once_the_next_question_is_answered(fake: FakeOpenAI) -> None:
+    grader = LlmGrader(llm_config(fake))
+    engine, seen = await engine_with(grader)
+    fake.follow_up = "Which part of that did you build yourself"
+    fake.gate = asyncio.Event()  # the model is slow: the candidate answers question 2 first
+    result, _ = await answer_first(engine, fake)
+    second = await engine.answer_text(USER, "I led the migration of our billing service to Postgres")
+    assert second.answer.question == result.next_question
+    fake.gate.set()
+    await engine.wait_graded()
+    by_answer = {item.answer.index: item for item in seen}
+    assert by_answer[0].follow_up is None  # question 2 was answered before it arrived
+    assert by_answer[1].follow_up is not None  # the latest answer may still get one, asked before question 3
+    session = await engine.get_session(USER)
+    assert [session.label(n) for n in range(session.position + 1)] == ["1", "2", "2a"]
+    await grader.close()
+
+
+def test_a_follow_up_that_gives_the_answer_away_is_dropped() -> None:
+    from engine.coaching.llm import follow_up_question
+
+    question = Question(id="tech_retry", category="technical", text="How would you make a payment endpoint safe?")
+    rubric = rubric_for(question)
+    point = rubric.points[0].point
+    assert follow_up_question(f"Did you consider {point}?", rubric) == ""
+    assert follow_up_question("ok?", rubric) == ""
+    assert follow_up_question("  What happened   next  ", rubric) == "What happened next?"
+
+
+async def test_telegram_edits_the_answer_in_place_and_asks_the_follow_up(fake: FakeOpenAI, tmp_path: Path) -> None:
+    from adapters.telegram import TelegramAdapter, TelegramConfig
+    from tests.fake_telegram import FakeTelegram
+
+    telegram = FakeTelegram()
+    await telegram.start()
+    grader = LlmGrader(llm_config(fake))
+    engine = InterviewEngine(MemoryStore(), None, grader=grader)
+    adapter = TelegramAdapter(
+        engine,
+        TelegramConfig(token=telegram.token, api_base_url=telegram.base_url, file_base_url=telegram.file_base_url),
+    )
+    await adapter.open()
+    await adapter.start()
+    try:
+        fake.follow_up = "What did the client send with each retry"
+        fake.gate = asyncio.Event()  # the model answers once the rule reply is out
+        await telegram.push(telegram.text_update(77, "/interview Senior Backend Engineer at PayCo (FinTech)"))
+        await telegram.wait_for_text(77, "Question 1 of")
+        await telegram.push(telegram.text_update(77, ANSWER))
+        answer = await telegram.wait_for_text(77, "Typed answer received")
+        await telegram.wait_for_text(77, "Question 2 of")
+        sent_before = len(telegram.chat(77))
+        fake.gate.set()
+        await telegram.wait_for_text(77, "Follow-up question 1a", after=sent_before)
+        assert answer.text.startswith("🔄 Answer 1: feedback updated by the model.")  # edited, not sent anew
+        assert "Say what happens when two retries race." in answer.text and answer.edits
+        new = telegram.chat(77)[sent_before:]
+        assert len(new) == 1 and "What did the client send with each retry?" in new[0].text
+        assert "before question 2" in new[0].text
+        await telegram.push(telegram.text_update(77, "/repeat"))
+        await telegram.wait_for_text(77, "Follow-up question 1a", after=sent_before + 1)
+    finally:
+        await adapter.stop()
+        await grader.close()
+        await telegram.close()
 
 
 async def test_a_finished_interview_gets_the_models_summary_in_its_report(fake: FakeOpenAI, tmp_path: Path) -> None:
@@ -460,3 +487,28 @@ def test_the_summary_shows_in_the_chat_report_text_and_slack_blocks() -> None:
     assert "Summary from the model" in blocks and "&lt;well&gt; &amp; clearly" in blocks
     without = Report("s1", "Backend Engineer", "PayCo", "completed", 70, 1, 0, 1)
     assert "Summary" not in Words.report(without) and "Summary" not in json.dumps(_report(without, lead=[]))
+
+
+async def test_shutdown_waits_briefly_for_gradings_then_cuts_them_short(fake: FakeOpenAI) -> None:
+    grader = LlmGrader(llm_config(fake, timeout_seconds=30.0))
+    engine, seen = await engine_with(grader)
+    fake.gate = asyncio.Event()
+    result, _ = await answer_first(engine, fake)
+    began = time.monotonic()
+    await engine.stop_grading(0.3)  # the model never answers: given up after the grace, not its 30 s timeout
+    assert time.monotonic() - began < 2
+    assert seen == [] and await stored_feedback(engine) == result.feedback
+    await engine.answer_text(USER, "an answer after the shutdown began")
+    await engine.wait_graded()
+    assert len(fake.requests) == 1  # nothing new was sent to the model
+    fake.gate.set()
+
+
+async def test_shutdown_lets_a_grading_under_way_finish(fake: FakeOpenAI) -> None:
+    grader = LlmGrader(llm_config(fake))
+    engine, seen = await engine_with(grader)
+    fake.gate = asyncio.Event()
+    await answer_first(engine, fake)
+    asyncio.get_running_loop().call_later(0.2, fake.gate.set)
+    await engine.stop_grading(5.0)
+    assert len(seen) == 1 and (await stored_feedback(engine)).grader == "llm"

@@ -697,3 +697,40 @@ async def test_socket_mode_connects_at_start_serves_commands_and_closes_at_stop(
         await adapter.stop()
         store.close()
     await fake.wait_for(lambda: fake.calls_to("socket:close"))
+
+
+async def test_the_models_feedback_updates_the_answer_in_the_thread_and_its_follow_up_follows(
+    tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack
+) -> None:
+    from engine.coaching.llm import LlmConfig, LlmGrader
+    from tests.fake_openai import FakeOpenAI
+
+    model = FakeOpenAI()
+    await model.start()
+    grader = LlmGrader(LlmConfig(enabled=True, base_url=model.url, model="fake-model", timeout_seconds=2.0))
+    bot = await SlackBot(tmp_path, vosk_transcriber, fake, grader=grader).start()
+    try:
+        model.follow_up = "Which part of the retry logic did you write yourself"
+        model.gate = asyncio.Event()  # the model answers once the rule reply is out
+        thread_ts = await start_one_line(bot, ALICE)
+        channel = "D" + ALICE
+        await bot.message(ALICE, "We sent an idempotency key with each payment request.", thread_ts=thread_ts)
+        answer = await fake.wait_for(
+            lambda: next((m for m in fake.thread(channel, thread_ts) if "Answer 1 of" in block_text(m["blocks"])), None)
+        )
+        await fake.wait_for(lambda: any("Question 2 of" in m["text"] for m in fake.thread(channel, thread_ts)))
+        before = len(fake.thread(channel, thread_ts))
+        model.gate.set()
+        follow_up = await fake.wait_for(
+            lambda: [m for m in fake.thread(channel, thread_ts)[before:] if "Follow-up question 1a" in m["text"]]
+        )
+        assert "Which part of the retry logic did you write yourself?" in block_text(follow_up[0]["blocks"])
+        updated = fake.posted[answer["ts"]]  # the same message, changed by chat.update
+        assert "feedback updated by the model" in updated["text"]
+        assert "Say what happens when two retries race." in block_text(updated["blocks"])
+        assert [c.args["ts"] for c in fake.calls_to("chat.update")][-1] == answer["ts"]
+        assert len(fake.thread(channel, thread_ts)) == before + 1  # the follow-up is the only new message
+    finally:
+        await bot.stop()
+        await grader.close()
+        await model.close()

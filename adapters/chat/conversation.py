@@ -168,13 +168,24 @@ class Chat:
             yield reply
 
     async def regraded(self, item: Regraded) -> AsyncIterator[Reply]:
-        """The model's feedback on an answer already replied to with the rules', as a follow-up in its place."""
-        feedback = item.answer.feedback
-        if feedback is None:
-            return
-        number = item.answer.index + 1
-        text = self.words.regraded(number, feedback)
-        yield Reply(Kind.NOTE, text, to=item.session.route, number=number, total=item.session.total)
+        """The model's feedback on an answer already replied to with the rules', in place of that reply; then the
+        model's follow-up question when it added one (asked before the question the candidate already has)."""
+        session = item.session
+        result = AnswerResult(session=session, answer=item.answer)
+        label = session.label(item.answer.index)
+        lead = self.words.regraded(label)
+        yield Reply(
+            Kind.ANSWER, f"{lead}\n\n{self.words.answer(result)}", to=session.route, edit=Edit.ANSWER, result=result,
+            label=label, total=session.planned, lead=lead,
+        )  # fmt: skip
+        question = item.follow_up
+        if question is not None and session.current_question == question:
+            label = session.label(session.position)
+            before = session.label(session.position + 1)
+            yield Reply(
+                Kind.QUESTION, self.words.follow_up(question, label, session.planned, before), to=session.route,
+                question=question, label=label, total=session.planned,
+            )  # fmt: skip
 
     async def recovered(self, item: Recovered, *, edit: Edit = Edit.NONE) -> AsyncIterator[Reply]:
         """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
@@ -257,7 +268,7 @@ class Chat:
             session = await self.engine.get_session(user)
             yield self._question_reply(session)
             if session.current_question is not None:
-                yield Reply(Kind.NOTE, words.question_elsewhere(session.position + 1), pointer=True)
+                yield Reply(Kind.NOTE, words.question_elsewhere(session.label(session.position)), pointer=True)
         elif name == "skip":
             result = await self.engine.skip(user)
             async for reply in self._after_answer(result):
@@ -329,20 +340,20 @@ class Chat:
             return
         await self.engine.clear_draft(user)  # a set-up abandoned for the one-line form must not eat answers
         session = started.session
-        text = f"{self.words.intro(session.spec, session.total)}\n\n{self.words.intro_hint()}"
+        text = f"{self.words.intro(session.spec, session.planned)}\n\n{self.words.intro_hint()}"
         yield Reply(
             Kind.INTRO, text, to=session.route, opens_thread=self.surface.threads, spec=session.spec,
-            total=session.total,
+            total=session.planned,
         )  # fmt: skip
         if self.surface.threads:  # the renderer has moved the interview into the INTRO's thread by now
             session = await self.engine.get_session(user)
         yield Reply(
             Kind.QUESTION,
-            self.words.question(started.question, 1, session.total),
+            self.words.question(started.question, "1", session.planned),
             to=session.route,
             question=started.question,
-            number=1,
-            total=session.total,
+            label="1",
+            total=session.planned,
         )
         yield Reply(Kind.NOTE, self.words.started_elsewhere(), pointer=True)
 
@@ -424,21 +435,21 @@ class Chat:
         route = session.route
         text = f"{lead}\n\n{self.words.answer(result)}" if lead else self.words.answer(result)
         yield Reply(
-            Kind.ANSWER, text, to=route, edit=edit, result=result, number=result.answer.index + 1,
-            total=session.total, lead=lead,
+            Kind.ANSWER, text, to=route, edit=edit, result=result, label=session.label(result.answer.index),
+            total=session.planned, lead=lead,
         )  # fmt: skip
         if result.report is not None:
             yield Reply(Kind.REPORT, self.words.report(result.report), to=route, report=result.report)
             yield Reply(Kind.NOTE, self.words.finished(), to=route)
         elif result.next_question is not None:
-            number = session.position + 1
+            label = session.label(session.position)
             yield Reply(
                 Kind.QUESTION,
-                self.words.question(result.next_question, number, session.total),
+                self.words.question(result.next_question, label, session.planned),
                 to=route,
                 question=result.next_question,
-                number=number,
-                total=session.total,
+                label=label,
+                total=session.planned,
             )
 
     async def _download(self, file: FileSource, *, into: Sink | None = None) -> bytes | None:
@@ -506,7 +517,7 @@ class Chat:
             session = await self.engine.get_session(user)
             yield Reply(Kind.NOTE, self.words.resuming(), edit=Edit.PRESSED)
             yield self._question_reply(session)
-            yield Reply(Kind.NOTE, self.words.question_elsewhere(session.position + 1), pointer=True)
+            yield Reply(Kind.NOTE, self.words.question_elsewhere(session.label(session.position)), pointer=True)
             return
         draft = await self.wizard.load(user, steps=(CONFIRM,))
         if draft is None and self.surface.forms:
@@ -545,14 +556,13 @@ class Chat:
 
     def _question_reply(self, session: SessionView) -> Reply:
         question = session.current_question
-        number = session.position + 1
         return Reply(
             Kind.QUESTION if question else Kind.NOTE,
             self.words.current_question(session),
             to=session.route if question else None,
             question=question,
-            number=number,
-            total=session.total,
+            label=session.label(session.position),
+            total=session.planned,
         )
 
     async def _language(self, user: User, args: str) -> Reply:

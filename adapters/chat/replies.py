@@ -7,10 +7,11 @@ it through `Chat`, and renders each `Reply` as its own messages, buttons, thread
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from engine import AnswerResult, InterviewSpec, Question, Report, SessionSummary
 
@@ -134,6 +135,9 @@ class Edit(enum.Enum):
     PRESSED = "pressed"  # replace the message whose button was pressed (its buttons go)
     CHOSEN = "chosen"  # keep the pressed message's text, add this reply's text under it, drop its buttons
     PROGRESS = "progress"  # replace the PROGRESS placeholder shown for this event
+    # replace the message that showed this ANSWER reply's answer (`result`), wherever and whenever it was sent; a
+    # renderer that no longer knows that message sends the reply anew
+    ANSWER = "answer"
 
 
 @dataclass(frozen=True)
@@ -198,8 +202,8 @@ class Reply:
     edit: Edit = Edit.NONE
     opens_thread: bool = False  # INTRO on surfaces with threads: later replies go under it
     question: Question | None = None
-    number: int = 0  # the question's number (1-based) for QUESTION and ANSWER
-    total: int = 0
+    label: str = ""  # the question's number for people ("4", "3a" for a follow-up) for QUESTION and ANSWER
+    total: int = 0  # the planned questions (follow-ups not counted)
     result: AnswerResult | None = None
     report: Report | None = None
     spec: InterviewSpec | None = None
@@ -208,3 +212,37 @@ class Reply:
     # The opening words of `text` before its structured part ("Interview ended."), for renderers that lay out
     # the structured part themselves and would otherwise lose them.
     lead: str = ""
+
+
+Ref = TypeVar("Ref")
+
+
+class ShownAnswers(Generic[Ref]):
+    """Which message showed which answer, so a later Edit.ANSWER reply (the model's feedback) replaces it.
+
+    Kept in memory and bounded: the model answers within seconds, and after a restart or for a long-forgotten
+    answer the renderer simply sends the reply anew.
+    """
+
+    def __init__(self, limit: int = 2000) -> None:
+        self._limit = limit
+        self._refs: OrderedDict[tuple[str, int], Ref] = OrderedDict()
+
+    @staticmethod
+    def key(reply: Reply) -> tuple[str, int] | None:
+        if reply.kind is not Kind.ANSWER or reply.result is None:
+            return None
+        return (reply.result.session.session_id, reply.result.answer.index)
+
+    def remember(self, reply: Reply, ref: Ref) -> None:
+        key = self.key(reply)
+        if key is None:
+            return
+        self._refs[key] = ref
+        self._refs.move_to_end(key)
+        while len(self._refs) > self._limit:
+            self._refs.popitem(last=False)
+
+    def find(self, reply: Reply) -> Ref | None:
+        key = self.key(reply)
+        return self._refs.get(key) if key is not None else None

@@ -24,6 +24,7 @@ from adapters.chat.text import (
 )
 from engine import (
     ACTIVE,
+    FOLLOW_UP,
     PART_MAX,
     AnswerResult,
     Feedback,
@@ -80,9 +81,22 @@ class Words:
     # ----- questions and answers --------------------------------------------------------------------------
 
     @staticmethod
-    def question(question: Question, number: int, total: int) -> str:
-        """ "Question 3 of 8 (behavioural):" and the question on the next line."""
-        return f"❓ Question {number} of {total} ({category_label(question.category)}):\n{question.text}"
+    def question_title(question: Question, label: str, total: int) -> str:
+        """ "Question 3 of 8 (behavioural)", or "Follow-up question 3a" for one the model added after question 3."""
+        if question.category == FOLLOW_UP:
+            return f"Follow-up question {label}"
+        return f"Question {label} of {total} ({category_label(question.category)})"
+
+    def question(self, question: Question, label: str, total: int) -> str:
+        """The question's title and the question on the next line."""
+        return f"❓ {self.question_title(question, label, total)}:\n{question.text}"
+
+    def follow_up(self, question: Question, label: str, total: int, before: str) -> str:
+        """The model's follow-up, asked before the question the candidate was already sent (question `before`)."""
+        return (
+            f"{self.question(question, label, total)}\n\n"
+            f"(One more on your last answer before question {before}, which I'll ask again after this one.)"
+        )
 
     def answer_hint(self) -> str:
         return f"Answer with {self.a_voice} or type your answer. {self.cmd('skip')} skips the question."
@@ -101,6 +115,9 @@ class Words:
         if not feedback.on_topic and feedback.word_count and feedback.relevance:
             reason = str(feedback.relevance.get("reason", ""))
             lines.append(f"⚠️ Off-topic: {reason[:1].lower() + reason[1:]}" if reason else "⚠️ Off-topic")
+        elif feedback.relevance and feedback.relevance.get("specificity") == "low" and feedback.word_count:
+            reason = str(feedback.relevance.get("reason", ""))
+            lines.append(f"🔎 Too general: {reason[:1].lower() + reason[1:]}" if reason else "🔎 Too general")
         if feedback.key_points and feedback.word_count:
             covered = [str(p.get("point", "")) for p in feedback.key_points if p.get("covered")]
             missed = [str(p.get("point", "")) for p in feedback.key_points if not p.get("covered")]
@@ -133,18 +150,18 @@ class Words:
         return "\n".join(lines)
 
     @staticmethod
-    def answer_title(source: str, number: int, total: int) -> str:
+    def answer_title(source: str, label: str, total: int) -> str:
         """How a reply to an answer is titled where a layout titles it: "Answer 2 of 8 (typed)"."""
         if source == "skipped":
-            return f"Skipped question {number} of {total}."
-        return f"Answer {number} of {total}" + (" (typed)" if source == "text" else "")
+            return f"Skipped question {label} of {total}."
+        return f"Answer {label} of {total}" + (" (typed)" if source == "text" else "")
 
     @staticmethod
     def answer_head(result: AnswerResult) -> str:
         """The first lines of a reply to an answer: what was heard, or that a typed answer or skip arrived."""
         answer = result.answer
         if answer.source == "skipped":
-            return f"⏭ Skipped question {answer.index + 1}."
+            return f"⏭ Skipped question {result.session.label(answer.index)}."
         if answer.source == "voice":
             length = f" ({duration(answer.duration)})" if answer.duration else ""
             return f"🎙 I heard{length}:\n“{answer.text}”"
@@ -163,9 +180,10 @@ class Words:
             return f"⏳ Transcribing… ({ahead} answer{'s' if ahead != 1 else ''} ahead of yours, hang on)"
         return "⏳ Transcribing…"
 
-    def regraded(self, number: int, feedback: Feedback) -> str:
-        """The model's feedback on an answer, sent after the rules' (which the candidate already has)."""
-        return f"Updated feedback from the model on answer {number}:\n\n{self.feedback(feedback)}"
+    @staticmethod
+    def regraded(label: str) -> str:
+        """Heads an answer's reply once the model's feedback has replaced the rules' in it."""
+        return f"🔄 Answer {label}: feedback updated by the model."
 
     def recovered_intro(self) -> str:
         return "Here is the voice answer you sent before I restarted:"
@@ -192,7 +210,8 @@ class Words:
                 score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
                 via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
                 lines.append(
-                    f"{item.index + 1}. ({category_label(item.category)}) {shorten(item.question, 80)}: {score}{via}"
+                    f"{item.label or item.index + 1}. ({category_label(item.category)}) "
+                    f"{shorten(item.question, 80)}: {score}{via}"
                 )
         if report.strengths:
             lines += ["", "Strengths:", *(f"• {s}" for s in report.strengths)]
@@ -242,7 +261,7 @@ class Words:
             lines.append(f"Voice answers still being processed: {session.pending_count}")
         if session.current_question is not None:
             lines.append(
-                f"Waiting for your answer to question {session.position + 1}. "
+                f"Waiting for your answer to question {session.label(session.position)}. "
                 f"Send {self.cmd('repeat')} to see it again."
             )
         return "\n".join(lines)
@@ -265,7 +284,7 @@ class Words:
         question = session.current_question
         if question is None:
             return f"This interview is finished. Send {self.cmd('report')} for the report."
-        return self.question(question, session.position + 1, session.total)
+        return self.question(question, session.label(session.position), session.planned)
 
     # ----- starting -----------------------------------------------------------------------------------------------
 
@@ -332,7 +351,7 @@ class Words:
         spec = session.spec
         return (
             f"You already have an interview in progress: {spec.role_title} at {spec.company_name}, question "
-            f"{session.position + 1} of {session.total}. Resume it, or end it and start a new one?"
+            f"{session.label(session.position)} of {session.planned}. Resume it, or end it and start a new one?"
         )
 
     @staticmethod
@@ -457,8 +476,8 @@ class Words:
     def next_step_elsewhere(self) -> str:
         return f"Done. The next step is in {self.where_thread()}."
 
-    def question_elsewhere(self, number: int) -> str:
-        return f"Question {number} is waiting in {self.where_thread()}."
+    def question_elsewhere(self, label: str) -> str:
+        return f"Question {label} is waiting in {self.where_thread()}."
 
     def report_elsewhere(self) -> str:
         return f"Your report is in {self.where_thread()}."

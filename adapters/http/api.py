@@ -140,7 +140,7 @@ async def start_interview(request: web.Request) -> web.Response:
     index = session.position if session.current_question is not None else session.total - 1
     body = {
         **_session_json(session, engine),
-        "question": _question_json(result.question, index),
+        "question": _question_json(result.question, index, session),
         "resumed": result.resumed,
     }
     return web.json_response(body, status=200 if result.resumed else 201, dumps=_dumps)
@@ -495,10 +495,10 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def _question_json(question: Question | None, index: int) -> dict[str, Any] | None:
+def _question_json(question: Question | None, index: int, session: SessionView) -> dict[str, Any] | None:
     if question is None:
         return None
-    return {"index": index, "number": index + 1, **question.to_dict()}
+    return {"index": index, "number": index + 1, "label": session.label(index), **question.to_dict()}
 
 
 def _progress_json(session: SessionView) -> dict[str, int]:
@@ -530,7 +530,7 @@ def _session_json(session: SessionView, engine: InterviewEngine) -> dict[str, An
         "status": session.status,
         "spec": session.spec.to_dict(),
         "progress": _progress_json(session),
-        "current_question": _question_json(session.current_question, session.position),
+        "current_question": _question_json(session.current_question, session.position, session),
         "answers": [_answer_json(a) for a in session.answers],
         "pending_voice_answers": session.pending_count,
         "voice_available": engine.voice_available(session.language),
@@ -563,7 +563,7 @@ def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
         "feedback": result.feedback.to_dict() if result.feedback else None,
         "speech": _speech_json(result.transcript),
         "answer": _answer_json(result.answer),
-        "next_question": _question_json(result.next_question, result.answer.index + 1),
+        "next_question": _question_json(result.next_question, result.answer.index + 1, result.session),
         "finished": result.finished,
         "report": result.report.to_dict() if result.report else None,
         "progress": _progress_json(session),

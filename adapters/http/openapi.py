@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from engine import FIELD_LIMITS, ID_PATTERN, MAX_TEXT_ANSWER, ROUND_TYPES, STATUSES
+from engine.speech import delivery
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -69,6 +70,23 @@ _IDEMPOTENCY_KEY: dict[str, Any] = {
     "returns the recorded result",
     "schema": _ID,
 }
+_PACE_WINDOW: dict[str, Any] = {
+    "type": "object",
+    "required": ["start", "end", "wpm", "pace"],
+    "properties": {
+        "start": {"type": "number"},
+        "end": {"type": "number"},
+        "wpm": {"type": "number"},
+        "pace": {
+            "type": "string",
+            "nullable": True,
+            "enum": ["slow", "good", "fast", None],
+            "description": f"null for a window with under {delivery.MIN_WINDOW_SECONDS:g} s of speech: too short "
+            "to judge",
+        },
+    },
+}
+_DELIVERY_FIELDS = delivery.Delivery().to_dict().keys()
 _API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
 
 _SCHEMAS: dict[str, Any] = {
@@ -96,9 +114,18 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "index": {"type": "integer", "description": "0-based position in the interview"},
-            "number": {"type": "integer", "description": "1-based, for display"},
+            "number": {"type": "integer", "description": "1-based position, follow-ups counted"},
+            "label": {
+                "type": "string",
+                "description": "How people number it: the planned question's number, or e.g. 3a for a follow-up "
+                "the model ([llm]) added after question 3",
+            },
             "id": {"type": "string"},
-            "category": {"type": "string"},
+            "category": {
+                "type": "string",
+                "description": "intro, behavioral, situational, technical, experience, gap, motivation, closing, or "
+                "follow-up (asked next, before the planned question the answer response named)",
+            },
             "text": {"type": "string"},
             "skill": {"type": "string"},
         },
@@ -160,6 +187,101 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
             "grader": {"type": "string", "enum": ["rules", "llm"], "description": "Who judged the content"},
+            "follow_up": {
+                "type": "string",
+                "description": "The model's follow-up question on a thin answer (becomes the current question when "
+                "there is room for it); empty otherwise",
+            },
+            "delivery": {
+                "type": "object",
+                "nullable": True,
+                "description": "How a voice answer was said, from the recogniser's word timings and the audio; null "
+                "for typed answers (and for a voice answer whose analysis failed). Times are seconds from the start "
+                "of the recording; words the recogniser could not name are left out.",
+                "required": sorted(_DELIVERY_FIELDS),
+                "properties": {
+                    "pauses": {
+                        "type": "object",
+                        "required": ["count", "longest_seconds", "longest_at_seconds", "before", "after"],
+                        "properties": {
+                            "count": {
+                                "type": "integer",
+                                "description": f"Silences of {delivery.PAUSE_SECONDS:g} s or more between words",
+                            },
+                            "longest_seconds": {
+                                "type": "number",
+                                "description": "The longest silence between two words, long or not",
+                            },
+                            "longest_at_seconds": {
+                                "type": "number",
+                                "nullable": True,
+                                "description": "Where it starts (the end of the word before it)",
+                            },
+                            "before": {"type": "string", "nullable": True, "description": "The word before it"},
+                            "after": {"type": "string", "nullable": True, "description": "The word after it"},
+                        },
+                    },
+                    "response_delay_seconds": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "Silence before the first word",
+                    },
+                    "wpm": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "Words per minute from the first word's start to the last word's end",
+                    },
+                    "articulation_wpm": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "Words per minute with silences of "
+                        f"{delivery.ARTICULATION_PAUSE_SECONDS:g} s or more left out",
+                    },
+                    "pace_windows": {
+                        "type": "array",
+                        "description": f"Words per minute in each {delivery.WINDOW_SECONDS:g} s of the recording, "
+                        "cut to the spoken part",
+                        "items": _PACE_WINDOW,
+                    },
+                    "off_pace": {
+                        "type": "array",
+                        "description": "The pace windows outside the "
+                        f"{delivery.SLOW_WPM:g}-{delivery.FAST_WPM:g} words per minute band",
+                        "items": _PACE_WINDOW,
+                    },
+                    "fillers_per_100": {
+                        "type": "number",
+                        "description": "Fillers per 100 words; 'like', 'so', 'you know'... only where a pause or the "
+                        "words around them mark them as fillers",
+                    },
+                    "pitch_variation_semitones": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "Standard deviation of the voice's pitch; null with under "
+                        f"{delivery.MIN_VOICED_SECONDS:g} s of voiced audio",
+                    },
+                    "monotone": {
+                        "type": "boolean",
+                        "nullable": True,
+                        "description": f"Pitch variation under {delivery.MONOTONE_SEMITONES:g} semitones; null when "
+                        "it could not be measured",
+                    },
+                    "loudness_variation_db": {
+                        "type": "number",
+                        "nullable": True,
+                        "description": "Standard deviation of loudness over the voiced audio",
+                    },
+                    "unsure_share": {
+                        "type": "number",
+                        "nullable": True,
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "Share of words the recogniser was unsure of (confidence under "
+                        f"{delivery.UNSURE_CONF:g})",
+                    },
+                    "word_count": {"type": "integer", "description": "Words with timings the figures count"},
+                },
+            },
         },
     },
     "Answer": {

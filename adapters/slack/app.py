@@ -22,7 +22,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import MAX_QUEUED_VOICE, Chat, Event, Kind, Reply, Surface, Voice
+from adapters.chat import MAX_QUEUED_VOICE, Chat, Event, Kind, Reply, ShownAnswers, Surface, Voice
 from adapters.slack import parse
 from adapters.slack.blocks import SETUP_CALLBACK
 from adapters.slack.config import SlackConfig
@@ -66,6 +66,7 @@ class SlackAdapter:
             no_place=NO_DM,
         )
         self.chat = Chat(engine, surface)
+        self._answers: ShownAnswers[tuple[str, str]] = ShownAnswers()  # where each answer's feedback was shown
         engine.add_graded_listener(self.deliver_regraded)
         self._files = Files(config.bot_token, self.chat.max_file_bytes, api_base_url=config.api_base_url)
         self._app = AsyncApp(
@@ -148,19 +149,19 @@ class SlackAdapter:
         await self._files.close()
 
     async def deliver_regraded(self, item: Regraded) -> None:
-        """The model's feedback on an answer of a Slack user, as a follow-up in the interview's thread."""
+        """The model's feedback on an answer of a Slack user, updated into the message that showed the answer."""
         if item.session.platform != PLATFORM:
             return
         user = User(PLATFORM, item.session.user_id, item.session.name)
         try:
-            await self._render(self.chat.regraded(item), Sender(self._client, self.chat, user, Origin()))
+            await self._render(self.chat.regraded(item), Sender(self._client, self.chat, user, Origin(), self._answers))
         except Exception:  # the rule feedback already reached the user: log, never raise
             logger.warning("could not send the model's feedback platform=%s user=%s", PLATFORM, user.user_id)
 
     async def deliver_recovered(self, item: Recovered) -> None:
         """The replies owed for a voice answer a restart interrupted, in the interview's thread."""
         user = User(PLATFORM, item.session.user_id, item.session.name)
-        await self._render(self.chat.recovered(item), Sender(self._client, self.chat, user, Origin()))
+        await self._render(self.chat.recovered(item), Sender(self._client, self.chat, user, Origin(), self._answers))
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         """slack_bolt's aiohttp adapter: signature check, dispatch and the ack response, all inside bolt."""
@@ -261,7 +262,7 @@ class SlackAdapter:
             logger.info("voice answer refused: too many waiting platform=slack user=%s", user.user_id)
             too_many = Reply(Kind.NOTE, self.chat.words.too_many_waiting(MAX_QUEUED_VOICE))
             try:
-                await Sender(self._client, self.chat, user, origin).send(too_many)
+                await Sender(self._client, self.chat, user, origin, self._answers).send(too_many)
             finally:
                 await self._handled(delivery_id)
             return
@@ -270,7 +271,7 @@ class SlackAdapter:
         try:
             async with self._turn(user, event):
                 try:
-                    sender = Sender(self._client, self.chat, user, origin)
+                    sender = Sender(self._client, self.chat, user, origin, self._answers)
                     await self._render(self.chat.handle(user, event, place, delivery_id=delivery_id), sender)
                 finally:
                     # Not when cancelled (a stop): the event stays in the inbox and runs again after the restart.
@@ -294,7 +295,7 @@ class SlackAdapter:
         dm = DirectMessage(self._client, user)
         await self._started.wait()
         async with self._user_lock(user):
-            sender = Sender(self._client, self.chat, user, Origin(dm=dm))
+            sender = Sender(self._client, self.chat, user, Origin(dm=dm), self._answers)
             await self._render(self.chat.submit_form(user, values, dm, replace=replace), sender)
 
     @staticmethod

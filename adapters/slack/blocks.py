@@ -31,9 +31,9 @@ def message(reply: Reply, words: Words) -> tuple[str, list[Block]]:
     """A reply as chat.postMessage / response_url arguments: its whole text (escaped), and blocks laid out by kind."""
     text = escape(reply.text)
     if reply.kind is Kind.QUESTION and reply.question is not None:
-        blocks = _question(reply.question, reply.number, reply.total, words)
+        blocks = _question(reply.question, reply.label, reply.total, words)
     elif reply.kind is Kind.ANSWER and reply.result is not None:
-        blocks = [*_lead(reply), *_answer(reply.result, reply.number, reply.total, words)]
+        blocks = [*_lead(reply), *_answer(reply.result, reply.label, reply.total, words)]
     elif reply.kind is Kind.REPORT and reply.report is not None:
         blocks = _report(reply.report, lead=_lead(reply))
     elif reply.kind is Kind.SESSIONS and reply.sessions is not None:
@@ -94,15 +94,15 @@ def _lead(reply: Reply) -> list[Block]:
     return sections(escape(reply.lead)) if reply.lead else []
 
 
-def _question(question: Question, number: int, total: int, words: Words) -> list[Block]:
-    head = f"❓ *Question {number} of {total}* ({category_label(question.category)})"
+def _question(question: Question, label: str, total: int, words: Words) -> list[Block]:
+    head = f"❓ *{words.question_title(question, label, total)}*"
     return [*sections(f"{head}\n{quote(escape(question.text))}"), context(escape(words.answer_hint()))]
 
 
-def _answer(result: AnswerResult, number: int, total: int, words: Words) -> list[Block]:
+def _answer(result: AnswerResult, label: str, total: int, words: Words) -> list[Block]:
     """The transcript (voice answers) and the feedback on one answer."""
     answer = result.answer
-    title = words.answer_title(answer.source, number, total)
+    title = words.answer_title(answer.source, label, total)
     if answer.source == "skipped":
         head = f"⏭ *{title}*"
     elif answer.source == "voice":
@@ -144,7 +144,7 @@ def _report(report: Report, *, lead: list[Block]) -> list[Block]:
             score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
             via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
             question = escape(shorten(item.question, 150))
-            head = f"*{item.index + 1}. {category_label(item.category)}*: {score}{via}"
+            head = f"*{item.label or item.index + 1}. {category_label(item.category)}*: {score}{via}"
             fields.append(mrkdwn(f"{head}\n{question}"[:FIELD_LIMIT]))
         blocks += [
             {"type": "section", "fields": fields[i : i + FIELDS_PER_SECTION]}

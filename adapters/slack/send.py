@@ -12,7 +12,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import SORRY, Chat, Edit, Kind, PlaceUnavailable, Reply, SetupForm
+from adapters.chat import SORRY, Chat, Edit, Kind, PlaceUnavailable, Reply, SetupForm, ShownAnswers
 from adapters.slack import blocks
 from adapters.slack.blocks import Block
 from engine import User
@@ -68,11 +68,19 @@ class Origin:
 class Sender:
     """Renders the replies to one event, in order; it remembers that event's "transcribing…" placeholder."""
 
-    def __init__(self, client: AsyncWebClient, chat: Chat, user: User, origin: Origin) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        chat: Chat,
+        user: User,
+        origin: Origin,
+        answers: ShownAnswers[tuple[str, str]] | None = None,
+    ) -> None:
         self._client = client
         self._chat = chat
         self._user = user
         self._origin = origin
+        self._answers = answers  # the app's record of which message showed which answer (channel, ts)
         self._placeholder: tuple[str, str] | None = None  # (channel, ts) of this event's PROGRESS message
 
     async def send(self, reply: Reply) -> None:
@@ -89,7 +97,11 @@ class Sender:
             channel, ts = self._placeholder
             self._placeholder = None
             if await self._update(channel, ts, text, shown):
+                self._remember(reply, channel, ts)
                 return
+        where_shown = self._shown(reply) if reply.edit is Edit.ANSWER else None
+        if where_shown is not None and await self._update(*where_shown, text, shown):
+            return
         route: Mapping[str, Any] = reply.to or {}
         if not route.get("channel") and origin.respond is not None:
             await self._respond(origin.respond, reply)
@@ -104,6 +116,15 @@ class Sender:
         posted = await self._post(channel, text, shown, thread_ts)
         if reply.kind is Kind.PROGRESS and posted is not None:
             self._placeholder = (channel, posted)
+        if posted is not None:
+            self._remember(reply, channel, posted)
+
+    def _shown(self, reply: Reply) -> tuple[str, str] | None:
+        return self._answers.find(reply) if self._answers is not None else None
+
+    def _remember(self, reply: Reply, channel: str, ts: str) -> None:
+        if self._answers is not None:
+            self._answers.remember(reply, (channel, ts))
 
     async def _where(self, route: Mapping[str, Any]) -> tuple[str, str | None] | None:
         """(channel, thread_ts) for a message: the reply's route, else where the user spoke; None: nowhere."""

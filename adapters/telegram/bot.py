@@ -16,7 +16,7 @@ from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.chat import MAX_QUEUED_VOICE, SORRY, Chat, Document, DownloadFailed, Surface, Voice
+from adapters.chat import MAX_QUEUED_VOICE, SORRY, Chat, Document, DownloadFailed, ShownAnswers, Surface, Voice
 from adapters.chat.replies import saving_to
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
@@ -118,6 +118,7 @@ class TelegramAdapter:
         self.chat = Chat(engine, surface(config), clock=clock)
         engine.add_graded_listener(self.deliver_regraded)
         self._order = UserOrder(MAX_CONCURRENT_UPDATES, self._turn, max_voice=MAX_QUEUED_VOICE, finished=self._handled)
+        self._answers: ShownAnswers[tuple[int, int]] = ShownAnswers()  # where each answer's feedback was shown
         self._queue = InboxQueue(self._keep)
         builder = (
             ApplicationBuilder()
@@ -189,12 +190,14 @@ class TelegramAdapter:
         await app.shutdown()
 
     async def deliver_regraded(self, item: Regraded) -> None:
-        """The model's feedback on an answer of a Telegram user, as a follow-up message in their chat."""
+        """The model's feedback on an answer of a Telegram user, edited into the message that showed the answer."""
         session = item.session
         if session.platform != PLATFORM:
             return
         try:
-            renderer = Renderer(self.application.bot, chat_of(session.route, int(session.user_id)))
+            renderer = Renderer(
+                self.application.bot, chat_of(session.route, int(session.user_id)), answers=self._answers
+            )
             async for reply in self.chat.regraded(item):
                 await renderer.show(reply)
         except Exception:  # the rule feedback already reached the user: log, never raise
@@ -203,7 +206,7 @@ class TelegramAdapter:
     async def deliver_recovered(self, item: Recovered) -> None:
         """The replies owed for a voice answer a restart interrupted, which the engine has now finished."""
         session = item.session
-        renderer = Renderer(self.application.bot, chat_of(session.route, int(session.user_id)))
+        renderer = Renderer(self.application.bot, chat_of(session.route, int(session.user_id)), answers=self._answers)
         async for reply in self.chat.recovered(item):
             await renderer.show(reply)
         logger.info(
@@ -271,7 +274,11 @@ class TelegramAdapter:
             return
         user, event = incoming.user, incoming.event
         renderer = Renderer(
-            self.application.bot, incoming.chat_id, message_id=incoming.message_id, pressed=incoming.pressed
+            self.application.bot,
+            incoming.chat_id,
+            message_id=incoming.message_id,
+            pressed=incoming.pressed,
+            answers=self._answers,
         )
         if isinstance(event, Refusal):
             words = self.chat.words

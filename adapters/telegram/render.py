@@ -12,7 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, R
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
-from adapters.chat import Edit, Kind, Option, Reply, split_message
+from adapters.chat import Edit, Kind, Option, Reply, ShownAnswers, split_message
 from adapters.telegram.parse import PLATFORM, Pressed
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,17 @@ class Renderer:
     """
 
     def __init__(
-        self, bot: Bot, chat_id: int, *, message_id: int | None = None, pressed: Pressed | None = None
+        self,
+        bot: Bot,
+        chat_id: int,
+        *,
+        message_id: int | None = None,
+        pressed: Pressed | None = None,
+        answers: ShownAnswers[tuple[int, int]] | None = None,
     ) -> None:
         self._bot = bot
         self.chat_id = chat_id
+        self._answers = answers  # the bot's record of which message showed which answer (chat id, message id)
         self._message_id = message_id  # the user's message, which the placeholder replies to
         self._pressed = pressed
         self._placeholder: Message | None = None
@@ -65,7 +72,10 @@ class Renderer:
             self._busy.set()  # slow work follows: "typing…" from now on
         elif reply.edit is Edit.PROGRESS and self._placeholder is not None:
             placeholder, self._placeholder = self._placeholder, None
+            self._remember(reply, placeholder.chat_id, placeholder.message_id)
             await self._replace(placeholder.chat_id, placeholder.message_id, reply.text, markup)
+        elif reply.edit is Edit.ANSWER and (shown := self._shown(reply)) is not None:
+            await self._replace(shown[0], shown[1], reply.text, markup)
         elif reply.edit is Edit.PRESSED and self._pressed is not None:
             await self._replace(self.chat_id, self._pressed.message_id, reply.text, markup)
         elif reply.edit is Edit.CHOSEN and self._pressed is not None:
@@ -73,7 +83,15 @@ class Renderer:
             text = f"{self._pressed.text}\n\n{reply.text}".strip()
             await self._replace(self.chat_id, self._pressed.message_id, text, None)
         else:
-            await self.send(reply.text, markup, chat_id=chat_id)
+            sent = await self.send(reply.text, markup, chat_id=chat_id)
+            self._remember(reply, sent[0].chat_id, sent[0].message_id)
+
+    def _shown(self, reply: Reply) -> tuple[int, int] | None:
+        return self._answers.find(reply) if self._answers is not None else None
+
+    def _remember(self, reply: Reply, chat_id: int, message_id: int) -> None:
+        if self._answers is not None:
+            self._answers.remember(reply, (chat_id, message_id))
 
     async def send(
         self,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from engine.coaching.questions import extract_skills, job_terms, skill_info, skill_mentions, title_domains
 from engine.coaching.rubrics import GRADER, Grade, grade_answer
 from engine.session import ENDED, Answer, Session
+from engine.speech.delivery import UNSURE_CONF, Delivery, DeliveryNote, ranked_notes
 from engine.types import Feedback, Question, QuestionScore, Report, Transcript
 
 __all__ = ["analyze_answer", "build_report", "job_terms"]
@@ -21,13 +22,15 @@ STAR_CATEGORIES = ("behavioral", "situational")
 TERM_CATEGORIES = ("technical", "experience", "gap")
 SLOW_WPM = 110
 FAST_WPM = 170
-UNSURE_CONF = 0.6
 LONG_WORDS = 350
 LONG_SECONDS = 180.0
 MIN_WORDS_FOR_PACE = 10  # fewer words say nothing reliable about speaking rate
 PART_MAX = {"content": 35, "structure": 25, "delivery": 25, "relevance": 15}
 OFF_TOPIC_CAP = 30  # an answer that does not address the question never scores above this
 CONTENT_FLOOR = 0.2  # share of the content part an on-topic answer earns before covering any key point
+# Where each kind of delivery note ranks among the tips (engine.speech.delivery.ranked_notes): a long silence or a flat
+# voice is as noticeable to an interviewer as a missing result; a slow or fast stretch in an answer of good pace less.
+_DELIVERY_SEVERITY = {"pause": 65, "voice": 60, "pace": 52, "delay": 45, "clarity": 30}
 
 
 def _wordset(words: str) -> frozenset[str]:
@@ -195,7 +198,8 @@ def analyze_answer(
     numbers, named specifics; job terms). Voice answers (a
     transcript) also get duration, words per minute over the speaking time (first word start to last word end) and
     pace; typed answers have none of those. Pace is always reported but only costs points or earns a tip from ten
-    words up. An empty answer scores 0 with one tip.
+    words up. An empty answer scores 0 with one tip. A voice answer's delivery analysis (Transcript.delivery: pauses,
+    pace per stretch, pitch...) is carried into Feedback.delivery and its notes compete for the tips; it never scores.
     """
     clean = _UNK.sub(" ", text.replace("’", "'")).strip()
     lowered = clean.lower()
@@ -206,11 +210,16 @@ def analyze_answer(
 
     duration = wpm = pace = None
     unsure: tuple[str, ...] = ()
+    delivery = None
+    notes: list[DeliveryNote] = []
     if transcript is not None:
         duration = round(transcript.duration, 2)
         wpm = _words_per_minute(transcript, word_count)
         pace = None if wpm is None else "slow" if wpm < SLOW_WPM else "fast" if wpm > FAST_WPM else "good"
         unsure = _unsure_words(transcript)
+        if transcript.delivery is not None:
+            delivery = dict(transcript.delivery)
+            notes = ranked_notes(Delivery.from_dict(delivery))
 
     fillers, hedges = _count_fillers_and_hedges(lowered)
     terms = list(job_terms)
@@ -263,6 +272,7 @@ def analyze_answer(
         unsure=unsure,
         grade=grade,
         job_related=bool(used_terms) or _job_related(clean, terms),
+        delivery_notes=notes,
     )
     return Feedback(
         score=sum(parts.values()),
@@ -281,6 +291,7 @@ def analyze_answer(
         relevance=grade.relevance() if grade.judged else None,
         key_points=grade.key_points() if grade.judged else (),
         grader=GRADER,
+        delivery=delivery,
     )
 
 
@@ -428,8 +439,10 @@ def _score_parts(
         relevance = min(10, 4 * len(used_terms)) if terms else round(5 * size)
     elif grade.on_topic:
         content = round(PART_MAX["content"] * (CONTENT_FLOOR + (1 - CONTENT_FLOOR) * grade.coverage))
-        # One clear topical cue earns 10 of 15; three or more, all of it.
+        # One clear topical cue earns 10 of 15; three or more, all of it; none (a general answer), a third.
         relevance = min(PART_MAX["relevance"], 10 + int(2.5 * (grade.strength - 1) + 0.5))
+        if grade.general:
+            relevance = PART_MAX["relevance"] // 3
     else:
         content = relevance = 0
 
@@ -474,14 +487,26 @@ def _tips(
     unsure: tuple[str, ...],
     grade: Grade,
     job_related: bool,
+    delivery_notes: Sequence[DeliveryNote] = (),
 ) -> tuple[str, ...]:
-    """The three most useful things to change, most important first; never none."""
+    """The three most useful things to change, most important first; never none.
+
+    Delivery notes (voice answers) compete with the other tips, except where a tip already says the same: a whole
+    answer too slow or fast needs no slow or fast stretch named, and the unsure-word tip covers clarity.
+    """
     if word_count == 0:
         return ("I didn't catch an answer. Give it a go: even three or four sentences are good practice.",)
     tips: list[_Tip] = []
     missed = [p.point for p in grade.points if not p.covered] if grade.judged else []
     if not grade.on_topic:
         tips.append(_Tip(95, f"Answer the question asked: it asked {grade.asks}. Start there, then give an example."))
+    elif grade.general:
+        tips.append(
+            _Tip(
+                90,
+                f"Be specific: it asked {grade.asks}. Give one real example: what you did, how, and what came of it.",
+            )
+        )
     elif missed and grade.coverage < 0.5:
         tips.append(_Tip(68, f"Cover what interviewers listen for here: {_join(missed[:2])}."))
     elif missed:
@@ -510,7 +535,9 @@ def _tips(
                 "for under two minutes.",
             )
         )
+    covered: set[str] = set()
     if pace in ("slow", "fast") and wpm is not None and word_count >= MIN_WORDS_FOR_PACE:
+        covered.add("pace")
         if pace == "fast":
             tips.append(_Tip(80, f"Slow down: {wpm:.0f} words per minute; aim for 130–160."))
         else:
@@ -560,6 +587,7 @@ def _tips(
     elif question.category in TERM_CATEGORIES and terms and not job_related and grade.on_topic:
         tips.append(_Tip(35, f"Connect it to the job: mention {_join(terms[:3], 'or')} where it's true for you."))
     if len(unsure) >= 3 and len(unsure) >= 0.1 * word_count:
+        covered.add("clarity")
         tips.append(
             _Tip(
                 30,
@@ -567,6 +595,7 @@ def _tips(
                 "clearly or closer to the microphone.",
             )
         )
+    tips.extend(_Tip(_DELIVERY_SEVERITY.get(n.kind, 30), n.text) for n in delivery_notes if n.kind not in covered)
     if not tips:
         if star:
             text = "Strong answer: keep this situation, task, action and result shape for your other stories."
@@ -617,6 +646,7 @@ def build_report(session: Session) -> Report:
                 category=answer.question.category,
                 source=answer.source,
                 score=feedback.score if feedback else None,
+                label=session.label(answer.index),
             )
         )
     skipped = len(answers) - len(answered)
@@ -704,6 +734,8 @@ def _improvements(
     add(skipped, f"Answer every question (skipped: {skipped}); even a short attempt is useful practice.")
     off_topic = sum(not f.on_topic for f in feedbacks)
     add(off_topic, f"Answer the question that was asked (off-topic: {off_topic} of {n}); start with what it asks.")
+    general = sum(f.on_topic and (f.relevance or {}).get("specificity") == "low" for f in feedbacks)
+    add(general, f"Be specific (general answers: {general} of {n}); give a real example with what you did.")
     short = sum(f.length == "short" for f in feedbacks)
     add(short, f"Give fuller answers (short: {short} of {n}); aim for 1–2 minutes with a concrete example.")
     star = [f for f in feedbacks if f.star]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.coaching.feedback import CONTENT_FLOOR, OFF_TOPIC_CAP, PART_MAX, STAR_CATEGORIES
-from engine.coaching.rubrics import rubric_for
+from engine.coaching.rubrics import Rubric, rubric_for
 from engine.types import Feedback, InterviewSpec, Question
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,8 @@ GRADER = "llm"
 MAX_TIPS = 3
 MAX_TIP_CHARS = 300
 MAX_REASON_CHARS = 300
+MAX_FOLLOW_UP_CHARS = 300
+MIN_FOLLOW_UP_CHARS = 12
 MAX_DOCUMENT_CHARS = 6000  # of the CV and of the job description: enough to judge fit, bounded in cost
 SPECIFICITY_SHARE = {"low": 0.4, "medium": 0.7, "high": 1.0}  # of the relevance part, for an answer on topic
 STAR_PARTS = ("situation", "task", "action", "result")
@@ -35,7 +37,7 @@ class LlmConfig:
     model: str = ""
     api_key: str = ""  # better from LLM_API_KEY
     timeout_seconds: float = 20.0  # per call; the repair attempt gets its own
-    max_followups: int = 2  # per interview (follow-up questions are not asked yet)
+    max_followups: int = 2  # follow-up questions the model may add per interview; 0: none
 
     @property
     def configured(self) -> bool:
@@ -53,12 +55,15 @@ Decide whether the answer addresses the question at all (on_topic) and say why i
 Rate specificity: low (generic claims), medium (some concrete detail), high (concrete actions, names, numbers).
 For behavioural questions, say which STAR parts (situation, task, action, result) the answer has; otherwise all false.
 Give one to three short, concrete tips addressed to the candidate ("you"), about what to add or change.
+When the answer is thin or vague, propose one short follow-up question (follow_up) that an interviewer would ask \
+next to probe it: about what the candidate said, never naming or hinting at the missing key points. Otherwise, and \
+when the answer is off-topic, follow_up is an empty string.
 Reply with the JSON object only."""
 
 RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["on_topic", "relevance_reason", "key_points", "specificity", "star", "tips"],
+    "required": ["on_topic", "relevance_reason", "key_points", "specificity", "star", "tips", "follow_up"],
     "properties": {
         "on_topic": {"type": "boolean"},
         "relevance_reason": {"type": "string"},
@@ -83,6 +88,7 @@ RESPONSE_SCHEMA: dict[str, Any] = {
             "properties": {part: {"type": "boolean"} for part in STAR_PARTS},
         },
         "tips": {"type": "array", "items": {"type": "string"}},
+        "follow_up": {"type": "string"},
     },
 }
 RESPONSE_FORMAT: dict[str, Any] = {
@@ -179,6 +185,7 @@ def parse_reply(content: str | None, points: int) -> dict[str, Any]:
         raise InvalidReply(f"the reply is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise InvalidReply("the reply is not a JSON object")
+    data.setdefault("follow_up", "")  # optional in practice: a model that leaves it out proposes none
     missing = [key for key in RESPONSE_SCHEMA["required"] if key not in data]
     if missing:
         raise InvalidReply(f"missing keys: {', '.join(missing)}")
@@ -194,6 +201,8 @@ def parse_reply(content: str | None, points: int) -> dict[str, Any]:
     tips = data["tips"]
     if not isinstance(tips, list) or not all(isinstance(t, str) and t.strip() for t in tips) or not tips:
         raise InvalidReply("tips must be a list of one to three non-empty strings")
+    if not isinstance(data["follow_up"], str):
+        raise InvalidReply("follow_up must be a string (empty for none)")
     key_points = data["key_points"]
     if not isinstance(key_points, list):
         raise InvalidReply("key_points must be a list")
@@ -251,6 +260,7 @@ def llm_feedback(rule: Feedback, question: Question, answer: str, data: dict[str
     }
     return replace(
         rule,
+        follow_up=follow_up_question(data["follow_up"], rubric) if on_topic else "",
         score=sum(parts.values()),
         score_parts=parts,
         star=star,
@@ -259,6 +269,22 @@ def llm_feedback(rule: Feedback, question: Question, answer: str, data: dict[str
         key_points=tuple(points),
         grader=GRADER,
     )
+
+
+def follow_up_question(text: str, rubric: Rubric) -> str:
+    """The model's follow-up as it will be asked, or "" when it proposed none or one that gives the answer away
+    (it names a key point in so many words) or is not a question."""
+    question = " ".join(text.split())[:MAX_FOLLOW_UP_CHARS]
+    if len(question) < MIN_FOLLOW_UP_CHARS:
+        return ""
+    if not question.endswith("?"):
+        question = question.rstrip(".!") + "?"
+    asked = f" {_squash(question)} "
+    for point in rubric.points:
+        if len(_squash(point.point).split()) >= 3 and f" {_squash(point.point)} " in asked:
+            logger.info("llm follow-up dropped: it names a key point (%r)", point.point[:80])
+            return ""
+    return question
 
 
 class LlmGrader:
@@ -289,6 +315,10 @@ class LlmGrader:
             "failures": self._failures,
             **self._last,
         }
+
+    @property
+    def max_followups(self) -> int:
+        return self.config.max_followups
 
     async def close(self) -> None:
         await self._client.close()

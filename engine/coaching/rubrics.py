@@ -42,6 +42,7 @@ SKILL_WEIGHT = 2.0  # naming the very skill a skill question asks about
 # however it is worded: a persuasion story need not say "persuade". Off-topic answers cover at most two.
 POINTS_ON_TOPIC = 3
 POINT_WEIGHT = 0.5  # what each such key point adds to the strength of a topical answer
+SPECIFIC_WORDS = 2  # content words of its own that make an answer without the topic an answer to something else
 MAX_GAP = 3  # words a lone '*' in a cue may skip
 JOIN_MIN = 5  # cue words this long also match a run of two or three recognised words ("dead line", "roll back")
 MAX_EVIDENCE = 3
@@ -451,12 +452,15 @@ class Grade:
     points: tuple[PointResult, ...]
     evidence: tuple[str, ...] = ()  # the topical words found, strongest first
     judged: bool = True  # False for an answer in another language: the rubrics are written in English
+    general: bool = False  # on topic only for want of anything specific: no topic cue, but nothing else said either
 
     @property
     def coverage(self) -> float:
         return sum(p.covered for p in self.points) / len(self.points) if self.points else 0.0
 
     def relevance(self) -> dict[str, Any]:
+        if self.general:
+            return {"on_topic": True, "reason": self.reason, "specificity": "low"}
         return {"on_topic": self.on_topic, "reason": self.reason}
 
     def key_points(self) -> tuple[dict[str, Any], ...]:
@@ -551,6 +555,9 @@ def grade_answer(question: Question, answer: str) -> Grade:
     ]
     specific = sum(any(not cue.shared for cue, _ in found) for found in found_by_point)
     on_topic = weight >= ON_TOPIC_WEIGHT or specific >= POINTS_ON_TOPIC
+    # No sign of the topic, but nothing else said either ("I'd keep everyone happy"): a vague answer to this
+    # question, not an answer to another one.
+    general = not on_topic and not _says_something_else(text, question.text, answer)
     strength = weight + POINT_WEIGHT * specific
     results: list[PointResult] = []
     for point, pairs in zip(rubric.points, found_by_point, strict=True):
@@ -565,7 +572,9 @@ def grade_answer(question: Question, answer: str) -> Grade:
             used |= positions
             shown.append(hit.evidence)
         results.append(PointResult(point.point, bool(shown), ", ".join(shown[:MAX_EVIDENCE]) or None))
-    if on_topic:
+    if general:
+        reason = f"The question asked {rubric.asks}, and the answer names nothing specific."
+    elif on_topic:
         # The topic's own words first, then the words that covered key points.
         shown_words: list[str] = []
         for word in [*evidence, *(p.evidence.split(", ")[0] for p in results if p.evidence)]:
@@ -586,7 +595,21 @@ def grade_answer(question: Question, answer: str) -> Grade:
         sum(p.covered for p in results),
         len(results),
     )
-    return Grade(on_topic, reason, rubric.asks, strength, tuple(results), tuple(evidence))
+    return Grade(on_topic or general, reason, rubric.asks, strength, tuple(results), tuple(evidence), general=general)
+
+
+@lru_cache(maxsize=1)
+def _generic_words() -> frozenset[str]:
+    return frozenset(_stem(word) for word in _data()["generic_words"])
+
+
+def _says_something_else(text: _Text, question: str, answer: str) -> bool:
+    """Whether an answer without the question's topic says something specific of its own: a number, a named
+    skill, or two content words that are neither everyday generic words nor the question's own."""
+    if any(_NUMBER_RE.fullmatch(word) or word in _NUMBER_WORDS for word in text.words) or extract_skills(answer):
+        return True
+    own = _content_words(answer) - _generic_words() - _content_words(question)
+    return len(own) >= SPECIFIC_WORDS
 
 
 def _join(items: Sequence[str]) -> str:

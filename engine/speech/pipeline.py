@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from engine.errors import AudioSilent, EngineError, ShuttingDown, SpeechUnavailable, TranscriptionFailed
 from engine.speech.audio import AudioConverter, PcmAudio
+from engine.speech.delivery import analyse
 from engine.types import AudioInput, Transcript, Word
 
 logger = logging.getLogger(__name__)
@@ -258,7 +259,9 @@ class SpeechPipeline:
             )
             if not any(word != UNKNOWN_WORD for word in transcript.text.split()):
                 raise AudioSilent()
-            return dataclasses.replace(transcript, processing_seconds=time.monotonic() - started)
+            return dataclasses.replace(
+                transcript, delivery=_delivery(pcm, transcript), processing_seconds=time.monotonic() - started
+            )
         finally:
             with self._counts_lock:
                 self._running -= 1
@@ -280,6 +283,21 @@ class SpeechPipeline:
         """Stop, then wait (off the loop) for the worker threads to wind down."""
         self.stop()
         await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+
+def _delivery(pcm: PcmAudio, transcript: Transcript) -> dict[str, Any] | None:
+    """How the answer was said, on the PCM already decoded; a failure here costs the analysis, never the transcript."""
+    try:
+        return analyse(pcm, transcript.words).to_dict()
+    except Exception as exc:
+        logger.warning(
+            "delivery analysis of a %.1f s %s answer failed, keeping the transcript without it: %r",
+            pcm.duration,
+            transcript.language,
+            exc,
+            exc_info=exc,
+        )
+        return None
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
