@@ -19,6 +19,7 @@ from bot.config import Config, ConfigError
 from bot.server import create_app
 from engine import InterviewEngine, Recovered
 from engine.coaching.llm import LlmConfig, LlmGrader
+from engine.coaching.questions import QUESTION_LANGUAGE
 from engine.speech import (
     AudioConverter,
     AudioLimits,
@@ -29,6 +30,7 @@ from engine.speech import (
     find_ffmpeg,
     list_models,
 )
+from engine.speech.voices import VoiceConfig, VoiceSynthesizer
 from engine.store import TinyDBStore
 
 logger = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class Services:
     engine: InterviewEngine
     app: web.Application
     adapters: dict[str, Adapter] = field(default_factory=dict)
+    voice: VoiceSynthesizer | None = None  # None: [voice] enabled = false
 
 
 def speech_models(config: Config) -> dict[str, Any]:
@@ -147,6 +150,7 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         workers=speech.workers,
         job_timeout=speech.job_timeout_seconds,
     )
+    voice = _question_voice(config.voice, ffmpeg)
     engine = InterviewEngine(
         store,
         pipeline,
@@ -158,12 +162,35 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         abandon_after_days=config.store.abandon_after_days,
         max_sessions_per_user_per_day=config.store.max_sessions_per_user_per_day,
         grader=_llm_grader(config.llm),
+        voice=voice,
     )
     adapters = _chat_adapters(config, engine)
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
     routes = [route for adapter in adapters.values() for route in adapter.routes()]
     app = create_app(engine, config.http, version=__version__, routes=routes)
-    return Services(store, transcriber, pipeline, engine, app, adapters)
+    return Services(store, transcriber, pipeline, engine, app, adapters, voice)
+
+
+def _question_voice(config: VoiceConfig, ffmpeg: str) -> VoiceSynthesizer | None:
+    """The voice that speaks the questions; piper-tts is imported only once a voice is loaded (load_voice)."""
+    if not config.enabled:
+        logger.info("voice: off ([voice] enabled = false): questions go as text only")
+        return None
+    return VoiceSynthesizer(config, default_language=QUESTION_LANGUAGE, ffmpeg=ffmpeg)
+
+
+def load_voice(voice: VoiceSynthesizer) -> None:
+    """Find and load the questions' voice now, rather than on the first question. BLOCKING: run it in a thread.
+
+    One log line either way: loaded, missing (the synthesiser names the language and `interview-bot models
+    fetch-voice <language>`), or failing to load (the synthesiser logs why).
+    """
+    language = voice.default_language
+    if not voice.has_voice(language):  # logs the missing voice once, with the command that adds one
+        return
+    if voice.load([language]).get(language) is None:
+        info = voice.voice_for(language)
+        logger.info("voice: questions are spoken in %s by %s", language, info.name if info else "?")
 
 
 def _llm_grader(llm: LlmConfig) -> LlmGrader | None:
@@ -235,6 +262,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         )
         if config.speech.default_language in models:
             tasks.append(asyncio.create_task(_warm_up(services.transcriber, config.speech.default_language)))
+        if services.voice is not None:
+            tasks.append(asyncio.create_task(asyncio.to_thread(load_voice, services.voice)))
         tasks.append(asyncio.create_task(_housekeeping_forever(services.engine)))
         # Open every adapter (able to send, taking nothing in), deliver what a restart interrupted, run again what
         # was received but not handled, then take in.
@@ -259,6 +288,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
             except Exception:
                 logger.exception("%s: error while stopping", name)
         await runner.cleanup()
+        if services.voice is not None:
+            services.voice.close()  # after the adapters, whose last questions may still be being spoken
         await services.pipeline.close()
         services.store.close()
 

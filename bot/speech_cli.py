@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config
-from engine.coaching.questions import bank_questions
+from engine.coaching.questions import QUESTION_LANGUAGE, bank_questions
 from engine.errors import AudioSilent, EngineError
 from engine.speech import (
     DEFAULT_BASE_URL,
@@ -94,7 +94,7 @@ def register(subparsers: Any) -> None:
         description="Synthesise every question of the bank that names no role, company or industry into the "
         "voice cache ([voice] cache_dir), in both formats the bot sends.",
     )
-    warm.add_argument("--language", metavar="LANG", help="language (default: [speech] default_language)")
+    warm.add_argument("--language", metavar="LANG", help=f"the voice's language (default: {QUESTION_LANGUAGE})")
     warm.add_argument(
         "--format", choices=("ogg", "mp3", "both"), default="both", help="ogg (Telegram), mp3 (Slack) or both"
     )
@@ -153,9 +153,7 @@ def cmd_models_list(args: argparse.Namespace, config: Config) -> int:
 def _list_voices(config: Config) -> None:
     """The voices part of `models list`: each language's voice, loaded once to prove it works."""
     voice = config.voice
-    synthesizer = VoiceSynthesizer(
-        voice, default_language=config.speech.default_language, workers=1, cache=VoiceCache(Path("."), 0)
-    )
+    synthesizer = VoiceSynthesizer(voice, default_language=QUESTION_LANGUAGE, workers=1, cache=VoiceCache(Path("."), 0))
     try:
         synthesizer.load()
         rows = synthesizer.status()
@@ -175,9 +173,8 @@ def _list_voices(config: Config) -> None:
                 print(f"  {row.language}: {row.error}")
     else:
         print(f"No voices found (voices folder: {voice.voices_dir}).")
-    default = config.speech.default_language
-    if synthesizer.voice_for(default) is None:
-        print(f"The default language {default} has no voice: its questions go as text only.")
+    if synthesizer.voice_for(QUESTION_LANGUAGE) is None:
+        print(f"No {QUESTION_LANGUAGE} voice: the questions (written in English) go as text only.")
     print(
         f"Voices can be fetched for: {', '.join(sorted(KNOWN_VOICES))} ({PROG} models fetch-voice LANG [--voice NAME])"
     )
@@ -216,13 +213,13 @@ def cmd_voices_warm(args: argparse.Namespace, config: Config) -> int:
     """`voices warm`: the question bank into the cache. Questions naming the role, company or industry differ per
     candidate and are left to be cached when first asked."""
     voice = config.voice
-    language = (args.language or config.speech.default_language).lower()
+    language = (args.language or QUESTION_LANGUAGE).lower()
     if not voice.enabled:
         return _fail("voice is off ([voice] enabled = false); nothing to warm")
     if voice.cache_mb <= 0:
         return _fail("the voice cache is off ([voice] cache_mb = 0); nothing to warm")
     formats: list[AudioFormat] = ["ogg", "mp3"] if args.format == "both" else [args.format]
-    synthesizer = VoiceSynthesizer(voice, default_language=config.speech.default_language, ffmpeg=config.speech.ffmpeg)
+    synthesizer = VoiceSynthesizer(voice, default_language=QUESTION_LANGUAGE, ffmpeg=config.speech.ffmpeg)
     try:
         if not synthesizer.has_voice(language):
             return _fail(f"no voice for '{language}'; run `{PROG} models fetch-voice {language}` first")

@@ -7,17 +7,20 @@ a session returns a frozen SessionView; `Session`, the engine's own mutable reco
 from engine import errors
 from engine.coaching.feedback import PART_MAX
 from engine.coaching.questions import ROUND_TYPES
+from engine.practice import ProgressEntry
 from engine.service import (
     FIELD_LIMITS,
     ID_PATTERN,
     MAX_TEXT_ANSWER,
     AnswerResult,
     InterviewEngine,
+    QuestionVoice,
     Recovered,
     Regraded,
     StartResult,
 )
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.speech.voices import SpokenQuestion
 from engine.types import (
     FOLLOW_UP,
     PLATFORMS,
@@ -53,14 +56,17 @@ __all__ = [
     "Feedback",
     "InterviewEngine",
     "InterviewSpec",
+    "ProgressEntry",
     "Question",
     "QuestionScore",
+    "QuestionVoice",
     "Recovered",
     "Regraded",
     "Report",
     "Session",
     "SessionSummary",
     "SessionView",
+    "SpokenQuestion",
     "StartResult",
     "Transcript",
     "User",

@@ -64,6 +64,20 @@ class SessionCompleted(EngineError):
         super().__init__(message)
 
 
+class NoAnswerYet(EngineError):
+    """A retake or a transcript correction before any answer exists to retake or correct."""
+
+    code = "no_answer_yet"
+    default_message = "There is no answer to work on yet: answer a question first."
+
+
+class QuestionNotFound(EngineError):
+    """A question index that this session has not asked (out of range, or not reached yet)."""
+
+    code = "question_not_found"
+    default_message = "That question has not been asked in this interview."
+
+
 class InvalidInput(EngineError):
     """Missing or bad fields; `fields` maps each field name to what is wrong with it."""
 

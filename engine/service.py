@@ -24,7 +24,11 @@ from engine import errors
 from engine.coaching.feedback import analyze_answer, build_report, job_terms
 from engine.coaching.questions import plan_questions
 from engine.durable import fsync_dir
+from engine.practice import ProgressEntry, chart_points, compare, corrected_feedback
+from engine.practice import progress as progress_entries
+from engine.reports import render_progress_chart, render_report_chart
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.speech.voices import MIME_TYPES, AudioFormat, SpokenQuestion
 from engine.store.base import SessionStore
 from engine.types import (
     FOLLOW_UP,
@@ -116,6 +120,19 @@ class AnswerGrader(Protocol):
         ...
 
 
+class QuestionVoice(Protocol):
+    """What the engine needs from the question synthesiser (engine.speech.voices.VoiceSynthesizer): `speak` never
+    raises, and None means "text only" (no voice, or a failure it has logged)."""
+
+    default_language: str  # the language of the voice that speaks the questions
+
+    def has_voice(self, language: str) -> bool: ...
+
+    async def speak(self, text: str, language: str, fmt: AudioFormat = "ogg") -> SpokenQuestion | None: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Regraded:
     """An answer whose rule feedback was replaced by the second grader's, after its reply had gone out."""
@@ -146,6 +163,8 @@ class AnswerResult:
     next_question: Question | None = None
     report: Report | None = None
     replayed: bool = False  # the client resent an answer already recorded under the same delivery id
+    # A retake: how this attempt compares with the one before (engine.practice.compare); None otherwise.
+    comparison: dict[str, Any] | None = None
     # Voice answers a restart left pending, recorded just now ahead of this one (oldest first): their replies are
     # still owed to the candidate, before this answer's own.
     earlier: tuple[Recovered, ...] = ()
@@ -187,6 +206,7 @@ class InterviewEngine:
         max_sessions_per_user_per_day: int | None = 20,
         clock: Callable[[], float] = time.time,
         grader: AnswerGrader | None = None,
+        voice: QuestionVoice | None = None,
     ) -> None:
         self._store = store
         self._speech = speech
@@ -205,6 +225,8 @@ class InterviewEngine:
         self._grading: set[asyncio.Task[Any]] = set()
         self._grading_stopped = False
         self._graded_listeners: list[Callable[[Regraded], Awaitable[None]]] = []
+        # The optional question voice: questions also go out spoken where it has a voice; never required.
+        self._voice = voice
 
     # ----- starting and reading -------------------------------------------------------------------------
 
@@ -215,8 +237,12 @@ class InterviewEngine:
         *,
         session_id: str | None = None,
         route: Mapping[str, Any] | None = None,
+        speak_questions: bool = True,
     ) -> StartResult:
-        """Plan and store a new interview. Chat users hold one active interview; HTTP names its sessions."""
+        """Plan and store a new interview. Chat users hold one active interview; HTTP names its sessions.
+
+        `speak_questions` is not part of the interview's parameters: an HTTP session started again keeps its own.
+        """
         _check_user(user)
         spec = self._validated_spec(spec)
         if session_id is not None:
@@ -251,6 +277,7 @@ class InterviewEngine:
                 created_at=now,
                 updated_at=now,
                 route=dict(route or {}),
+                speak_questions=bool(speak_questions),
             )
             await self._save(session)
             logger.info(
@@ -483,6 +510,120 @@ class InterviewEngine:
         )
         return build_report(session)
 
+    # ----- practising again ---------------------------------------------------------------------------------------
+
+    async def retake(
+        self, user: User, *, session_id: str | None = None, question_index: int | None = None
+    ) -> SessionView:
+        """Ask question `question_index` (0-based; default the last one answered) again: the next answer is a new
+        attempt at it, compared with the one before, and the interview then carries on where it was. Every attempt
+        is kept; the report counts the best."""
+        if question_index is not None and (isinstance(question_index, bool) or not isinstance(question_index, int)):
+            raise errors.InvalidInput({"question_index": "must be a whole number"})
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            reached = sorted({a.index for a in session.answers})
+            if not reached:
+                raise errors.NoAnswerYet()
+            index = max(reached, key=lambda n: max(a.answered_at for a in session.attempts(n)))
+            if question_index is not None:
+                if question_index not in reached:
+                    raise errors.InvalidInput(
+                        {"question_index": f"question {question_index + 1} has not been answered or skipped yet"}
+                    )
+                index = question_index
+            if session.pending:
+                raise errors.InvalidInput({"question_index": "a voice answer is still being processed; retry after"})
+            session.retake = index
+            session.updated_at = self._clock()
+            await self._save(session)
+            logger.info(
+                "retake asked platform=%s user=%s session=%s question=%d attempt=%d",
+                session.platform, session.user_id, session.session_id, index + 1, len(session.attempts(index)) + 1,
+            )  # fmt: skip
+            return SessionView.of(session)
+
+    async def correct(
+        self, user: User, text: str, *, session_id: str | None = None, answer_index: int | None = None
+    ) -> AnswerResult:
+        """Replace what the recogniser heard in answer `answer_index` (0-based question index; default the last
+        answer) with the candidate's words: the content is judged again on them, the delivery stays as the audio
+        showed it, and the original transcript is kept. Works on a finished interview too (its report changes)."""
+        text = (text or "").strip()
+        if not text:
+            raise errors.InvalidInput({"text": "the corrected text is empty"})
+        if len(text) > MAX_TEXT_ANSWER:
+            raise errors.InvalidInput({"text": f"the corrected text is longer than {MAX_TEXT_ANSWER} characters"})
+        async with self._lock(user):
+            session = (
+                await self._find(user, session_id, active_only=False)
+                if session_id is not None
+                else await self._latest(user)
+            )
+            answered = [a for a in session.answers if a.source != "skipped"]
+            if not answered:
+                raise errors.NoAnswerYet()
+            if answer_index is None:
+                target = max(answered, key=lambda a: a.answered_at)
+            else:
+                if isinstance(answer_index, bool) or not isinstance(answer_index, int):
+                    raise errors.InvalidInput({"answer_index": "must be a whole number"})
+                tries = [a for a in answered if a.index == answer_index]
+                if not tries:
+                    raise errors.InvalidInput({"answer_index": f"question {answer_index + 1} has no answer to correct"})
+                target = max(tries, key=lambda a: a.attempt)
+            assert target.feedback is not None  # recorded answers always carry feedback
+            reread = analyze_answer(target.question, text, job_terms=job_terms(session.spec))
+            feedback = corrected_feedback(target.feedback, reread) if target.source == "voice" else reread
+            updated = replace(target, text=text, original_text=target.original_text or target.text, feedback=feedback)
+            position = session.answers.index(target)
+            session.answers[position] = updated
+            session.updated_at = self._clock()
+            await self._save(session)
+            logger.info(
+                "transcript corrected platform=%s user=%s session=%s question=%d attempt=%d score=%d->%d",
+                session.platform, session.user_id, session.session_id, target.index + 1, target.attempt,
+                target.feedback.score, feedback.score,
+            )  # fmt: skip
+            self._start_regrade(session, updated)
+            return AnswerResult(
+                session=SessionView.of(session),
+                answer=updated,
+                next_question=session.current_question,
+                report=build_report(session) if not session.is_active else None,
+            )
+
+    async def progress(self, user: User) -> list[ProgressEntry]:
+        """The candidate's finished interviews over time, oldest first, with the figures that show progress."""
+        _check_user(user)
+        docs = await asyncio.to_thread(self._store.sessions_for, user.platform, user.user_id)
+        sessions = [Session.from_dict(doc) for doc in docs]
+        scores = {s.session_id: build_report(s).overall_score for s in sessions if not s.is_active}
+        return progress_entries(sessions, scores)
+
+    async def report_chart(self, user: User, *, session_id: str | None = None) -> bytes:
+        """The report as a picture (PNG): score per question with its parts, pace against the band, fillers and
+        pauses. Drawn in a worker thread. errors.NoAnswerYet when no question has been reached."""
+        session = (
+            await self._find(user, session_id, active_only=False)
+            if session_id is not None
+            else await self._latest(user)
+        )
+        points = chart_points(session)
+        if not points:
+            raise errors.NoAnswerYet()
+        title = f"{session.spec.role_title} at {session.spec.company_name}"
+        return await asyncio.to_thread(render_report_chart, points, title)
+
+    async def progress_chart(self, user: User) -> bytes:
+        """The candidate's progress as a picture (PNG); errors.NoAnswerYet before a first finished interview."""
+        entries = await self.progress(user)
+        if not entries:
+            raise errors.NoAnswerYet("There is no finished interview yet: finish one to see your progress.")
+        points = [entry.point() for entry in entries]
+        return await asyncio.to_thread(render_progress_chart, points, "Your interviews over time")
+
     async def set_language(self, user: User, language: str, *, session_id: str | None = None) -> SessionView:
         """Switch the language that the active interview's voice answers are transcribed in."""
         language = language.strip().lower()
@@ -509,6 +650,61 @@ class InterviewEngine:
             session.route = dict(route)
             await self._save(session)
             return SessionView.of(session)
+
+    # ----- spoken questions ---------------------------------------------------------------------------------------
+
+    @property
+    def can_speak_questions(self) -> bool:
+        """Whether any question can be spoken: a voice configured, turned on, and found for the questions' language."""
+        return self._voice is not None and self._voice.has_voice(self._voice.default_language)
+
+    def voice_for(self, session: SessionView) -> bool:
+        """Whether this session's questions go out spoken too: a voice for them, and the candidate did not turn it off.
+
+        Questions are written in English (the question bank), so the English voice (the synthesiser's default
+        language) speaks them whatever `session.language` is: that is the language the candidate answers in, for the
+        recogniser.
+        """
+        return session.speak_questions and self.can_speak_questions
+
+    async def set_speak_questions(self, user: User, on: bool, *, session_id: str | None = None) -> SessionView:
+        """Turn spoken questions on or off for the active interview (the candidate's /voice on|off); kept in it."""
+        async with self._lock(user):
+            session = await self._find(user, session_id, active_only=session_id is None)
+            self._require_active(session)
+            session.speak_questions = bool(on)
+            session.updated_at = self._clock()
+            await self._save(session)
+            logger.info(
+                "spoken questions %s platform=%s user=%s session=%s",
+                "on" if on else "off", session.platform, session.user_id, session.session_id,
+            )  # fmt: skip
+            return SessionView.of(session)
+
+    async def question_audio(self, user: User, session_id: str, index: int, fmt: str = "ogg") -> SpokenQuestion | None:
+        """The question at `index` (0-based) of this user's session, spoken for the ear in `fmt` ("ogg" or "mp3").
+
+        errors.SessionNotFound for a session that is not this user's; errors.QuestionNotFound for an index out of
+        range or a question not asked yet (past the current one). None when there is no voice to speak it (none
+        installed, voice off, or a synthesis that failed and was logged). The candidate's speak_questions does not
+        matter here: it decides whether audio is offered, not whether a client that asks may have it.
+        """
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise errors.InvalidInput({"question_index": "must be a whole number"})
+        if fmt not in MIME_TYPES:
+            raise errors.InvalidInput({"format": f"must be one of {', '.join(MIME_TYPES)}"})
+        session = await self._find(user, session_id, active_only=False)
+        # The current question has been asked (shown) already; a finished interview asked every question it reached.
+        asked = min(session.position, len(session.questions) - 1)
+        if not 0 <= index <= asked:
+            raise errors.QuestionNotFound(
+                f"Question index {index} has not been asked in this session (asked so far: 0-{asked})."
+            )
+        if self._voice is None:
+            return None
+        fmt_checked: AudioFormat = "mp3" if fmt == "mp3" else "ogg"
+        # English questions, English voice (see voice_for).
+        return await self._voice.speak(session.questions[index].text, self._voice.default_language, fmt_checked)
 
     # ----- admin and housekeeping -------------------------------------------------------------------------
 
@@ -712,7 +908,18 @@ class InterviewEngine:
         stats = await asyncio.to_thread(self._store.stats) if store_ok else {}
         speech = self._speech.health() if self._speech is not None else {"available": False}
         llm = self._grader.status() if self._grader is not None else {"configured": False}
-        return {"store": {"ok": store_ok, **stats}, "speech": speech, "queue_depth": self.queue_depth, "llm": llm}
+        voice = (
+            {**self._voice.health(), "speaks_questions": self.can_speak_questions}
+            if self._voice is not None
+            else {"enabled": False, "speaks_questions": False}
+        )
+        return {
+            "store": {"ok": store_ok, **stats},
+            "speech": speech,
+            "queue_depth": self.queue_depth,
+            "llm": llm,
+            "voice": voice,
+        }
 
     # ----- the optional model grader ------------------------------------------------------------------------------
 
@@ -748,7 +955,9 @@ class InterviewEngine:
         if self._grader is None or self._grading_stopped or answer.feedback is None or answer.source == "skipped":
             return
         user = User(session.platform, session.user_id, session.name)
-        task = asyncio.get_running_loop().create_task(self.regrade(user, session.session_id, answer.index))
+        task = asyncio.get_running_loop().create_task(
+            self.regrade(user, session.session_id, answer.index, attempt=answer.attempt)
+        )
         self._grading.add(task)
         task.add_done_callback(self._grading.discard)
 
@@ -793,14 +1002,14 @@ class InterviewEngine:
             logger.exception("summary failed platform=%s user=%s session=%s", user.platform, user.user_id, session_id)
         return None
 
-    async def regrade(self, user: User, session_id: str, index: int) -> Regraded | None:
+    async def regrade(self, user: User, session_id: str, index: int, *, attempt: int = 1) -> Regraded | None:
         """Grade answer `index` with the model and store its feedback in place of the rules'; None when there is no
         grader, the answer is gone or changed, or the model failed (the rule feedback then stays). Never raises."""
         if self._grader is None:
             return None
         try:
             session = await self._find(user, session_id, active_only=False)
-            answer = next((a for a in session.answers if a.index == index), None)
+            answer = next((a for a in session.answers if (a.index, a.attempt) == (index, attempt)), None)
             if answer is None or answer.feedback is None or answer.source == "skipped":
                 return None
             feedback = await self._grader.grade(
@@ -810,7 +1019,9 @@ class InterviewEngine:
                 return None
             async with self._lock(user):
                 session = await self._find(user, session_id, active_only=False)
-                position = next((n for n, a in enumerate(session.answers) if a.index == index), -1)
+                position = next(
+                    (n for n, a in enumerate(session.answers) if (a.index, a.attempt) == (index, attempt)), -1
+                )
                 current = session.answers[position] if position >= 0 else None
                 # The answer may have been forgotten or replaced meanwhile: only the one graded is updated.
                 if current is None or current.answered_at != answer.answered_at or current.feedback is None:
@@ -859,6 +1070,8 @@ class InterviewEngine:
             or not session.is_active
             or session.pending
             or session.position != answer.index + 1
+            or session.retake is not None
+            or answer.attempt > 1
             or answer.question.category == FOLLOW_UP
             or session.follow_ups >= self._grader.max_followups
         ):
@@ -977,15 +1190,21 @@ class InterviewEngine:
         audio_file: str = "",
         delivery_id: str = "",
     ) -> AnswerResult:
-        """Attach an answer to the current question, advance, and finish the interview after the last one."""
-        question = session.current_question
-        assert question is not None  # callers check the session is active
+        """Attach an answer to the current question, advance, and finish the interview after the last one.
+
+        A retake's answer goes to the question being retaken, as its next attempt, compared with the one before;
+        the interview then carries on from where it was.
+        """
+        index = session.current_index
+        assert index is not None  # callers check the session is active
+        question = session.questions[index]
         feedback = None
         if source != "skipped":
             feedback = analyze_answer(question, text, job_terms=job_terms(session.spec), transcript=transcript)
         now = self._clock()
+        earlier = session.attempts(index)
         answer = Answer(
-            index=session.position,
+            index=index,
             question=question,
             source=source,
             text=text,
@@ -994,12 +1213,18 @@ class InterviewEngine:
             duration=transcript.duration if transcript else None,
             audio_file=audio_file,
             delivery_id=delivery_id,
+            attempt=len(earlier) + 1,
         )
         session.answers.append(answer)
-        session.position += 1
+        comparison = None
+        if session.retake is not None:
+            session.retake = None
+            comparison = compare(earlier[-1], answer) if earlier else None
+        else:
+            session.position += 1
         session.updated_at = now
         report = None
-        if session.position >= session.total:
+        if session.position >= session.total and comparison is None:
             session.status = COMPLETED
             session.finished_at = now
             # Nothing can be recorded any more: failed answers leave (their recordings stay until the retention
@@ -1011,12 +1236,13 @@ class InterviewEngine:
         if report is not None:
             self._start_summary(session)
         logger.info(
-            "answer recorded platform=%s user=%s session=%s question=%d/%d source=%s score=%s",
+            "answer recorded platform=%s user=%s session=%s question=%d/%d attempt=%d source=%s score=%s",
             session.platform,
             session.user_id,
             session.session_id,
             answer.index + 1,
             session.total,
+            answer.attempt,
             source,
             feedback.score if feedback else "-",
         )
@@ -1026,6 +1252,7 @@ class InterviewEngine:
             transcript=transcript,
             next_question=session.current_question,
             report=report,
+            comparison=comparison,
         )
 
     async def _process_pending(self, user: User, session_id: str, pending_id: str) -> AnswerResult:

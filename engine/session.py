@@ -29,6 +29,12 @@ class Answer:
     duration: float | None = None
     audio_file: str = ""  # relative to the audio folder; kept for the retention period
     delivery_id: str = ""  # the client's idempotency key, so a resent answer is recognised
+    attempt: int = 1  # 2 and up: a retake of the same question (every attempt is kept)
+    original_text: str = ""  # what the recogniser heard, once the candidate corrected the transcript (`text`)
+
+    @property
+    def corrected(self) -> bool:
+        return bool(self.original_text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +47,9 @@ class Answer:
             "duration": self.duration,
             "audio_file": self.audio_file,
             "delivery_id": self.delivery_id,
+            # Only when set, so answers without retakes or corrections are stored exactly as before.
+            **({"attempt": self.attempt} if self.attempt != 1 else {}),
+            **({"original_text": self.original_text} if self.original_text else {}),
         }
 
     @classmethod
@@ -55,7 +64,14 @@ class Answer:
             duration=data.get("duration"),
             audio_file=data.get("audio_file", ""),
             delivery_id=data.get("delivery_id", ""),
+            attempt=int(data.get("attempt", 1)),
+            original_text=data.get("original_text", ""),
         )
+
+
+def best_attempt(attempts: Sequence[Answer]) -> Answer:
+    """The attempt that counts in the report: the highest score; a skip only when nothing else was tried."""
+    return max(attempts, key=lambda a: (a.feedback.score if a.feedback and a.source != "skipped" else -1, a.attempt))
 
 
 class Progress:
@@ -66,6 +82,7 @@ class Progress:
     position: int
     questions: Sequence[Question]
     answers: Sequence[Answer]
+    retake: int | None
 
     @property
     def language(self) -> str:
@@ -97,18 +114,43 @@ class Progress:
         return self.status == ACTIVE
 
     @property
-    def current_question(self) -> Question | None:
-        if not self.is_active or self.position >= len(self.questions):
+    def current_index(self) -> int | None:
+        """The question waiting for an answer: the one being retaken, else the next one; None once finished."""
+        if not self.is_active:
             return None
-        return self.questions[self.position]
+        if self.retake is not None:
+            return self.retake
+        return self.position if self.position < len(self.questions) else None
+
+    @property
+    def current_question(self) -> Question | None:
+        index = self.current_index
+        return self.questions[index] if index is not None else None
+
+    @property
+    def current_label(self) -> str:
+        """The waiting question's label for people; once finished, the label the next question would have had."""
+        index = self.current_index
+        return self.label(index if index is not None else self.position)
 
     @property
     def answered_count(self) -> int:
-        return sum(1 for a in self.answers if a.source != "skipped")
+        """Questions answered (a retake does not count twice; a skipped question answered on a retake does)."""
+        return len({a.index for a in self.answers if a.source != "skipped"})
 
     @property
     def skipped_count(self) -> int:
-        return sum(1 for a in self.answers if a.source == "skipped")
+        """Questions skipped and not answered since on a retake."""
+        answered = {a.index for a in self.answers if a.source != "skipped"}
+        return len({a.index for a in self.answers if a.source == "skipped"} - answered)
+
+    def attempts(self, index: int) -> list[Answer]:
+        """Every attempt at the question at `index`, oldest first."""
+        return sorted((a for a in self.answers if a.index == index), key=lambda a: a.attempt)
+
+    def counted(self) -> list[Answer]:
+        """One answer per question reached, in question order: the attempt that counts (see best_attempt)."""
+        return [best_attempt(self.attempts(index)) for index in sorted({a.index for a in self.answers})]
 
 
 @dataclass
@@ -133,6 +175,11 @@ class Session(Progress):
     route: dict[str, Any] = field(default_factory=dict)
     finished_at: float | None = None
     summary: str = ""  # the model's summary of a finished interview ([llm]); empty without one
+    # The question (index) the candidate asked to answer again: the next answer goes to it, then the interview
+    # carries on from where it was.
+    retake: int | None = None
+    # Whether questions also go out spoken (a voice note, an audio_url): the candidate's /voice on|off.
+    speak_questions: bool = True
 
     @property
     def pending_count(self) -> int:
@@ -163,6 +210,8 @@ class Session(Progress):
             "finished_at": self.finished_at,
             # Only when there is one, so sessions graded by the rules alone are stored exactly as before.
             **({"summary": self.summary} if self.summary else {}),
+            **({"retake": self.retake} if self.retake is not None else {}),
+            **({"speak_questions": False} if not self.speak_questions else {}),
         }
 
     @classmethod
@@ -184,4 +233,6 @@ class Session(Progress):
             updated_at=data["updated_at"],
             finished_at=data.get("finished_at"),
             summary=data.get("summary", ""),
+            retake=data.get("retake"),
+            speak_questions=bool(data.get("speak_questions", True)),  # sessions from before spoken questions: on
         )

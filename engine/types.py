@@ -181,6 +181,7 @@ class QuestionScore:
     source: str  # voice, text, skipped
     score: int | None
     label: str = ""  # "4", or "3a" for a follow-up; empty in reports stored before follow-ups existed
+    attempts: int = 1  # more than 1: retaken; the score is the best attempt's
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ class SessionView(Progress):
     finished_at: float | None
     pending_count: int
     failed_voice_answers: int
+    retake: int | None = None  # the question being answered again, if any
+    speak_questions: bool = True  # questions go out spoken too, where a voice is installed (/voice on|off)
 
     @classmethod
     def of(cls, session: Session) -> SessionView:
@@ -55,6 +57,8 @@ class SessionView(Progress):
             finished_at=session.finished_at,
             pending_count=session.pending_count,
             failed_voice_answers=session.failed_voice_answers,
+            retake=session.retake,
+            speak_questions=session.speak_questions,
         )
 
     @property

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.service import AnswerGrader, InterviewEngine, SpeechService
+from engine.service import AnswerGrader, InterviewEngine, QuestionVoice, SpeechService
 from engine.speech import AudioConverter, AudioLimits, SpeechPipeline, Transcriber
 from engine.store import MemoryStore, TinyDBStore
 from tests.audio_fixtures import KO_GRAMMAR
@@ -22,6 +22,7 @@ def build_engine(
     limits: AudioLimits | None = None,
     max_audio_bytes: int = 20 * 1024 * 1024,
     grader: AnswerGrader | None = None,
+    voice: QuestionVoice | None = None,
 ) -> tuple[InterviewEngine, TinyDBStore, SpeechPipeline | None]:
     """One engine on files under data_dir; reopen with the same data_dir to simulate a restart."""
     store = TinyDBStore(data_dir / "sessions.json")
@@ -40,6 +41,7 @@ def build_engine(
         audio_dir=data_dir / "audio",
         max_audio_bytes=max_audio_bytes,
         grader=grader,
+        voice=voice,
     )
     return engine, store, pipeline
 

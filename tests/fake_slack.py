@@ -43,6 +43,12 @@ class FakeSlack:
         self.downloads: list[tuple[str, bool]] = []  # (file id, authorised?)
         self.file_delay = 0.0  # seconds each file download waits before its bytes are sent: a slow network
         self.posted: dict[str, dict[str, Any]] = {}  # ts -> message as it stands after any chat.update
+        # Files the bot uploaded (files_upload_v2), in order: data, filename, title, channel, thread_ts,
+        # initial_comment, and a `ts` from the same counter as posted messages, so tests can tell what came first.
+        self.uploaded: list[dict[str, Any]] = []
+        self.fail_uploads = False  # the upload URL answers 500, as a broken upload would
+        self._uploads: dict[str, dict[str, Any]] = {}  # file id -> upload begun, not completed
+        self._upload_ids = itertools.count(1)
         self._files: dict[str, tuple[bytes, str]] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -53,6 +59,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/hooks/{name}", self._hook)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         app.router.add_get("/files-pri/{file_id}/download/{name}", self._download)
         app.router.add_get("/socket", self._socket)
@@ -143,7 +150,10 @@ class FakeSlack:
         if request.headers.get("Authorization") != f"Bearer {token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
-        result = {"ok": False, "error": "unknown_method"} if handler is None else {"ok": True, **handler(args)}
+        try:
+            result = {"ok": False, "error": "unknown_method"} if handler is None else {"ok": True, **handler(args)}
+        except _SlackError as exc:
+            result = {"ok": False, "error": exc.code}
         self._record(method, args)
         return web.json_response(result)
 
@@ -175,6 +185,34 @@ class FakeSlack:
             message.update(text=args.get("text", ""), blocks=args.get("blocks") or [], edited=True)
         return {"channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text", "")}
 
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Step 1 of files_upload_v2: an id and a URL to POST the bytes to."""
+        file_id = f"F{next(self._upload_ids):08d}"
+        self._uploads[file_id] = {"filename": args.get("filename"), "length": int(args.get("length") or 0)}
+        return {"file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}
+
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Step 3: share the uploaded files into a channel (and thread), with an optional comment."""
+        files = json.loads(args.get("files") or "[]")
+        shared = []
+        for item in files:
+            upload = self._uploads.pop(item["id"], None)
+            if upload is None or "data" not in upload:
+                raise _SlackError("file_not_found")
+            record = {
+                "id": item["id"],
+                "ts": self._next_ts(),
+                "data": upload["data"],
+                "filename": upload["filename"],
+                "title": item.get("title"),
+                "channel": args.get("channel_id"),
+                "thread_ts": args.get("thread_ts"),
+                "initial_comment": args.get("initial_comment"),
+            }
+            self.uploaded.append(record)
+            shared.append({"id": item["id"], "name": upload["filename"], "title": item.get("title")})
+        return {"files": shared}
+
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"view": {"id": "V0000001", **(args.get("view") or {})}}
 
@@ -183,6 +221,21 @@ class FakeSlack:
 
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": self.url.replace("http://", "ws://") + "/socket"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files_upload_v2: the file's bytes, POSTed as the body to the URL step 1 gave."""
+        file_id = request.match_info["file_id"]
+        upload = self._uploads.get(file_id)
+        if upload is None:
+            return web.Response(status=404, text="unknown upload")
+        if self.fail_uploads:
+            return web.Response(status=500, text="upload failed")
+        data = await request.read()
+        if upload["length"] and len(data) != upload["length"]:
+            return web.Response(status=400, text="length mismatch")
+        upload["data"] = data
+        self._record("upload", {"file_id": file_id, "bytes": len(data)})
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _hook(self, request: web.Request) -> web.Response:
         self._record("response_url:" + request.match_info["name"], await request.json())
@@ -228,6 +281,14 @@ class FakeSlack:
         if self.file_delay:
             await asyncio.sleep(self.file_delay)
         return web.Response(body=data, content_type=mimetype)
+
+
+class _SlackError(Exception):
+    """A Web API call Slack refuses: {"ok": false, "error": code}."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 # ----- inbound requests, signed the way Slack signs them -------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from aiohttp import web
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Interview Coach", "username": "interview_coach_bot"}
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 # Parameters PTB sends as plain strings; every other form value is JSON-encoded by PTB.
 STRING_PARAMS = {
     "text", "caption", "callback_query_id", "file_id", "url", "secret_token", "action", "parse_mode",
@@ -33,13 +35,19 @@ class Call:
 
 @dataclass
 class BotMessage:
-    """A message the bot sent, with its latest text after any edits."""
+    """A message the bot sent, with its latest text after any edits; a voice note or photo carries its file."""
 
     chat_id: int
     message_id: int
-    text: str
+    text: str  # for a voice note or a photo: its caption ("" without one)
     reply_markup: dict[str, Any] | None = None
     edits: list[str] = field(default_factory=list)
+    kind: str = "text"  # "text", "voice" (sendVoice) or "photo" (sendPhoto)
+    data: bytes = b""  # the uploaded file's bytes, as they arrived
+    filename: str = ""
+    mime_type: str = ""
+    duration: int | None = None  # sendVoice's duration, in seconds
+    sent_at: float = 0.0  # time.monotonic() when the fake received it
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -182,7 +190,35 @@ class FakeTelegram:
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         text = params.get("text", "")
         _check_text(text)
-        message = BotMessage(int(params["chat_id"]), next(self._message_ids), text, params.get("reply_markup"))
+        message = BotMessage(
+            int(params["chat_id"]), next(self._message_ids), text, params.get("reply_markup"), sent_at=time.monotonic()
+        )
+        self.messages.append(message)
+        return _message_json(message)
+
+    async def _m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A voice note uploaded as PTB sends one: multipart, the file in the `voice` part (a FileField)."""
+        return self._file_message(params, "voice")
+
+    async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._file_message(params, "photo")
+
+    def _file_message(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        upload = params.get(kind)
+        if not isinstance(upload, web.FileField):
+            raise _ApiError(400, f"Bad Request: {kind} must be an uploaded file in this fake")
+        caption = params.get("caption") or ""
+        if len(caption) > MAX_CAPTION:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        data = upload.file.read()
+        if not data:
+            raise _ApiError(400, "Bad Request: file must be non-empty")
+        duration = params.get("duration")
+        message = BotMessage(
+            int(params["chat_id"]), next(self._message_ids), caption, params.get("reply_markup"), kind=kind,
+            data=data, filename=upload.filename, mime_type=upload.content_type,
+            duration=int(duration) if duration is not None else None, sent_at=time.monotonic(),
+        )  # fmt: skip
         self.messages.append(message)
         return _message_json(message)
 
@@ -285,11 +321,16 @@ class FakeTelegram:
     # ----- what tests read ---------------------------------------------------------------------------------
 
     def chat(self, chat_id: int) -> list[BotMessage]:
-        """The bot's messages in one chat, in the order sent (texts as last edited)."""
+        """The bot's messages in one chat, in the order sent (texts as last edited), voice notes and photos included."""
         return [m for m in self.messages if m.chat_id == chat_id]
 
     def texts(self, chat_id: int) -> list[str]:
-        return [m.text for m in self.chat(chat_id)]
+        """The text messages of one chat, in order (voice notes and photos left out)."""
+        return [m.text for m in self.chat(chat_id) if m.kind == "text"]
+
+    def files(self, chat_id: int, kind: str | None = None) -> list[BotMessage]:
+        """The voice notes and photos of one chat (or only those of `kind`), in order."""
+        return [m for m in self.chat(chat_id) if m.kind != "text" and (kind is None or m.kind == kind)]
 
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -359,8 +400,25 @@ def _message_json(message: BotMessage) -> dict[str, Any]:
         "date": int(time.time()),
         "chat": {"id": message.chat_id, "type": "private", "first_name": f"User{message.chat_id}"},
         "from": BOT_USER,
-        "text": message.text,
     }
+    file = {"file_id": f"sent-{message.message_id}", "file_unique_id": f"us{message.message_id}"}
+    if message.kind == "voice":
+        data["voice"] = {**file, "duration": message.duration or 0, "file_size": len(message.data)}
+    elif message.kind == "photo":
+        width, height = _png_size(message.data)
+        data["photo"] = [{**file, "width": width, "height": height, "file_size": len(message.data)}]
+    else:
+        data["text"] = message.text
+    if message.kind != "text" and message.text:
+        data["caption"] = message.text
     if message.reply_markup:
         data["reply_markup"] = message.reply_markup
     return data
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's header; (1, 1) for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    return 1, 1

@@ -250,6 +250,10 @@ async def test_telegram_polling_interview_with_voice_admin_view_and_a_sigkill_re
         assert TG_TRANSCRIPT.match(answer) and "Score:" in answer, answer
         texts = fake.texts(CANDIDATE)
         assert texts.index(answer) < next(i for i, t in enumerate(texts) if f"Question 2 of {total}" in t)
+        # Each question also comes as a voice note after its text (the Piper voice of the test extras); the answer's
+        # update is handled once question 2's has gone, and /voice waits its turn behind it.
+        await fake.wait_until(lambda: len(fake.files(CANDIDATE, "voice")) == 2)
+        assert "also comes as a voice note" in await tg_say(fake, CANDIDATE, "/voice", "voice note")
 
         # The admin from the config sees the candidate; the candidate is not an admin.
         refusal = await tg_say(fake, CANDIDATE, "/sessions", "only for the bot's admins")

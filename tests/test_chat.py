@@ -270,9 +270,11 @@ async def test_whole_interview_set_up_step_by_step(engine: InterviewEngine, spee
     assert skipped[0].text == "⏭ Skipped question 3." and "Question 4 of 4" in skipped[1].text
     assert skipped[-1].pointer  # "the next step is in our interview thread": only for surfaces that need it
     last = await run(chat, TG_USER, Text("Thank you, I am excited about the payments platform."))
-    assert [r.kind for r in last] == [Kind.ANSWER, Kind.REPORT, Kind.NOTE]
+    assert [r.kind for r in last] == [Kind.ANSWER, Kind.REPORT, Kind.FILE, Kind.NOTE]
     assert "Answered 3 of 4, skipped 1" in last[1].text and last[1].report is not None
-    assert "end of the interview" in last[2].text
+    chart = last[2].attachment  # the report as a picture, right after its words
+    assert chart is not None and chart.kind == "image" and chart.data[:4] == b"\x89PNG"
+    assert "end of the interview" in last[3].text
     again = await run(chat, TG_USER, Command("report"))
     assert again[0].kind is Kind.REPORT and "Answered 3 of 4, skipped 1" in again[0].text
 

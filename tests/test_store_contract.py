@@ -202,3 +202,16 @@ def test_abandoned_sessions_are_finished_ones(store: SessionStore) -> None:
     assert store.list_sessions(include_finished=False) == []
     assert store.idle_sessions(updated_before=100.0) == []
     assert (store.stats()["active"], store.stats()["archived"]) == (0, 1)
+
+
+def test_sessions_for_lists_one_users_sessions_newest_first_whatever_their_status(store: SessionStore) -> None:
+    assert store.sessions_for("telegram", "u1") == []
+    store.save(doc("u1", "first", status="completed", updated_at=1.0, finished_at=1.0))
+    store.save(doc("u1", "second", status="ended", updated_at=3.0, finished_at=3.0))
+    store.save(doc("u1", "third", updated_at=2.0))
+    store.save(doc("u2", "other", status="completed", updated_at=4.0, finished_at=4.0))
+    store.save(doc("u1", "slack-one", updated_at=5.0, platform="slack"))
+    assert [d["session_id"] for d in store.sessions_for("telegram", "u1")] == ["second", "third", "first"]
+    listed = store.sessions_for("telegram", "u1")
+    listed[0]["status"] = "changed"  # a copy: the store's own is untouched
+    assert store.get("telegram", "u1", "second")["status"] == "ended"  # type: ignore[index]

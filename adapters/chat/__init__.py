@@ -18,6 +18,7 @@ The flow, for every message, button or command:
 from adapters.chat.conversation import MAX_QUEUED_VOICE, READ_ONLY_COMMANDS, Chat, PlaceUnavailable, Surface
 from adapters.chat.parse import DEFAULT_INDUSTRY, OneLine, parse_one_line, split_command
 from adapters.chat.replies import (
+    Attachment,
     Choice,
     Command,
     Document,
@@ -44,6 +45,7 @@ __all__ = [
     "MAX_QUEUED_VOICE",
     "READ_ONLY_COMMANDS",
     "SORRY",
+    "Attachment",
     "Chat",
     "Choice",
     "Command",

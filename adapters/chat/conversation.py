@@ -14,7 +14,9 @@ from typing import Any
 
 from adapters.chat import setup
 from adapters.chat.parse import parse_one_line, split_command
+from adapters.chat.practice import Practice
 from adapters.chat.replies import (
+    Attachment,
     Choice,
     Command,
     Document,
@@ -39,6 +41,7 @@ from engine import (
     AnswerResult,
     InterviewEngine,
     InterviewSpec,
+    Question,
     Recovered,
     Regraded,
     SessionView,
@@ -49,11 +52,13 @@ from engine import (
 logger = logging.getLogger(__name__)
 
 # Commands that only read: a surface may run them ahead of a user's long voice answer.
-READ_ONLY_COMMANDS = frozenset({"start", "help", "status", "repeat", "report", "sessions"})
+READ_ONLY_COMMANDS = frozenset({"start", "help", "status", "repeat", "report", "sessions", "progress"})
 COMMANDS = frozenset(
     {"start", "help", "interview", "cancel", "status", "repeat", "skip", "retry", "end", "report", "language"}
-    | {"forget", "sessions"}
+    | {"forget", "sessions", "voice", "retake", "fix", "progress"}
 )
+# Subcommands that take words after them on subcommand surfaces ("/interview language ko", "/interview retake 3").
+COMMANDS_WITH_ARGS = frozenset({"language", "sessions", "voice", "retake", "fix"})
 # Voice answers one user may have waiting or being transcribed at once; surfaces refuse more (too_many_waiting),
 # so one user's backlog (or a stuck client resending) never grows without bound.
 MAX_QUEUED_VOICE = 3
@@ -80,6 +85,9 @@ class Surface:
     subcommands: bool = False  # every command is a word after /interview ("/interview status")
     admins: frozenset[str] = frozenset()
     max_file_bytes: int | None = None  # the platform's own download cap, if lower than the engine's limit
+    # The spoken questions' audio format, one the platform plays inline: "ogg" (Opus, Telegram's voice notes) or
+    # "mp3" (Slack).
+    audio_format: str = "ogg"
     no_place: str = "I couldn't open a conversation with you to run the interview in. Please try again."
 
 
@@ -96,6 +104,7 @@ class Chat:
         # Updates whose voice answer the restart's recovery has finished and replied to: run again from the inbox,
         # they must not be answered a second time.
         self._recovered_ids: set[str] = set()
+        self.practice = Practice(self)
 
     # ----- what surfaces ask --------------------------------------------------------------------------------
 
@@ -180,12 +189,15 @@ class Chat:
         )  # fmt: skip
         question = item.follow_up
         if question is not None and session.current_question == question:
-            label = session.label(session.position)
+            label = session.current_label
             before = session.label(session.position + 1)
-            yield Reply(
+            asked = Reply(
                 Kind.QUESTION, self.words.follow_up(question, label, session.planned, before), to=session.route,
                 question=question, label=label, total=session.planned,
             )  # fmt: skip
+            yield asked
+            async for reply in self._spoken(session, asked):
+                yield reply
 
     async def recovered(self, item: Recovered, *, edit: Edit = Edit.NONE) -> AsyncIterator[Reply]:
         """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
@@ -243,7 +255,7 @@ class Chat:
         name, args = event.name.lower(), " ".join(event.args.split())
         if self.surface.subcommands and name == "interview" and args:
             verb, rest = split_command(args)
-            if verb in COMMANDS - {"interview", "start"} and (not rest or verb in ("language", "sessions")):
+            if verb in COMMANDS - {"interview", "start"} and (not rest or verb in COMMANDS_WITH_ARGS):
                 return verb, rest
         return name, args
 
@@ -266,9 +278,12 @@ class Chat:
             yield await self._status(user)
         elif name == "repeat":
             session = await self.engine.get_session(user)
-            yield self._question_reply(session)
+            asked = self._question_reply(session)
+            yield asked
             if session.current_question is not None:
-                yield Reply(Kind.NOTE, words.question_elsewhere(session.label(session.position)), pointer=True)
+                yield Reply(Kind.NOTE, words.question_elsewhere(session.current_label), pointer=True)
+            async for reply in self._spoken(session, asked):
+                yield reply
         elif name == "skip":
             result = await self.engine.skip(user)
             async for reply in self._after_answer(result):
@@ -283,6 +298,8 @@ class Chat:
             lead = words.ended()
             text = f"{lead}\n\n{words.report(report)}"
             yield Reply(Kind.REPORT, text, to=session.route, report=report, lead=lead)
+            async for reply in self.practice.report(user, report, session):
+                yield reply
             yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
         elif name == "report":
             try:
@@ -292,9 +309,22 @@ class Chat:
                 return
             report = await self.engine.report(user)
             yield Reply(Kind.REPORT, words.report(report), to=session.route, report=report)
+            async for reply in self.practice.report(user, report, session):
+                yield reply
             yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
+        elif name == "retake":
+            async for reply in self.practice.retake(user, args):
+                yield reply
+        elif name == "fix":
+            async for reply in self.practice.fix(user, args):
+                yield reply
+        elif name == "progress":
+            async for reply in self.practice.progress(user):
+                yield reply
         elif name == "language":
             yield await self._language(user, args)
+        elif name == "voice":
+            yield await self._voice_setting(user, args)
         elif name == "forget":
             options = (Option("🗑 Yes, delete everything", "f:yes", "danger"), Option("Cancel", "f:no"))
             yield Reply(Kind.PROMPT, words.forget_confirm(), options)
@@ -347,7 +377,7 @@ class Chat:
         )  # fmt: skip
         if self.surface.threads:  # the renderer has moved the interview into the INTRO's thread by now
             session = await self.engine.get_session(user)
-        yield Reply(
+        asked = Reply(
             Kind.QUESTION,
             self.words.question(started.question, "1", session.planned),
             to=session.route,
@@ -355,7 +385,10 @@ class Chat:
             label="1",
             total=session.planned,
         )
+        yield asked
         yield Reply(Kind.NOTE, self.words.started_elsewhere(), pointer=True)
+        async for reply in self._spoken(session, asked):
+            yield reply
 
     async def _end_for_restart(self, user: User) -> AsyncIterator[Reply]:
         """End the active interview so a new one can start; its report goes where it lived."""
@@ -440,10 +473,13 @@ class Chat:
         )  # fmt: skip
         if result.report is not None:
             yield Reply(Kind.REPORT, self.words.report(result.report), to=route, report=result.report)
+            user = User(session.platform, session.user_id, session.name)
+            async for reply in self.practice.report(user, result.report, session):
+                yield reply
             yield Reply(Kind.NOTE, self.words.finished(), to=route)
         elif result.next_question is not None:
-            label = session.label(session.position)
-            yield Reply(
+            label = session.current_label
+            asked = Reply(
                 Kind.QUESTION,
                 self.words.question(result.next_question, label, session.planned),
                 to=route,
@@ -451,6 +487,9 @@ class Chat:
                 label=label,
                 total=session.planned,
             )
+            yield asked
+            async for reply in self._spoken(session, asked):
+                yield reply
 
     async def _download(self, file: FileSource, *, into: Sink | None = None) -> bytes | None:
         """The file's bytes, or with `into` the file saved there (and b""); None when the platform would not give it."""
@@ -516,8 +555,11 @@ class Chat:
             await self.engine.clear_draft(user)
             session = await self.engine.get_session(user)
             yield Reply(Kind.NOTE, self.words.resuming(), edit=Edit.PRESSED)
-            yield self._question_reply(session)
-            yield Reply(Kind.NOTE, self.words.question_elsewhere(session.label(session.position)), pointer=True)
+            asked = self._question_reply(session)
+            yield asked
+            yield Reply(Kind.NOTE, self.words.question_elsewhere(session.current_label), pointer=True)
+            async for reply in self._spoken(session, asked):
+                yield reply
             return
         draft = await self.wizard.load(user, steps=(CONFIRM,))
         if draft is None and self.surface.forms:
@@ -554,6 +596,57 @@ class Chat:
             return Reply(Kind.NOTE, self.words.no_interviews_yet())
         return Reply(Kind.STATUS, self.words.status_of_last(latest))
 
+    async def ask_current(self, session: SessionView) -> AsyncIterator[Reply]:
+        """The question the session waits for (or that it is finished), then, where questions are spoken, its voice
+        note."""
+        asked = self._question_reply(session)
+        yield asked
+        async for reply in self._spoken(session, asked):
+            yield reply
+
+    async def _spoken(self, session: SessionView, asked: Reply) -> AsyncIterator[Reply]:
+        """The question that `asked` showed, as a voice note after it, when this session's questions are spoken.
+
+        The text has been shown by the time this runs (a renderer shows each reply before asking for the next), so the
+        audio never holds the question back. No voice, or a synthesis that failed (logged where it failed): nothing
+        more is sent, and nothing is said about it; the interview goes on in text.
+        """
+        question = asked.question
+        if asked.kind is not Kind.QUESTION or question is None or not self.engine.voice_for(session):
+            return
+        index = _index_of(session, question)
+        if index is None:
+            return
+        user = User(session.platform, session.user_id, session.name)
+        fmt = self.surface.audio_format
+        try:
+            spoken = await self.engine.question_audio(user, session.session_id, index, fmt)
+        except errors.EngineError as exc:  # e.g. the candidate forgot their sessions meanwhile
+            logger.info(
+                "question not spoken platform=%s user=%s session=%s code=%s",
+                user.platform, user.user_id, session.session_id, exc.code,
+            )  # fmt: skip
+            return
+        except Exception:  # the audio is an extra: it must never cost the candidate the interview
+            logger.warning(
+                "question not spoken platform=%s user=%s session=%s",
+                user.platform, user.user_id, session.session_id, exc_info=True,
+            )  # fmt: skip
+            return
+        if spoken is None:
+            return
+        attachment = Attachment(
+            kind="voice",
+            data=spoken.data,
+            mime_type=spoken.mime_type,
+            filename=f"question-{asked.label or index + 1}.{fmt}",
+            duration_seconds=spoken.duration_seconds,
+            title=self.words.spoken_title(question, asked.label),
+        )
+        yield Reply(
+            Kind.FILE, "", to=asked.to, question=question, label=asked.label, total=asked.total, attachment=attachment
+        )
+
     def _question_reply(self, session: SessionView) -> Reply:
         question = session.current_question
         return Reply(
@@ -561,7 +654,7 @@ class Chat:
             self.words.current_question(session),
             to=session.route if question else None,
             question=question,
-            label=session.label(session.position),
+            label=session.current_label,
             total=session.planned,
         )
 
@@ -578,6 +671,24 @@ class Chat:
         session = await self.engine.set_language(user, args)
         available = self.engine.voice_available(session.language)
         return Reply(Kind.NOTE, words.language_set(session.language, available=available))
+
+    async def _voice_setting(self, user: User, args: str) -> Reply:
+        """/voice [on|off]: whether this interview's questions also come spoken, kept in the session."""
+        words = self.words
+        wanted = args.lower()
+        if wanted not in ("", "on", "off"):
+            return Reply(Kind.NOTE, words.voice_usage())
+        installed = self.engine.can_speak_questions
+        if not wanted:
+            active = await self._active(user)
+            if active is None:
+                return Reply(Kind.NOTE, words.voice_no_interview(installed=installed))
+            return Reply(Kind.NOTE, words.voice_current(active.speak_questions, installed=installed))
+        try:
+            session = await self.engine.set_speak_questions(user, wanted == "on")
+        except errors.SessionNotFound:
+            return Reply(Kind.NOTE, words.voice_no_interview(installed=installed))
+        return Reply(Kind.NOTE, words.voice_set(session.speak_questions, installed=installed))
 
     async def _unsupported(self, user: User, event: Unsupported) -> AsyncIterator[Reply]:
         draft = await self.wizard.load(user)
@@ -640,3 +751,10 @@ class Chat:
         if step.spec is not None:
             async for reply in self._start(user, step.spec, place):
                 yield reply
+
+
+def _index_of(session: SessionView, question: Question) -> int | None:
+    """Where a question stands in the session: the current one's index, else its first place (None if gone)."""
+    if session.current_index is not None and session.current_question == question:
+        return session.current_index
+    return next((n for n, asked in enumerate(session.questions) if asked == question), None)

@@ -126,6 +126,7 @@ class Kind(enum.Enum):
     REPORT = "report"
     SESSIONS = "sessions"  # the admin table
     FORM = "form"  # open the set-up form (Slack's modal); only on surfaces with forms
+    FILE = "file"  # `attachment`: a spoken question (voice note) or a chart (image), with `text` as its caption
 
 
 class Edit(enum.Enum):
@@ -186,6 +187,19 @@ class SetupForm:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent beside the text: a spoken question or a chart. Renderers send it as their platform's voice
+    note or photo (Telegram) or as a file in the interview's thread (Slack)."""
+
+    kind: str  # "voice" or "image"
+    data: bytes
+    mime_type: str  # audio/ogg (Opus) or audio/mpeg for voice, image/png for image
+    filename: str
+    duration_seconds: float = 0.0  # voice only
+    title: str = ""  # a short name shown with the file ("Question 3", "Your interview in a chart")
+
+
+@dataclass(frozen=True)
 class Reply:
     """One thing to show the user. `text` is always complete plain text in this layer's words; the other
     fields let a renderer do better than plain text where its platform can."""
@@ -209,6 +223,7 @@ class Reply:
     spec: InterviewSpec | None = None
     sessions: SessionsPage | None = None
     form: SetupForm | None = None
+    attachment: Attachment | None = None  # Kind.FILE only
     # The opening words of `text` before its structured part ("Interview ended."), for renderers that lay out
     # the structured part themselves and would otherwise lose them.
     lead: str = ""

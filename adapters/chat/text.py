@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from engine import ABANDONED, ACTIVE, COMPLETED, ENDED
 
 CATEGORY_LABELS = {
@@ -13,6 +16,7 @@ CATEGORY_LABELS = {
     "gap": "skill gap",
     "motivation": "motivation",
     "closing": "closing",
+    "follow-up": "follow-up",
 }
 
 
@@ -81,6 +85,22 @@ def shorten(text: str, width: int) -> str:
     """One line of at most `width` characters, cut with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+UNSURE_MARK = "(?)"
+
+
+def mark_unsure(text: str, unsure: Iterable[str]) -> str:
+    """The transcript with each word the recogniser was unsure of marked "word(?)", so the candidate sees where it
+    may have misheard (and can correct it)."""
+    doubtful = {word.lower() for word in unsure}
+    if not doubtful:
+        return text
+    return re.sub(
+        r"[^\W_]+(?:'[^\W_]+)?",
+        lambda m: m.group(0) + UNSURE_MARK if m.group(0).lower() in doubtful else m.group(0),
+        text,
+    )
 
 
 def counts(found: dict[str, int]) -> str:

@@ -7,17 +7,20 @@ renderer escapes it for its platform and may lay it out richer (Slack blocks), b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from adapters.chat.text import (
     STAR_LABELS,
     STAR_PARTS,
     STATE_LABELS,
+    UNSURE_MARK,
     ago,
     category_label,
     counts,
     duration,
     limit_megabytes,
+    mark_unsure,
     megabytes,
     round_label,
     shorten,
@@ -29,6 +32,7 @@ from engine import (
     AnswerResult,
     Feedback,
     InterviewSpec,
+    ProgressEntry,
     Question,
     Report,
     SessionSummary,
@@ -51,6 +55,7 @@ FIELD_LABELS = {
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment; your interview is safe."
 
 STILL_OPEN = "the question is still open"
+MAX_PROGRESS_LINES = 10  # /progress lists the latest interviews; the chart shows them all
 # The report's headings, shared by the plain text below and the richer layouts renderers build (Slack's blocks).
 REPORT_LABELS = {
     "title": "📋 Interview report",
@@ -97,6 +102,13 @@ class Words:
             f"{self.question(question, label, total)}\n\n"
             f"(One more on your last answer before question {before}, which I'll ask again after this one.)"
         )
+
+    @staticmethod
+    def spoken_title(question: Question, label: str) -> str:
+        """The name of a question's voice note where a platform shows one ("Question 3, spoken")."""
+        if question.category == FOLLOW_UP:
+            return f"Follow-up question {label}, spoken"
+        return f"Question {label}, spoken"
 
     def answer_hint(self) -> str:
         return f"Answer with {self.a_voice} or type your answer. {self.cmd('skip')} skips the question."
@@ -156,23 +168,37 @@ class Words:
             return f"Skipped question {label} of {total}."
         return f"Answer {label} of {total}" + (" (typed)" if source == "text" else "")
 
-    @staticmethod
-    def answer_head(result: AnswerResult) -> str:
-        """The first lines of a reply to an answer: what was heard, or that a typed answer or skip arrived."""
+    def answer_head(self, result: AnswerResult) -> str:
+        """The first lines of a reply to an answer: what was heard (words the recogniser was unsure of marked, with
+        how to correct them), or that a typed answer or skip arrived."""
         answer = result.answer
         if answer.source == "skipped":
             return f"⏭ Skipped question {result.session.label(answer.index)}."
+        if answer.corrected:
+            return f"📝 Your answer now reads:\n“{answer.text}”"
         if answer.source == "voice":
             length = f" ({duration(answer.duration)})" if answer.duration else ""
-            return f"🎙 I heard{length}:\n“{answer.text}”"
+            unsure = result.feedback.unsure_words if result.feedback else ()
+            heard = f"🎙 I heard{length}:\n“{mark_unsure(answer.text, unsure)}”"
+            return f"{heard}\n{self.unsure_hint()}" if unsure else heard
         return "✍️ Typed answer received."
 
+    def unsure_hint(self) -> str:
+        """Under a transcript with words marked unsure: what the mark means and how to correct them."""
+        return f"{UNSURE_MARK} = I wasn't sure of that word. Misheard? Send {self.cmd('fix')} and what you said."
+
+    @staticmethod
+    def attempts(attempts: int) -> str:
+        """After a report line's score: how many tries the question had, when retaken."""
+        return f" (best of {attempts} attempts)" if attempts > 1 else ""
+
     def answer(self, result: AnswerResult) -> str:
-        """What the candidate said (transcript for voice) and the feedback on it."""
+        """What the candidate said (transcript for voice), the feedback on it, and on a retake what changed."""
         head = self.answer_head(result)
-        if result.feedback is None:
-            return head
-        return f"{head}\n\n{self.feedback(result.feedback)}"
+        text = head if result.feedback is None else f"{head}\n\n{self.feedback(result.feedback)}"
+        if result.comparison:
+            text += "\n\n" + self.comparison(result.comparison)
+        return text
 
     @staticmethod
     def transcribing(ahead: int) -> str:
@@ -211,7 +237,7 @@ class Words:
                 via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
                 lines.append(
                     f"{item.label or item.index + 1}. ({category_label(item.category)}) "
-                    f"{shorten(item.question, 80)}: {score}{via}"
+                    f"{shorten(item.question, 80)}: {score}{via}{Words.attempts(item.attempts)}"
                 )
         if report.strengths:
             lines += ["", "Strengths:", *(f"• {s}" for s in report.strengths)]
@@ -261,7 +287,7 @@ class Words:
             lines.append(f"Voice answers still being processed: {session.pending_count}")
         if session.current_question is not None:
             lines.append(
-                f"Waiting for your answer to question {session.label(session.position)}. "
+                f"Waiting for your answer to question {session.current_label}. "
                 f"Send {self.cmd('repeat')} to see it again."
             )
         return "\n".join(lines)
@@ -284,7 +310,7 @@ class Words:
         question = session.current_question
         if question is None:
             return f"This interview is finished. Send {self.cmd('report')} for the report."
-        return self.question(question, session.label(session.position), session.planned)
+        return self.question(question, session.current_label, session.planned)
 
     # ----- starting -----------------------------------------------------------------------------------------------
 
@@ -310,10 +336,14 @@ class Words:
                 f"{c('repeat')}: show the current question again",
                 f"{c('skip')}: skip the current question",
                 f"{c('retry')}: transcribe your last voice answer again after a failure",
+                f"{c('retake')} [number]: answer a question again (default your last) and compare the two",
+                f"{c('fix')} <what you said>: correct what I heard in your last answer",
                 f"{c('end')}: end the interview now and get the report",
-                f"{c('report')}: the report of your latest interview",
+                f"{c('report')}: the report of your latest interview, with a chart",
+                f"{c('progress')}: your finished interviews over time, with a chart",
                 f"{c('language')} [code]: the language your voice answers are transcribed in "
                 f"(e.g. {c('language')} en-us)",
+                f"{c('voice')} on|off: hear each question as {self.a_voice} too, or read it only",
                 f"{c('forget')}: delete all your interviews and recordings",
                 f"{c('cancel')}: stop a set-up in progress",
                 f"{c('help')}: this list",
@@ -351,7 +381,7 @@ class Words:
         spec = session.spec
         return (
             f"You already have an interview in progress: {spec.role_title} at {spec.company_name}, question "
-            f"{session.label(session.position)} of {session.planned}. Resume it, or end it and start a new one?"
+            f"{session.current_label} of {session.planned}. Resume it, or end it and start a new one?"
         )
 
     @staticmethod
@@ -458,6 +488,33 @@ class Words:
             text += " There's no speech model for it installed, so please type your answers (or pick another)."
         return text
 
+    def voice_usage(self) -> str:
+        c = self.cmd
+        return f"Send {c('voice')} on or {c('voice')} off (or just {c('voice')} to see how it is set)."
+
+    def voice_no_interview(self, *, installed: bool) -> str:
+        if not installed:
+            return "Questions come as text only here: no voice is installed to speak them."
+        return (
+            f"Spoken questions are set per interview: each question also comes as {self.a_voice}. Start one with "
+            f"{self.cmd('interview')}, then send {self.cmd('voice')} off if you'd rather only read them."
+        )
+
+    def voice_current(self, on: bool, *, installed: bool) -> str:
+        c = self.cmd
+        if not installed:
+            return "Questions come as text only here: no voice is installed to speak them."
+        if on:
+            return f"Each question also comes as {self.a_voice}. Send {c('voice')} off to only read them."
+        return f"Questions come as text only. Send {c('voice')} on to hear each one as {self.a_voice} too."
+
+    def voice_set(self, on: bool, *, installed: bool) -> str:
+        if not on:
+            return f"Done: questions come as text only now. Send {self.cmd('voice')} on to hear them again."
+        if not installed:
+            return "Done, but no voice is installed to speak the questions, so they still come as text only."
+        return f"Done: from the next question on, each one also comes as {self.a_voice}."
+
     @staticmethod
     def forget_confirm() -> str:
         return "This deletes all your interviews, answers, reports and recordings. It can't be undone. Are you sure?"
@@ -544,6 +601,114 @@ class Words:
     def download_failed(self, platform: str) -> str:
         return f"I couldn't download that file from {platform}. Please send it again."
 
+    # ----- practising again ------------------------------------------------------------------------------------
+
+    def retake_started(self, label: str, previous_score: int | None) -> str:
+        before = f" Your last attempt scored {previous_score}/100." if previous_score is not None else ""
+        return f"🔁 Question {label} again.{before} Answer it once more and I'll compare the two."
+
+    def retake_nothing_yet(self) -> str:
+        return f"There's nothing to retake yet: answer a question first, then send {self.cmd('retake')}."
+
+    def retake_unknown(self, label: str) -> str:
+        return (
+            f"There's no question {label} in this interview. Send {self.cmd('retake')} for your last answer, "
+            f"or {self.cmd('retake')} followed by the number of a question you've answered."
+        )
+
+    def retake_refused(self, label: str, why: str) -> str:
+        if "being processed" in why:
+            return "A voice answer of yours is still being processed. Try the retake again once its feedback is in."
+        return f"Question {label} hasn't been answered yet, so there's nothing to retake. Answer it first."
+
+    def fix_usage(self) -> str:
+        return (
+            f"Send {self.cmd('fix')} followed by what you actually said, e.g. “{self.cmd('fix')} I led the "
+            "migration to PostgreSQL”. It replaces the transcript of your last answer and judges it again; "
+            "pace and pauses stay as your recording showed them."
+        )
+
+    def fix_nothing_yet(self) -> str:
+        return "There's no answer to correct yet."
+
+    @staticmethod
+    def fixed(label: str, original: str, source: str) -> str:
+        before = "I had heard" if source == "voice" else "You had typed"
+        return f"✏️ Answer {label} corrected ({before}: “{shorten(original, 200)}”). Judged again on your words:"
+
+    @staticmethod
+    def comparison(comparison: Mapping[str, Any]) -> str:
+        """How a retake compares with the attempt before: only the figures both attempts have."""
+
+        def change(name: str, key: str, unit: str = "") -> str | None:
+            pair = comparison.get(key) or {}
+            before, after = pair.get("before"), pair.get("after")
+            if before is None or after is None:
+                return None
+            return f"{name}: {before:.0f}{unit} → {after:.0f}{unit}"
+
+        score = comparison.get("score") or {}
+        before, after = score.get("before"), score.get("after")
+        head = f"📈 Compared with attempt {comparison.get('previous_attempt', 1)}: "
+        if before is None:
+            head += f"score {after}/100 (you skipped it before)"
+        else:
+            delta = (after or 0) - before
+            head += f"score {before} → {after} ({delta:+d})"
+        lines = [head]
+        parts = comparison.get("parts") or {}
+        shown = [
+            f"{name} {pair['before']}→{pair['after']}"
+            for name, pair in parts.items()
+            if pair.get("before") is not None and pair.get("after") is not None
+        ]
+        if shown:
+            lines.append("Parts: " + ", ".join(shown))
+        for line in (
+            change("Filler words", "fillers"),
+            change("Long pauses", "pauses"),
+            change("Pace", "wpm", " wpm"),
+        ):
+            if line:
+                lines.append(line)
+        gained = comparison.get("key_points_gained") or []
+        dropped = comparison.get("key_points_dropped") or []
+        if gained:
+            lines.append("➕ Newly covered: " + "; ".join(gained))
+        if dropped:
+            lines.append("➖ No longer covered: " + "; ".join(dropped))
+        return "\n".join(lines)
+
+    def no_progress_yet(self) -> str:
+        return f"No finished interview yet. Finish one (or {self.cmd('end')} it) to start your progress line."
+
+    @staticmethod
+    def progress(entries: Sequence[ProgressEntry]) -> str:
+        """The candidate's finished interviews, oldest first, and the change since the first."""
+        lines = [f"📊 Your progress over {len(entries)} interview{'s' if len(entries) != 1 else ''}:"]
+        for entry in entries[-MAX_PROGRESS_LINES:]:
+            when = time.strftime("%Y-%m-%d", time.gmtime(entry.finished_at))
+            figures = [f"{entry.score}/100"]
+            if entry.wpm is not None:
+                figures.append(f"{entry.wpm:.0f} wpm")
+            if entry.fillers_per_100 is not None:
+                figures.append(f"{entry.fillers_per_100:g} fillers/100 words")
+            if entry.coverage is not None:
+                figures.append(f"{entry.coverage:.0%} key points")
+            lines.append(f"• {when} · {entry.role_title} at {entry.company_name}: " + " · ".join(figures))
+        if len(entries) > 1:
+            first, last = entries[0], entries[-1]
+            lines.append(f"Score since your first: {first.score} → {last.score} ({last.score - first.score:+d})")
+        return "\n".join(lines)
+
+    @staticmethod
+    def progress_chart_title() -> str:
+        return "Your progress over time"
+
+    @staticmethod
+    def report_chart_title() -> str:
+        return "Your interview in a chart"
+
     def error(self, exc: errors.EngineError) -> str:
         """Friendly words for each engine error; unknown codes get a polite generic apology."""
         c = self.cmd
@@ -579,6 +744,8 @@ class Words:
             "session_not_found": f"There's no interview running. Send {c('interview')} to start one.",
             "session_in_progress": "You already have an interview in progress. Resume it or end it first.",
             "session_conflict": "A session with that id already exists with different settings.",
+            "no_answer_yet": "There's no answer to work on yet: answer a question first.",
+            "question_not_found": f"That question hasn't been asked yet. Send {c('repeat')} to see the current one.",
             "session_completed": f"That interview is already finished. Send {c('report')} for its report or "
             f"{c('interview')} to start a new one.",
             "audio_error": f"I couldn't use that audio. Please record your answer again; {STILL_OPEN}.",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,7 @@ CONFIG = web.AppKey("http_config", HttpConfig)
 VERSION = web.AppKey("version", str)
 STARTED = web.AppKey("started_monotonic", float)
 
+PNG = "image/png"
 MOUNT = "/api"  # where the server mounts the sub-application; the routes below are relative to it
 PLATFORM = "http"
 INTERVIEW_PREFIX = "/api/interview/"
@@ -55,6 +58,9 @@ UPLOAD_CHUNK = 64 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TEXT_FIELDS = ("role_title", "company_name", "industry")
 OPTIONAL_TEXT_FIELDS = ("cv", "jd", "language")
+QUESTION_AUDIO_PATH = "/api/interview/question-audio/{user_id}/{session_id}/{index}"
+AUDIO_FORMATS = ("ogg", "mp3")  # ?format=; ogg (Opus) by default
+QUESTION_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII digits only (str.isdigit takes "²"), and no absurd numbers
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,12 @@ def create_api(engine: InterviewEngine, config: HttpConfig, *, version: str) -> 
             web.post("/interview/retry", retry_answer, expect_handler=expect_within_limit),
             web.post("/interview/end", end_interview, expect_handler=expect_within_limit),
             web.get("/interview/report/{user_id}/{session_id}", get_report),
+            web.get("/interview/question-audio/{user_id}/{session_id}/{question_index}", get_question_audio),
+            web.post("/interview/retake", retake_question, expect_handler=expect_within_limit),
+            web.post("/interview/correct", correct_transcript, expect_handler=expect_within_limit),
+            web.get("/interview/report/{user_id}/{session_id}/chart.png", report_chart),
+            web.get("/interview/progress/{user_id}", get_progress),
+            web.get("/interview/progress/{user_id}/chart.png", progress_chart),
             web.get("/interview/debug/sessions", debug_sessions),
             web.get("/openapi.json", openapi_document),
         ]
@@ -127,6 +139,9 @@ async def start_interview(request: web.Request) -> web.Response:
     round_type = payload.get("round_type") or "full"
     if not isinstance(round_type, str) or round_type.strip().lower() not in ROUND_TYPES:
         problems["round_type"] = f"must be one of {', '.join(ROUND_TYPES)}"
+    speak_questions = payload.get("speak_questions", True)
+    if not isinstance(speak_questions, bool):
+        problems["speak_questions"] = "must be true or false"
     if problems:
         raise errors.InvalidInput(problems)
     engine = request.app[ENGINE]
@@ -134,13 +149,14 @@ async def start_interview(request: web.Request) -> web.Response:
         User(PLATFORM, user_id),
         InterviewSpec(**values, round_type=round_type.strip().lower()),
         session_id=session_id,
+        speak_questions=speak_questions,
     )
     session = result.session
     # A finished session started again answers with its last question, as the engine does.
     index = session.position if session.current_question is not None else session.total - 1
     body = {
         **_session_json(session, engine),
-        "question": _question_json(result.question, index, session),
+        "question": _question_json(result.question, index, session, engine),
         "resumed": result.resumed,
     }
     return web.json_response(body, status=200 if result.resumed else 201, dumps=_dumps)
@@ -181,21 +197,23 @@ async def submit_answer(request: web.Request) -> web.Response:
             result = await engine.answer_audio(user, form.audio, session_id=session_id, delivery_id=key)
         else:
             result = await engine.answer_text(user, form.text or "", session_id=session_id, delivery_id=key)
-    return web.json_response(_answer_result_json(result), dumps=_dumps)
+    return web.json_response(_answer_result_json(result, engine), dumps=_dumps)
 
 
 async def skip_question(request: web.Request) -> web.Response:
     """Skip the current question; the next one (or the final report) comes back."""
     user, session_id = _body_ids(await _json_object(request))
-    result = await request.app[ENGINE].skip(user, session_id=session_id, delivery_id=_idempotency_key(request))
-    return web.json_response(_answer_result_json(result), dumps=_dumps)
+    engine = request.app[ENGINE]
+    result = await engine.skip(user, session_id=session_id, delivery_id=_idempotency_key(request))
+    return web.json_response(_answer_result_json(result, engine), dumps=_dumps)
 
 
 async def retry_answer(request: web.Request) -> web.Response:
     """Transcribe again a voice answer whose transcription failed (503), from the recording the server kept."""
     user, session_id = _body_ids(await _json_object(request))
-    result = await request.app[ENGINE].retry(user, session_id=session_id)
-    return web.json_response(_answer_result_json(result), dumps=_dumps)
+    engine = request.app[ENGINE]
+    result = await engine.retry(user, session_id=session_id)
+    return web.json_response(_answer_result_json(result, engine), dumps=_dumps)
 
 
 async def end_interview(request: web.Request) -> web.Response:
@@ -210,6 +228,105 @@ async def get_report(request: web.Request) -> web.Response:
     user, session_id = _path_ids(request)
     report = await request.app[ENGINE].report(user, session_id=session_id)
     return web.json_response(_report_json(user, session_id, report), dumps=_dumps)
+
+
+async def get_question_audio(request: web.Request) -> web.Response:
+    """A question this session has asked, spoken: audio/ogg (Opus), or audio/mpeg with ?format=mp3.
+
+    Nothing from the request names a file: the ids find the session, the index a question in it, and the audio
+    comes from the synthesiser (or its cache, keyed by a hash of the text).
+    """
+    user, session_id = _path_ids(request)
+    problems: dict[str, str] = {}
+    raw_index = request.match_info.get("question_index", "")
+    if not QUESTION_INDEX.fullmatch(raw_index):
+        problems["question_index"] = "must be a whole number from 0 (as `index` in the state)"
+    fmt = request.query.get("format", "ogg")
+    if fmt not in AUDIO_FORMATS:
+        problems["format"] = f"must be one of {', '.join(AUDIO_FORMATS)}"
+    if problems:
+        raise errors.InvalidInput(problems)
+    spoken = await request.app[ENGINE].question_audio(user, session_id, int(raw_index), fmt)
+    if spoken is None:
+        raise ApiError(
+            404,
+            "No audio",
+            "voice_unavailable",
+            "No voice is installed to speak the questions (or it could not speak this one). An admin can add one "
+            "with `interview-bot models fetch-voice en-us`.",
+            hint="The question's text is in GET /api/interview/state/{user_id}/{session_id}",
+        )
+    return web.Response(
+        body=spoken.data,
+        content_type=spoken.mime_type,
+        headers={
+            # A follow-up question the model adds moves the later ones along, so an index may speak another question.
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="question-{int(raw_index) + 1}.{fmt}"',
+            "X-Audio-Duration": f"{spoken.duration_seconds:.2f}",
+        },
+    )
+
+
+async def retake_question(request: web.Request) -> web.Response:
+    """Answer a question again (default: the last one answered); the state's current question becomes it."""
+    payload = await _json_object(request)
+    user, session_id = _body_ids(payload)
+    index = _optional_index(payload, "question_index")
+    engine = request.app[ENGINE]
+    session = await engine.retake(user, session_id=session_id, question_index=index)
+    return web.json_response(_session_json(session, engine), dumps=_dumps)
+
+
+async def correct_transcript(request: web.Request) -> web.Response:
+    """Replace an answer's transcript with what the candidate said (default: the last answer) and judge it again."""
+    payload = await _json_object(request)
+    user, session_id = _body_ids(payload)
+    index = _optional_index(payload, "answer_index")
+    text = payload.get("text")
+    if not isinstance(text, str):
+        raise errors.InvalidInput({"text": "is required: the corrected transcript"})
+    engine = request.app[ENGINE]
+    result = await engine.correct(user, text, session_id=session_id, answer_index=index)
+    return web.json_response(_answer_result_json(result, engine), dumps=_dumps)
+
+
+async def report_chart(request: web.Request) -> web.Response:
+    """The report as a PNG: score per question with its parts, pace against the band, fillers and pauses."""
+    user, session_id = _path_ids(request)
+    png = await request.app[ENGINE].report_chart(user, session_id=session_id)  # 409 before any answer
+    return web.Response(body=png, content_type=PNG, headers={"Cache-Control": "no-store"})
+
+
+async def get_progress(request: web.Request) -> web.Response:
+    """The candidate's finished interviews over time, oldest first."""
+    user = _path_user(request)
+    entries = await request.app[ENGINE].progress(user)
+    body: dict[str, Any] = {"user_id": user.user_id, "interviews": [entry.to_dict() for entry in entries]}
+    return web.json_response(body, dumps=_dumps)
+
+
+async def progress_chart(request: web.Request) -> web.Response:
+    """The progress as a PNG; 409 (no_answer_yet) before a first finished interview."""
+    png = await request.app[ENGINE].progress_chart(_path_user(request))
+    return web.Response(body=png, content_type=PNG, headers={"Cache-Control": "no-store"})
+
+
+def _path_user(request: web.Request) -> User:
+    problems: dict[str, str] = {}
+    user_id = _id_value(request.match_info.get("user_id"), "user_id", problems)
+    if problems:
+        raise errors.InvalidInput(problems)
+    return User(PLATFORM, user_id)
+
+
+def _optional_index(payload: dict[str, Any], name: str) -> int | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise errors.InvalidInput({name: "must be a whole number from 0 (as `index` in the state)"})
+    return value
 
 
 async def debug_sessions(request: web.Request) -> web.Response:
@@ -261,6 +378,8 @@ async def healthz(api: web.Application) -> web.Response:
         "queue_depth": health.get("queue_depth", 0),
         # The optional model grader: configured, and how its last call went (ok or error, latency).
         "llm": health.get("llm", {"configured": False}),
+        # Spoken questions: on or off, and each language's voice (loaded, or why it does not load).
+        "voice": health.get("voice", {"enabled": False, "speaks_questions": False}),
         "version": api[VERSION],
         "uptime_seconds": round(time.monotonic() - api[STARTED], 1),
     }
@@ -495,19 +614,38 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def _question_json(question: Question | None, index: int, session: SessionView) -> dict[str, Any] | None:
+def _question_json(
+    question: Question | None, index: int, session: SessionView, engine: InterviewEngine | None = None
+) -> dict[str, Any] | None:
+    """A question as the API shows it; `audio_url` where it is offered spoken (null without `engine` to ask)."""
     if question is None:
         return None
-    return {"index": index, "number": index + 1, "label": session.label(index), **question.to_dict()}
+    return {
+        "index": index,
+        "number": index + 1,
+        "label": session.label(index),
+        **question.to_dict(),
+        "audio_url": _audio_url(session, index) if engine is not None and engine.voice_for(session) else None,
+    }
 
 
-def _progress_json(session: SessionView) -> dict[str, int]:
+def _audio_url(session: SessionView, index: int) -> str:
+    """The question-audio route for one question; ids are ID_PATTERN's characters, quoted all the same."""
+    return QUESTION_AUDIO_PATH.format(
+        user_id=urllib.parse.quote(session.user_id, safe=":@._-"),
+        session_id=urllib.parse.quote(session.session_id, safe=":@._-"),
+        index=index,
+    )
+
+
+def _progress_json(session: SessionView) -> dict[str, int | None]:
     return {
         "position": session.position,
         "total": session.total,
         "answered": session.answered_count,
         "skipped": session.skipped_count,
         "remaining": max(session.total - session.position, 0) if session.is_active else 0,
+        "retake": session.retake,  # the index of the question being answered again, or null
     }
 
 
@@ -520,6 +658,9 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "feedback": answer.feedback.to_dict() if answer.feedback else None,
         "duration": answer.duration,
         "answered_at": answer.answered_at,
+        "attempt": answer.attempt,
+        "corrected": answer.corrected,
+        "original_text": answer.original_text or None,  # what the recogniser heard, once corrected
     }
 
 
@@ -530,10 +671,11 @@ def _session_json(session: SessionView, engine: InterviewEngine) -> dict[str, An
         "status": session.status,
         "spec": session.spec.to_dict(),
         "progress": _progress_json(session),
-        "current_question": _question_json(session.current_question, session.position, session),
+        "current_question": _question_json(session.current_question, session.current_index or 0, session, engine),
         "answers": [_answer_json(a) for a in session.answers],
         "pending_voice_answers": session.pending_count,
         "voice_available": engine.voice_available(session.language),
+        "speak_questions": session.speak_questions,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
         "finished_at": session.finished_at,
@@ -552,7 +694,8 @@ def _speech_json(transcript: Transcript | None) -> dict[str, Any] | None:
     }
 
 
-def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
+def _answer_result_json(result: AnswerResult, engine: InterviewEngine | None = None) -> dict[str, Any]:
+    """An answer's result; with `engine`, the next question carries its audio_url where it is offered spoken."""
     session = result.session
     return {
         "user_id": session.user_id,
@@ -563,20 +706,30 @@ def _answer_result_json(result: AnswerResult) -> dict[str, Any]:
         "feedback": result.feedback.to_dict() if result.feedback else None,
         "speech": _speech_json(result.transcript),
         "answer": _answer_json(result.answer),
-        "next_question": _question_json(result.next_question, result.answer.index + 1, result.session),
+        "next_question": _question_json(result.next_question, _next_index(result), session, engine),
         "finished": result.finished,
         "report": result.report.to_dict() if result.report else None,
         "progress": _progress_json(session),
         "duplicate": result.replayed,
+        "comparison": result.comparison,  # a retake: what changed since the attempt before
         # Voice answers a restart left pending, recorded first so this one lands after them: what became of each.
         "earlier": [
             {
-                "result": _answer_result_json(item.result) if item.result is not None else None,
+                "result": _answer_result_json(item.result, engine) if item.result is not None else None,
                 "error": {"code": item.error.code, "detail": item.error.message} if item.error is not None else None,
             }
             for item in result.earlier
         ],
     }
+
+
+def _next_index(result: AnswerResult) -> int:
+    """The index of the question asked after this answer: the session's current one (a retake may have come back to
+    an earlier one), or for a resent answer the one after it, as it was answered then."""
+    session = result.session
+    if not result.replayed and session.current_index is not None:
+        return session.current_index
+    return result.answer.index + 1
 
 
 def _report_json(user: User, session_id: str, report: Report) -> dict[str, Any]:

@@ -55,6 +55,15 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
     """Domain errors in the old system's words (`error`), with a stable `code` and the engine's `detail`."""
     if isinstance(exc, errors.SessionNotFound):
         return ApiError(404, "Session not found", exc.code, exc.message, hint=SESSION_HINT)
+    if isinstance(exc, errors.QuestionNotFound):
+        return ApiError(
+            404,
+            "Question not found",
+            exc.code,
+            exc.message,
+            hint="question_index is 0-based, as `index` in GET /api/interview/state/{user_id}/{session_id}; only "
+            "questions asked so far are spoken",
+        )
     if isinstance(exc, errors.InvalidInput):
         return ApiError(400, "Invalid request", exc.code, exc.message, fields=exc.fields)
     if isinstance(exc, errors.SessionCompleted):
@@ -75,6 +84,8 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
         )
     if isinstance(exc, errors.SessionInProgress):
         return ApiError(409, "Interview already in progress", exc.code, exc.message)
+    if isinstance(exc, errors.NoAnswerYet):
+        return ApiError(409, "No answer yet", exc.code, exc.message)
     if isinstance(exc, errors.AudioTooLarge):
         return ApiError(413, "Audio file too large", exc.code, _too_large_detail(exc))
     if isinstance(exc, errors.AudioError):

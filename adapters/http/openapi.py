@@ -42,6 +42,7 @@ def _spec_field(name: str, *, required: bool) -> dict[str, Any]:
     return {"type": "string", "maxLength": FIELD_LIMITS[name], **({"minLength": 1} if required else {})}
 
 
+_BINARY = {"type": "string", "format": "binary"}
 _PATH_IDS = [
     {"name": "user_id", "in": "path", "required": True, "schema": _ID},
     {"name": "session_id", "in": "path", "required": True, "schema": _ID},
@@ -100,8 +101,8 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "Stable machine-readable code: invalid_input, invalid_json, invalid_request, "
                 "audio_required, session_not_found, session_conflict, session_completed, audio_invalid, "
                 "audio_empty, audio_silent, audio_too_long, audio_too_large, body_too_large, speech_unavailable, "
-                "transcription_failed, unauthorized, forbidden, debug_disabled, not_found, method_not_allowed, "
-                "store_locked, internal_error",
+                "transcription_failed, question_not_found, voice_unavailable, unauthorized, forbidden, "
+                "debug_disabled, not_found, method_not_allowed, store_locked, internal_error",
             },
             "detail": {"type": "string", "description": "What exactly went wrong, in words a person can act on"},
             "hint": {"type": "string"},
@@ -128,6 +129,14 @@ _SCHEMAS: dict[str, Any] = {
             },
             "text": {"type": "string"},
             "skill": {"type": "string"},
+            "audio_url": {
+                "type": "string",
+                "nullable": True,
+                "description": "Where the question is, spoken (GET, same API key): "
+                "/api/interview/question-audio/{user_id}/{session_id}/{index}. Null when no voice is installed or the "
+                "session was started with speak_questions false. On the current question of start, state and answer "
+                "responses (not on the questions inside answers).",
+            },
         },
     },
     "Feedback": {
@@ -294,6 +303,13 @@ _SCHEMAS: dict[str, Any] = {
             "feedback": {"allOf": [_ref("Feedback")], "nullable": True},
             "duration": {"type": "number", "nullable": True},
             "answered_at": {"type": "number", "description": "Unix time"},
+            "attempt": {"type": "integer", "description": "1, or 2 and up for a retake of the same question"},
+            "corrected": {"type": "boolean", "description": "the candidate corrected the transcript (POST correct)"},
+            "original_text": {
+                "type": "string",
+                "nullable": True,
+                "description": "what the recogniser heard, once corrected; else null",
+            },
         },
     },
     "Progress": {
@@ -304,6 +320,11 @@ _SCHEMAS: dict[str, Any] = {
             "answered": {"type": "integer"},
             "skipped": {"type": "integer"},
             "remaining": {"type": "integer"},
+            "retake": {
+                "type": "integer",
+                "nullable": True,
+                "description": "index of the question being answered again (POST retake), else null",
+            },
         },
     },
     "Spec": {
@@ -329,7 +350,11 @@ _SCHEMAS: dict[str, Any] = {
             "current_question": {"allOf": [_ref("Question")], "nullable": True},
             "answers": {"type": "array", "items": _ref("Answer")},
             "pending_voice_answers": {"type": "integer"},
-            "voice_available": {"type": "boolean"},
+            "voice_available": {"type": "boolean", "description": "Voice answers can be transcribed (a speech model)"},
+            "speak_questions": {
+                "type": "boolean",
+                "description": "Questions are offered spoken (audio_url) where a voice is installed; set at start",
+            },
             "created_at": {"type": "number"},
             "updated_at": {"type": "number"},
             "finished_at": {"type": "number", "nullable": True},
@@ -387,6 +412,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "true when an Idempotency-Key was seen before: this is the recorded answer, unchanged",
             },
+            "comparison": {"allOf": [_ref("Comparison")], "nullable": True},
             "earlier": {
                 "type": "array",
                 "description": "voice answers to this session that a server restart left waiting, recorded just now "
@@ -428,6 +454,11 @@ _SCHEMAS: dict[str, Any] = {
                         "category": {"type": "string"},
                         "source": {"type": "string"},
                         "score": {"type": "integer", "nullable": True},
+                        "label": {"type": "string", "description": 'how people number it: "4", or "3a"'},
+                        "attempts": {
+                            "type": "integer",
+                            "description": "more than 1: retaken; score is the best attempt's",
+                        },
                     },
                 },
             },
@@ -441,6 +472,41 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "A few sentences from the model grader ([llm]) once it has written them; else empty",
             },
+        },
+    },
+    "Comparison": {
+        "type": "object",
+        "description": "A retake against the attempt before it; null for a first attempt. Each figure is before/after "
+        "(null where an attempt has none: a skip, or a typed answer's pace)",
+        "properties": {
+            "attempt": {"type": "integer"},
+            "previous_attempt": {"type": "integer"},
+            "score": _ref("BeforeAfter"),
+            "parts": {"type": "object", "additionalProperties": _ref("BeforeAfter")},
+            "fillers": _ref("BeforeAfter"),
+            "pauses": _ref("BeforeAfter"),
+            "wpm": _ref("BeforeAfter"),
+            "key_points_gained": {"type": "array", "items": {"type": "string"}},
+            "key_points_dropped": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "BeforeAfter": {
+        "type": "object",
+        "properties": {"before": {"type": "number", "nullable": True}, "after": {"type": "number", "nullable": True}},
+    },
+    "ProgressEntry": {
+        "type": "object",
+        "properties": {
+            "session_id": {"type": "string"},
+            "finished_at": {"type": "number", "description": "Unix time"},
+            "role_title": {"type": "string"},
+            "company_name": {"type": "string"},
+            "status": {"type": "string"},
+            "score": {"type": "integer"},
+            "answered": {"type": "integer"},
+            "wpm": {"type": "number", "nullable": True},
+            "fillers_per_100": {"type": "number", "nullable": True},
+            "key_point_coverage": {"type": "number", "nullable": True, "description": "0-1"},
         },
     },
     "ReportResponse": {
@@ -489,6 +555,13 @@ _SCHEMAS: dict[str, Any] = {
                 "properties": {"configured": {"type": "boolean"}},
                 "additionalProperties": True,
             },
+            "voice": {
+                "type": "object",
+                "description": "Spoken questions ([voice]): enabled, speaks_questions (a voice for the questions is "
+                "installed and loads), and per language its voice, source, whether it is loaded and any load error",
+                "properties": {"enabled": {"type": "boolean"}, "speaks_questions": {"type": "boolean"}},
+                "additionalProperties": True,
+            },
             "version": {"type": "string"},
             "uptime_seconds": {"type": "number"},
         },
@@ -518,6 +591,12 @@ _PATHS: dict[str, Any] = {
                             "jd": _spec_field("jd", required=False),
                             "round_type": {"type": "string", "enum": list(ROUND_TYPES), "default": "full"},
                             "language": {"type": "string", "description": "e.g. en-us, ko; default: the server's"},
+                            "speak_questions": {
+                                "type": "boolean",
+                                "default": True,
+                                "description": "false: no audio_url on the questions (they are still spoken on "
+                                "request); kept in the session. Starting the session again does not change it.",
+                            },
                         },
                     }
                 ),
@@ -654,6 +733,155 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/interview/question-audio/{user_id}/{session_id}/{question_index}": {
+        "get": {
+            "summary": "A question of the session, spoken (the question's audio_url)",
+            "description": "The question at question_index as audio, synthesised offline and cached, in English (the "
+            "question bank's language, whatever the session's answer language). Only questions asked so far: up to "
+            "the current one. Served whether or not the session offers audio (speak_questions).",
+            "security": _API_KEY_SECURITY,
+            "parameters": [
+                *_PATH_IDS,
+                {
+                    "name": "question_index",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "0-based, as `index` in the state",
+                },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["ogg", "mp3"], "default": "ogg"},
+                    "description": "ogg: OGG/Opus (audio/ogg); mp3: audio/mpeg",
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The spoken question; X-Audio-Duration gives its length in seconds",
+                    "content": {
+                        "audio/ogg": {"schema": {"type": "string", "format": "binary"}},
+                        "audio/mpeg": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                "400": _error("question_index is not a whole number, or format is not ogg or mp3 (invalid_input)"),
+                "404": _error(
+                    "Session not found (session_not_found); the index is out of range or the question was not asked "
+                    "yet (question_not_found); or no voice is installed to speak it (voice_unavailable)"
+                ),
+                "401": _COMMON_ERRORS["401"],
+                "500": _COMMON_ERRORS["500"],
+            },
+        }
+    },
+    "/api/interview/retake": {
+        "post": {
+            "summary": "Answer a question again; the next answer is compared with the attempt before",
+            "description": "question_index (0-based, as `index` in the state) defaults to the last question answered. "
+            "The state's current_question becomes that question until it is answered; then the interview carries on "
+            "where it was. Every attempt is kept; the report counts the best.",
+            "security": _API_KEY_SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": _json(
+                    {
+                        "type": "object",
+                        "required": ["user_id", "session_id"],
+                        "properties": {
+                            "user_id": _ID,
+                            "session_id": _ID,
+                            "question_index": {"type": "integer", "minimum": 0},
+                        },
+                    }
+                ),
+            },
+            "responses": {
+                "200": _ok("The session, its current_question the one to answer again", "SessionState"),
+                "400": _error("question_index not answered yet, or a voice answer is still being processed"),
+                "404": _error("Session not found"),
+                "409": _error("Interview already completed (session_completed), or nothing answered (no_answer_yet)"),
+                **{k: v for k, v in _COMMON_ERRORS.items() if k != "400"},
+            },
+        }
+    },
+    "/api/interview/correct": {
+        "post": {
+            "summary": "Correct what the recogniser heard; the answer is judged again on the corrected words",
+            "description": "answer_index (0-based question index) defaults to the last answer; its latest attempt is "
+            "corrected. Content is judged again; pace, pauses and fillers stay as the recording showed them. The "
+            "heard transcript is kept as original_text. Works on a finished interview too (its report changes).",
+            "security": _API_KEY_SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": _json(
+                    {
+                        "type": "object",
+                        "required": ["user_id", "session_id", "text"],
+                        "properties": {
+                            "user_id": _ID,
+                            "session_id": _ID,
+                            "text": _TEXT_ANSWER,
+                            "answer_index": {"type": "integer", "minimum": 0},
+                        },
+                    }
+                ),
+            },
+            "responses": {
+                "200": _ok("The corrected answer with its new feedback", "AnswerResult"),
+                "404": _error("Session not found"),
+                "409": _error("No answer to correct yet (no_answer_yet)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/report/{user_id}/{session_id}/chart.png": {
+        "get": {
+            "summary": "The report as a picture: score per question with its parts, pace, fillers and long pauses",
+            "security": _API_KEY_SECURITY,
+            "parameters": _PATH_IDS,
+            "responses": {
+                "200": {"description": "PNG, 1000 px wide", "content": {"image/png": {"schema": _BINARY}}},
+                "404": _error("Session not found"),
+                "409": _error("No question answered or skipped yet (no_answer_yet)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/progress/{user_id}": {
+        "get": {
+            "summary": "The candidate's finished interviews over time, oldest first",
+            "security": _API_KEY_SECURITY,
+            "parameters": [_PATH_IDS[0]],
+            "responses": {
+                "200": {
+                    "description": "Every finished interview with at least one answer",
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "user_id": {"type": "string"},
+                                "interviews": {"type": "array", "items": _ref("ProgressEntry")},
+                            },
+                        }
+                    ),
+                },
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/progress/{user_id}/chart.png": {
+        "get": {
+            "summary": "The progress as a picture: score, pace, fillers and key points per interview",
+            "security": _API_KEY_SECURITY,
+            "parameters": [_PATH_IDS[0]],
+            "responses": {
+                "200": {"description": "PNG", "content": {"image/png": {"schema": _BINARY}}},
+                "409": _error("No finished interview yet (no_answer_yet)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
     "/api/interview/debug/sessions": {
         "get": {
             "summary": "Admin: every session on every platform, newest activity first",
@@ -702,7 +930,7 @@ _PATHS: dict[str, Any] = {
     },
     "/healthz": {
         "get": {
-            "summary": "Health: store, speech models, queue depth, version, uptime",
+            "summary": "Health: store, speech models, queue depth, model grader, voices, version, uptime",
             "security": [],
             "responses": {
                 "200": _ok("ok, or degraded when speech is unavailable (typed answers still work)", "Health"),

@@ -64,6 +64,7 @@ class SlackAdapter:
             subcommands=True,
             admins=frozenset(config.admins),
             no_place=NO_DM,
+            audio_format="mp3",  # Slack plays an uploaded MP3 inline
         )
         self.chat = Chat(engine, surface)
         self._answers: ShownAnswers[tuple[str, str]] = ShownAnswers()  # where each answer's feedback was shown

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.chat import Kind, Option, Reply, SetupForm, Words, split_message
-from adapters.chat.text import STATE_LABELS, category_label, counts, duration, shorten
+from adapters.chat.text import STATE_LABELS, category_label, counts, duration, mark_unsure, shorten
 from adapters.chat.words import REPORT_LABELS
 from adapters.slack.parse import REPLACING
 from engine import AnswerResult, Question, Report
@@ -103,16 +103,23 @@ def _answer(result: AnswerResult, label: str, total: int, words: Words) -> list[
     """The transcript (voice answers) and the feedback on one answer."""
     answer = result.answer
     title = words.answer_title(answer.source, label, total)
+    unsure = result.feedback.unsure_words if result.feedback else ()
     if answer.source == "skipped":
         head = f"⏭ *{title}*"
+    elif answer.corrected:
+        head = f"📝 *{title}*: now reads\n{quote(escape(answer.text))}"
     elif answer.source == "voice":
         length = f" ({duration(answer.duration)})" if answer.duration else ""
-        head = f"🎙 *{title}*: I heard{length}\n{quote(escape(answer.text))}"
+        head = f"🎙 *{title}*: I heard{length}\n{quote(escape(mark_unsure(answer.text, unsure)))}"
     else:
         head = f"✍️ *{title}*"
     blocks = sections(head)
+    if unsure and answer.source == "voice" and not answer.corrected:
+        blocks.append(context(escape(words.unsure_hint())))
     if result.feedback is not None:
         blocks += sections(escape(words.feedback(result.feedback)))
+    if result.comparison:
+        blocks += sections(escape(words.comparison(result.comparison)))
     return blocks
 
 
@@ -144,7 +151,8 @@ def _report(report: Report, *, lead: list[Block]) -> list[Block]:
             score = "skipped" if item.source == "skipped" or item.score is None else f"{item.score}/100"
             via = {"voice": " 🎙", "text": " ✍️"}.get(item.source, "")
             question = escape(shorten(item.question, 150))
-            head = f"*{item.label or item.index + 1}. {category_label(item.category)}*: {score}{via}"
+            tries = Words.attempts(item.attempts)
+            head = f"*{item.label or item.index + 1}. {category_label(item.category)}*: {score}{via}{tries}"
             fields.append(mrkdwn(f"{head}\n{question}"[:FIELD_LIMIT]))
         blocks += [
             {"type": "section", "fields": fields[i : i + FIELDS_PER_SECTION]}

@@ -1,4 +1,5 @@
-"""Where each chat Reply goes on Slack (response_url, a DM thread, a modal) and the Web API calls that put it there."""
+"""Where each chat Reply goes on Slack (response_url, a DM thread, a modal, a file in the thread) and the Web API
+calls that put it there."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import SORRY, Chat, Edit, Kind, PlaceUnavailable, Reply, SetupForm, ShownAnswers
+from adapters.chat import SORRY, Attachment, Chat, Edit, Kind, PlaceUnavailable, Reply, SetupForm, ShownAnswers
 from adapters.slack import blocks
 from adapters.slack.blocks import Block
 from engine import User
@@ -92,6 +93,9 @@ class Sender:
         if reply.kind is Kind.FORM and reply.form is not None:
             await self._open_form(reply.form)
             return
+        if reply.kind is Kind.FILE and reply.attachment is not None:
+            await self._upload(reply.to or {}, reply.attachment, reply.text)
+            return
         text, shown = blocks.message(reply, self._chat.words)
         if reply.edit is Edit.PROGRESS and self._placeholder is not None:
             channel, ts = self._placeholder
@@ -126,9 +130,10 @@ class Sender:
         if self._answers is not None:
             self._answers.remember(reply, (channel, ts))
 
-    async def _where(self, route: Mapping[str, Any]) -> tuple[str, str | None] | None:
-        """(channel, thread_ts) for a message: the reply's route, else where the user spoke; None: nowhere."""
-        origin = self._origin
+    async def _where(self, route: Mapping[str, Any], origin: Origin | None = None) -> tuple[str, str | None] | None:
+        """(channel, thread_ts) for a message: the reply's route, else where the user spoke (`origin`, by default this
+        event's); None: nowhere."""
+        origin = origin or self._origin
         if route.get("channel"):
             return str(route["channel"]), route.get("thread_ts")
         if origin.channel:
@@ -140,6 +145,32 @@ class Sender:
                 return None  # logged where the DM failed to open
         logger.warning("slack reply dropped: nowhere to send it platform=slack user=%s", self._user.user_id)
         return None
+
+    async def _upload(self, route: Mapping[str, Any], attachment: Attachment, text: str) -> None:
+        """A spoken question or a chart as a file (files_upload_v2) in the interview's thread, or where the user spoke;
+        a slash command's ephemeral reply cannot carry files, so then in the user's DM. The text goes with it as its
+        comment. A failed upload is one WARNING: the text it goes with has been sent, and the interview goes on."""
+        origin = self._origin
+        if not route.get("channel") and not origin.channel and origin.dm is None:
+            origin = Origin(dm=DirectMessage(self._client, self._user))
+        where = await self._where(route, origin)
+        if where is None:
+            return
+        channel, thread_ts = where
+        try:
+            await self._client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                file=attachment.data,
+                filename=attachment.filename,
+                title=attachment.title or attachment.filename,
+                initial_comment=text or None,
+            )
+        except SEND_ERRORS as exc:
+            logger.warning(
+                "slack file upload failed platform=slack user=%s channel=%s kind=%s error=%s",
+                self._user.user_id, channel, attachment.kind, slack_error(exc),
+            )  # fmt: skip
 
     async def _open_thread(self, channel: str, text: str, shown: list[Block]) -> None:
         """Post the interview's parent message; the rest of the interview goes in its thread."""

@@ -39,10 +39,14 @@ COMMANDS = (
     ("status", "Where your interview stands"),
     ("repeat", "Show the current question again"),
     ("skip", "Skip the current question"),
+    ("retake", "Answer a question again and compare"),
+    ("fix", "Correct what I heard in your last answer"),
     ("end", "End the interview and get the report"),
     ("report", "Report of your latest interview"),
+    ("progress", "Your interviews over time"),
     ("retry", "Transcribe a failed voice answer again"),
     ("language", "Language of your voice answers"),
+    ("voice", "Questions as voice notes: on or off"),
     ("forget", "Delete all your data"),
     ("help", "How this works"),
 )
@@ -58,6 +62,7 @@ def surface(config: TelegramConfig) -> Surface:
         where="this chat",
         admins=frozenset(str(admin) for admin in config.admins),
         max_file_bytes=CLOUD_DOWNLOAD_LIMIT if cloud else None,
+        audio_format="ogg",  # sendVoice plays OGG/Opus as a voice note
     )
 
 

@@ -1,4 +1,5 @@
-"""Showing the chat layer's replies in Telegram: plain text split to fit, inline keyboards, edits, "typing…"."""
+"""Showing the chat layer's replies in Telegram: plain text split to fit, inline keyboards, edits, "typing…", and
+files (a spoken question as a voice note, a chart as a photo)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, R
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
-from adapters.chat import Edit, Kind, Option, Reply, ShownAnswers, split_message
+from adapters.chat import Attachment, Edit, Kind, Option, Reply, ShownAnswers, split_message
 from adapters.telegram.parse import PLATFORM, Pressed
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE = MessageLimit.MAX_TEXT_LENGTH  # 4096
+MAX_CAPTION = MessageLimit.CAPTION_LENGTH  # 1024
 BUTTONS_PER_ROW = 2
 TYPING_AFTER = 0.5  # seconds of work before "typing…" shows; a "transcribing…" placeholder shows it at once
 TYPING_REFRESH = 4.5  # Telegram shows a chat action for about 5 s
@@ -66,7 +68,9 @@ class Renderer:
             return
         markup = keyboard(reply.options)
         chat_id = chat_of(reply.to, self.chat_id)
-        if reply.kind is Kind.PROGRESS:
+        if reply.kind is Kind.FILE and reply.attachment is not None:
+            await self._send_file(chat_id, reply.attachment, reply.text)
+        elif reply.kind is Kind.PROGRESS:
             sent = await self.send(reply.text, markup, chat_id=chat_id, reply_to=self._message_id)
             self._placeholder = sent[0]
             self._busy.set()  # slow work follows: "typing…" from now on
@@ -85,6 +89,31 @@ class Renderer:
         else:
             sent = await self.send(reply.text, markup, chat_id=chat_id)
             self._remember(reply, sent[0].chat_id, sent[0].message_id)
+
+    async def _send_file(self, chat_id: int, attachment: Attachment, text: str) -> None:
+        """A voice note (OGG/Opus, with its length) or a photo, with the text as its caption; a caption past Telegram's
+        limit follows as messages of its own, never cut. A file Telegram refuses is logged and left out (with its
+        caption, which only names it): the interview goes on in text."""
+        caption = text if len(text) <= MAX_CAPTION else ""
+        try:
+            if attachment.kind == "voice":
+                duration = max(1, round(attachment.duration_seconds))
+                await self._bot.send_voice(
+                    chat_id, voice=attachment.data, duration=duration, caption=caption or None,
+                    filename=attachment.filename,
+                )  # fmt: skip
+            elif attachment.kind == "image":
+                await self._bot.send_photo(
+                    chat_id, photo=attachment.data, caption=caption or None, filename=attachment.filename
+                )
+            else:
+                logger.warning("file of kind %r not sent platform=%s chat=%s", attachment.kind, PLATFORM, chat_id)
+                return
+        except TelegramError as exc:
+            logger.warning("could not send a %s file platform=%s chat=%s: %s", attachment.kind, PLATFORM, chat_id, exc)
+            return
+        if text and not caption:
+            await self.send(text, chat_id=chat_id)
 
     def _shown(self, reply: Reply) -> tuple[int, int] | None:
         return self._answers.find(reply) if self._answers is not None else None

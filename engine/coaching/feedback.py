@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from engine.coaching.questions import extract_skills, job_terms, skill_info, skill_mentions, title_domains
 from engine.coaching.rubrics import GRADER, Grade, grade_answer
 from engine.session import ENDED, Answer, Session
-from engine.speech.delivery import UNSURE_CONF, Delivery, DeliveryNote, ranked_notes
+from engine.speech.delivery import FAST_WPM, SLOW_WPM, UNSURE_CONF, Delivery, DeliveryNote, ranked_notes
 from engine.types import Feedback, Question, QuestionScore, Report, Transcript
 
 __all__ = ["analyze_answer", "build_report", "job_terms"]
@@ -20,8 +20,6 @@ logger = logging.getLogger(__name__)
 
 STAR_CATEGORIES = ("behavioral", "situational")
 TERM_CATEGORIES = ("technical", "experience", "gap")
-SLOW_WPM = 110
-FAST_WPM = 170
 LONG_WORDS = 350
 LONG_SECONDS = 180.0
 MIN_WORDS_FOR_PACE = 10  # fewer words say nothing reliable about speaking rate
@@ -630,7 +628,7 @@ def build_report(session: Session) -> Report:
     question reached it is 0. per_question lists the reached questions in order (skipped: score None).
     """
     terms = job_terms(session.spec)
-    answers = sorted(session.answers, key=lambda a: a.index)
+    answers = session.counted()  # a retaken question counts its best attempt
     per_question: list[QuestionScore] = []
     answered: list[tuple[Answer, Feedback]] = []
     for answer in answers:
@@ -647,6 +645,7 @@ def build_report(session: Session) -> Report:
                 source=answer.source,
                 score=feedback.score if feedback else None,
                 label=session.label(answer.index),
+                attempts=len(session.attempts(answer.index)),
             )
         )
     skipped = len(answers) - len(answered)

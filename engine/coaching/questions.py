@@ -18,6 +18,9 @@ from engine.types import InterviewSpec, Question
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data"
+# The bank and the templated questions are written in English: the English voice speaks them, whatever language the
+# candidate answers in (that one is the recogniser's).
+QUESTION_LANGUAGE = "en-us"
 ROUND_TYPES: tuple[str, ...] = ("full", "screening", "behavioral", "technical")
 # Placeholder industries (the one-line /interview form defaults to "General"): no question is built around them.
 GENERIC_INDUSTRIES = frozenset({"general", "other", "any", "n/a", "none", "-"})

@@ -266,9 +266,10 @@ def _score_panel(ax: Axes, points: Sequence[AnswerPoint], xs: list[int]) -> None
             ax.text(x, top + 1.5, text, ha="center", va="bottom", fontsize=NOTE_SIZE, color=INK, linespacing=1.0)
     ax.set_ylim(0, 130)
     ax.set_yticks([0, 25, 50, 75, 100])
-    legend = ax.legend(loc="upper center", ncols=5, fontsize=NOTE_SIZE, framealpha=0.9)
-    if retake_note:
-        legend.set_title("↻ n = retakes (best attempt shown)", prop=font_manager.FontProperties(size=NOTE_SIZE))
+    if ax.get_legend_handles_labels()[0]:  # none when every question was skipped
+        legend = ax.legend(loc="upper center", ncols=5, fontsize=NOTE_SIZE, framealpha=0.9)
+        if retake_note:
+            legend.set_title("↻ n = retakes (best attempt shown)", prop=font_manager.FontProperties(size=NOTE_SIZE))
     _panel(ax, "Score per question", "points (of 100)")
 
 

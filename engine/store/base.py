@@ -31,6 +31,10 @@ class SessionStore(Protocol):
         """The user's most recently updated session, whatever its status, or None."""
         ...
 
+    def sessions_for(self, platform: str, user_id: str) -> list[SessionDoc]:
+        """Every session of one user, whatever its status, most recently updated first (progress over time)."""
+        ...
+
     def list_sessions(self, *, include_finished: bool = True) -> list[SessionDoc]:
         """Every session, most recently updated first; only status "active" ones unless include_finished."""
         ...

@@ -56,6 +56,11 @@ class MemoryStore:
             docs = self._user_docs(platform, user_id)
             return copy_doc(docs[0]) if docs else None
 
+    def sessions_for(self, platform: str, user_id: str) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            return [copy_doc(doc) for doc in self._user_docs(platform, user_id)]
+
     def list_sessions(self, *, include_finished: bool = True) -> list[SessionDoc]:
         with self._lock:
             self._check_open()

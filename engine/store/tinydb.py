@@ -767,6 +767,13 @@ class TinyDBStore:
             found = [(entry.recency, key) for entry, key in self._user_keys(platform, user_id)]
             return self._public(max(found)[1]) if found else None
 
+    def sessions_for(self, platform: str, user_id: str) -> list[SessionDoc]:
+        """Every session of the user, most recently updated first."""
+        with self._lock:
+            self._check_open()
+            found = sorted(self._user_keys(platform, user_id), key=lambda item: item[0].recency, reverse=True)
+            return self._read_all([key for _, key in found])
+
     def list_sessions(self, *, include_finished: bool = True) -> list[SessionDoc]:
         """Every session, most recently updated first; only status "active" ones unless include_finished."""
         with self._lock:
