@@ -17,9 +17,11 @@ from aiohttp import web
 from bot import __version__
 from bot.config import Config, ConfigError
 from bot.server import create_app
+from bot.store import open_store
 from engine import InterviewEngine, Recovered
 from engine.coaching.llm import LlmConfig, LlmGrader
 from engine.coaching.questions import QUESTION_LANGUAGE
+from engine.locks import RedisLocks
 from engine.speech import (
     AudioConverter,
     AudioLimits,
@@ -31,7 +33,7 @@ from engine.speech import (
     list_models,
 )
 from engine.speech.voices import VoiceConfig, VoiceSynthesizer
-from engine.store import TinyDBStore
+from engine.store import SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +98,14 @@ async def recover(engine: InterviewEngine, adapters: Mapping[str, Adapter]) -> N
 class Services:
     """Everything `run` builds, in the order it must be closed in reverse."""
 
-    store: TinyDBStore
+    store: SessionStore
     transcriber: VoskTranscriber
     pipeline: SpeechPipeline
     engine: InterviewEngine
     app: web.Application
     adapters: dict[str, Adapter] = field(default_factory=dict)
     voice: VoiceSynthesizer | None = None  # None: [voice] enabled = false
+    locks: RedisLocks | None = None  # [store] backend = "redis": the per-user leases
 
 
 def speech_models(config: Config) -> dict[str, Any]:
@@ -142,7 +145,8 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         ffmpeg = find_ffmpeg(speech.ffmpeg)
     except FileNotFoundError:
         raise ConfigError(f"{config.source or 'defaults'}: 'speech.ffmpeg' {speech.ffmpeg!r} was not found") from None
-    store = TinyDBStore(config.store.path, archive_path=config.store.archive_path)
+    store = open_store(config)
+    locks = RedisLocks(config.redis.url, prefix=config.redis.key_prefix) if config.store.backend == "redis" else None
     transcriber = VoskTranscriber(models)
     pipeline = SpeechPipeline(
         transcriber,
@@ -163,12 +167,13 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         max_sessions_per_user_per_day=config.store.max_sessions_per_user_per_day,
         grader=_llm_grader(config.llm),
         voice=voice,
+        locks=locks,
     )
     adapters = _chat_adapters(config, engine)
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
     routes = [route for adapter in adapters.values() for route in adapter.routes()]
     app = create_app(engine, config.http, version=__version__, routes=routes)
-    return Services(store, transcriber, pipeline, engine, app, adapters, voice)
+    return Services(store, transcriber, pipeline, engine, app, adapters, voice, locks)
 
 
 def _question_voice(config: VoiceConfig, ffmpeg: str) -> VoiceSynthesizer | None:
@@ -291,6 +296,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         if services.voice is not None:
             services.voice.close()  # after the adapters, whose last questions may still be being spoken
         await services.pipeline.close()
+        if services.locks is not None:
+            await services.locks.close()
         services.store.close()
 
 

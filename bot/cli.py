@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from bot import __version__
 from bot.config import Config, ConfigError, load_config, resolve_config_path
 from bot.speech_cli import register as register_speech_commands
+from bot.store import open_store
 from engine.errors import EngineError
 from engine.service import InterviewEngine
 from engine.session import STATUSES
-from engine.store import TinyDBStore
 from engine.types import PLATFORMS
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace, config: Config) -> int:
-    """Reads a snapshot of the store, so it works while the bot is running."""
-    store = TinyDBStore(config.store.path, archive_path=config.store.archive_path, read_only=True)
+    """Reads a snapshot of the store (or Redis, shared with the running bots), so it works while the bot runs."""
+    store = open_store(config, read_only=True)
     engine = InterviewEngine(store, None, stale_after_hours=config.store.stale_after_hours)
     try:
         rows = asyncio.run(

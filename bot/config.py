@@ -41,6 +41,16 @@ class StoreConfig:
     stale_after_hours: float = 24.0
     abandon_after_days: float = 30.0  # an active session untouched this long is archived as "abandoned"
     max_sessions_per_user_per_day: int = 20  # new sessions one user may start in any 24 hours
+    # "tinydb": files under `path`, one process (the default); "redis": [redis], shared by several processes.
+    backend: str = "tinydb"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """[redis]: the server sessions, leases and (later) the speech queue live on when [store] backend = "redis"."""
+
+    url: str = "redis://localhost:6379/0"  # may carry a password: INTERVIEW_BOT_REDIS_URL
+    key_prefix: str = "ib:"  # several bots can share one server under different prefixes
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Config:
     """The whole configuration, validated once at start."""
 
     store: StoreConfig = field(default_factory=StoreConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
@@ -83,11 +94,13 @@ SECRET_ENV = {
     "INTERVIEW_BOT_ADMIN_TOKEN": ("http", "admin_token"),
     "INTERVIEW_BOT_API_KEY": ("http", "api_key"),
     "LLM_API_KEY": ("llm", "api_key"),
+    "INTERVIEW_BOT_REDIS_URL": ("redis", "url"),
 }
 
 _CHOICES = {
     ("telegram", "mode"): ("polling", "webhook"),
     ("slack", "mode"): ("http", "socket"),
+    ("store", "backend"): ("tinydb", "redis"),
     ("", "log_level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _POSITIVE = {
@@ -141,6 +154,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raw[section][key] = env[var]
     config = _build(Config, raw, "", where)
     _check_exposure(config.http, where)
+    if config.store.backend == "redis" and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{where}: 'redis.url' must start with redis://, rediss:// or unix://")
     if config.llm.enabled and not config.llm.model:
         raise ConfigError(f"{where}: 'llm.model' must name a model when [llm] is enabled")
     if config.voice.cache_dir is None:

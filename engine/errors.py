@@ -205,6 +205,15 @@ class TooManySessions(EngineError):
         super().__init__(message)
 
 
+class SessionChanged(EngineError):
+    """A session was saved by another process (or deleted) since this one read it: the write is refused, not merged.
+
+    Shared stores only; the per-user lease makes it rare (a process paused past its lease)."""
+
+    code = "session_changed"
+    default_message = "The interview changed elsewhere at the same moment; please send that again."
+
+
 class StoreLocked(EngineError):
     code = "store_locked"
     default_message = "The session database is already open in another process."

@@ -14,8 +14,8 @@ import shutil
 import tempfile
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -24,6 +24,7 @@ from engine import errors
 from engine.coaching.feedback import analyze_answer, build_report, job_terms
 from engine.coaching.questions import plan_questions
 from engine.durable import fsync_dir
+from engine.locks import LocalLocks, UserLocks
 from engine.practice import ProgressEntry, chart_points, compare, corrected_feedback
 from engine.practice import progress as progress_entries
 from engine.reports import render_progress_chart, render_report_chart
@@ -207,6 +208,7 @@ class InterviewEngine:
         clock: Callable[[], float] = time.time,
         grader: AnswerGrader | None = None,
         voice: QuestionVoice | None = None,
+        locks: UserLocks | None = None,
     ) -> None:
         self._store = store
         self._speech = speech
@@ -219,7 +221,8 @@ class InterviewEngine:
         self._abandon_after = abandon_after_days * 86400
         self.max_sessions_per_day = max_sessions_per_user_per_day  # None: no limit
         self._clock = clock
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        # One change at a time per user, in order: in this process, or across processes with RedisLocks.
+        self._locks: UserLocks = locks or LocalLocks()
         # The optional model grader runs after an answer is recorded and replied to, never before.
         self._grader = grader
         self._grading: set[asyncio.Task[Any]] = set()
@@ -1083,13 +1086,8 @@ class InterviewEngine:
 
     # ----- internals ------------------------------------------------------------------------------------------
 
-    def _lock(self, user: User) -> asyncio.Lock:
-        key = (user.platform, user.user_id)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
+    def _lock(self, user: User) -> AbstractAsyncContextManager[None]:
+        return self._locks(user)
 
     def _validated_spec(self, spec: InterviewSpec) -> InterviewSpec:
         problems: dict[str, str] = {}
@@ -1178,7 +1176,8 @@ class InterviewEngine:
             raise errors.SessionCompleted(SessionView.of(session))
 
     async def _save(self, session: Session) -> None:
-        await asyncio.to_thread(self._store.save, session.to_dict())
+        """Store the session; errors.SessionChanged if another process saved it since it was read."""
+        session.rev = await asyncio.to_thread(self._store.save, session.to_dict())
 
     async def _record(
         self,

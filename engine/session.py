@@ -180,6 +180,8 @@ class Session(Progress):
     retake: int | None = None
     # Whether questions also go out spoken (a voice note, an audio_url): the candidate's /voice on|off.
     speak_questions: bool = True
+    # The stored revision this copy was read at (0: not stored yet); the store refuses a save from a stale one.
+    rev: int = 0
 
     @property
     def pending_count(self) -> int:
@@ -212,6 +214,7 @@ class Session(Progress):
             **({"summary": self.summary} if self.summary else {}),
             **({"retake": self.retake} if self.retake is not None else {}),
             **({"speak_questions": False} if not self.speak_questions else {}),
+            "rev": self.rev,
         }
 
     @classmethod
@@ -235,4 +238,5 @@ class Session(Progress):
             summary=data.get("summary", ""),
             retake=data.get("retake"),
             speak_questions=bool(data.get("speak_questions", True)),  # sessions from before spoken questions: on
+            rev=int(data.get("rev", 0)),
         )

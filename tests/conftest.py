@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests import audio_fixtures
+from tests.redis_support import RedisServer
 
 
 def _is_local(address: Any) -> bool:
@@ -84,3 +85,11 @@ def audio_factory() -> ModuleType:
 def voice_ogg() -> bytes:
     """A Telegram-style voice note (OGG/Opus) of espeak-ng saying 안녕하세요 감사합니다."""
     return audio_fixtures.encode(audio_fixtures.speech_wav(audio_fixtures.KO_PHRASE), "ogg_opus")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the whole run; each test keeps to its own key prefix (redis_support.prefix)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

@@ -156,16 +156,18 @@ async def test_progress_lists_finished_interviews_oldest_first_with_a_chart(tmp_
     assert await engine.progress(ADA) == []
     with pytest.raises(errors.NoAnswerYet):
         await engine.progress_chart(ADA)
+    reports = []
     for answer in ("I am not sure", STRONG):
         await engine.start(ADA, SPEC)
         await engine.answer_text(ADA, answer)
         await engine.answer_audio(ADA, voice("um so we cached the hot queries and um cut latency by half"))
-        await engine.end(ADA)
+        reports.append(await engine.end(ADA))
         now[0] += 86400
     await engine.start(ADA, SPEC)  # running: not on the progress line
     entries = await engine.progress(ADA)
     assert len(entries) == 2 and entries[0].finished_at < entries[1].finished_at
-    assert entries[1].score > entries[0].score
+    assert [e.session_id for e in entries] == [r.session_id for r in reports]  # oldest first
+    assert [e.score for e in entries] == [r.overall_score for r in reports]  # the same score the report gave
     assert entries[0].wpm is not None and entries[0].fillers_per_100 is not None
     assert entries[0].coverage is not None and 0 <= entries[0].coverage <= 1
     width, _ = png_size(await engine.progress_chart(ADA))

@@ -42,8 +42,9 @@ def make_doc(
     answers: int = 0,
     pending: list[dict] | None = None,
     updated_at: float = 1000.0,
+    rev: int = 0,
 ) -> dict:
-    """A document exactly as the engine produces it, via Session.to_dict()."""
+    """A document exactly as the engine produces it, via Session.to_dict(); `rev` as read back after that many saves."""
     session = Session(
         platform=platform,
         user_id=user_id,
@@ -66,6 +67,7 @@ def make_doc(
         pending=list(pending or []),
         route={"chat_id": 12345},
         finished_at=updated_at if status != "active" else None,
+        rev=rev,
     )
     for index in range(answers):
         session.answers.append(
@@ -108,16 +110,16 @@ def user_sessions(store: TinyDBStore, user_id: str) -> list[dict]:
 def test_saved_session_reads_back_unchanged(store):
     doc = make_doc(answers=2)
     store.save(doc)
-    assert store.get("telegram", "u1", "s1") == doc
-    assert Session.from_dict(store.get("telegram", "u1", "s1")).to_dict() == doc
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=2, rev=1)
+    assert Session.from_dict(store.get("telegram", "u1", "s1")).to_dict() == make_doc(answers=2, rev=1)
     assert store.get("telegram", "u1", "other") is None
     assert store.get("slack", "u1", "s1") is None
 
 
 def test_save_replaces_the_same_session(store):
     store.save(make_doc(answers=0))
-    store.save(make_doc(answers=2, updated_at=2000.0))
-    assert user_sessions(store, "u1") == [make_doc(answers=2, updated_at=2000.0)]
+    store.save(make_doc(answers=2, updated_at=2000.0, rev=1))
+    assert user_sessions(store, "u1") == [make_doc(answers=2, updated_at=2000.0, rev=2)]
 
 
 def test_returned_documents_are_private_copies(store):
@@ -125,7 +127,7 @@ def test_returned_documents_are_private_copies(store):
     got = store.get("telegram", "u1", "s1")
     got["answers"][0]["text"] = "changed"
     got["status"] = "ended"
-    assert store.get("telegram", "u1", "s1") == make_doc(answers=1)
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=1, rev=1)
 
 
 def test_user_lookups(store):
@@ -167,7 +169,7 @@ def test_update_is_a_read_modify_write_on_a_copy(store):
         return doc
 
     saved = store.update("telegram", "u1", "s1", add_answer)
-    assert saved == make_doc(answers=2) | {"position": 2}
+    assert saved == make_doc(answers=2, rev=2) | {"position": 2}
     assert store.get("telegram", "u1", "s1") == saved
 
     def fail_halfway(doc):
@@ -263,11 +265,12 @@ def test_sessions_written_by_another_process_are_read_back(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["saved", "3"]
 
+    saved = [{**doc, "rev": 1} for doc in docs]
     with TinyDBStore(db) as store:
-        for doc in docs:
+        for doc in saved:
             assert store.get(doc["platform"], doc["user_id"], doc["session_id"]) == doc
-        assert store.active_for("telegram", "u1") == docs[0]
-        assert store.pending_sessions() == [docs[2]]
+        assert store.active_for("telegram", "u1") == saved[0]
+        assert store.pending_sessions() == [saved[2]]
         assert [d["session_id"] for d in user_sessions(store, "u1")] == ["live", "done"]
 
 
@@ -366,7 +369,7 @@ def test_second_open_in_the_same_process_is_refused_until_close(tmp_path):
     first.save(make_doc())
     first.close()
     with TinyDBStore(db) as second:
-        assert second.get("telegram", "u1", "s1") == make_doc()
+        assert second.get("telegram", "u1", "s1") == make_doc(rev=1)
 
 
 def test_many_threads_lose_no_update(tmp_path):
@@ -448,7 +451,7 @@ def test_finished_sessions_move_to_the_archive_folder_one_file_each(tmp_path):
         assert store.active_for("telegram", "user-3")["session_id"] == "done-3"
 
     with TinyDBStore(db) as store:
-        assert store.get("telegram", "user-5", "done-5") == make_doc("user-5", "done-5", answers=2) | {
+        assert store.get("telegram", "user-5", "done-5") == make_doc("user-5", "done-5", answers=2, rev=2) | {
             "status": "completed"
         }
         store.save(make_doc("user-5", "live-5"))
@@ -577,7 +580,7 @@ def test_a_corrupt_file_is_reported_not_replaced(tmp_path):
     # The failed opens released the lock: once repaired, the store opens.
     db.write_bytes(good)
     with TinyDBStore(db) as store:
-        assert store.get("telegram", "u1", "s1") == make_doc()
+        assert store.get("telegram", "u1", "s1") == make_doc(rev=1)
 
 
 def test_a_corrupt_session_file_is_reported_not_replaced(tmp_path):
@@ -597,7 +600,7 @@ def test_a_corrupt_session_file_is_reported_not_replaced(tmp_path):
         TinyDBStore(db)
     session_file.write_bytes(good)
     with TinyDBStore(db) as store:
-        assert store.get("telegram", "u1", "s1") == make_doc()
+        assert store.get("telegram", "u1", "s1") == make_doc(rev=1)
 
 
 def test_a_corrupt_archive_is_reported(tmp_path):
@@ -617,7 +620,7 @@ def test_a_leftover_temp_file_is_ignored_and_removed(tmp_path):
     for leftover in leftovers:
         leftover.write_text('{"sessions": {"1": {"half', encoding="utf-8")
     with TinyDBStore(db) as store:
-        assert store.get("telegram", "u1", "s1") == make_doc()
+        assert store.get("telegram", "u1", "s1") == make_doc(rev=1)
     assert not any(leftover.exists() for leftover in leftovers)
 
 
@@ -637,7 +640,7 @@ def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
         store.save(make_doc("u2", "s2"))
     monkeypatch.setattr(os, "replace", real_replace)
 
-    assert store.get("telegram", "u1", "s1") == make_doc(answers=1)
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=1, rev=1)
     assert store.get("telegram", "u2", "s2") is None
     store.save(make_doc("u3", "s3"))
     store.close()
@@ -658,9 +661,11 @@ def test_a_move_whose_removal_fails_keeps_the_newer_copy(tmp_path, monkeypatch, 
         real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", active_copy_stays)
-    finished = make_doc(answers=3, status="completed")
+    finished = make_doc(answers=3, status="completed", rev=2)
     with caplog.at_level("ERROR", logger="engine.store.tinydb"):
-        store.save(finished)  # the archive copy is durable: that is a save, whatever became of the old copy
+        store.save(
+            {**finished, "rev": 1}
+        )  # the archive copy is durable: that is a save, whatever became of the old copy
     assert "older copy" in caplog.text
     monkeypatch.undo()
     assert folder_session_ids(tmp_path / "sessions-active") == {"s1"}
@@ -683,10 +688,10 @@ def test_a_crash_between_the_two_folders_keeps_the_copy_written_last(tmp_path):
     with TinyDBStore(db) as store:
         store.save(make_doc(answers=2))
         active_copy = (tmp_path / "sessions-active" / name).read_bytes()
-        store.save(make_doc(answers=3, status="completed"))
+        store.save(make_doc(answers=3, status="completed", rev=1))
     (tmp_path / "sessions-active" / name).write_bytes(active_copy)  # as if the removal never happened
     with TinyDBStore(db) as store:
-        assert store.list_sessions() == [make_doc(answers=3, status="completed")]
+        assert store.list_sessions() == [make_doc(answers=3, status="completed", rev=2)]
         assert store.active_for("telegram", "u1") is None
     assert not (tmp_path / "sessions-active" / name).exists()
 
@@ -709,7 +714,7 @@ def test_read_only_snapshot_beside_the_running_writer(tmp_path):
 
     snapshot = TinyDBStore(db, read_only=True)  # the writer holds the lock; reading needs none
     assert [d["session_id"] for d in snapshot.list_sessions(include_finished=False)] == ["live"]
-    assert snapshot.get("telegram", "u2", "done") == make_doc("u2", "done", status="completed", answers=3)
+    assert snapshot.get("telegram", "u2", "done") == make_doc("u2", "done", status="completed", answers=3, rev=1)
     with pytest.raises(RuntimeError, match="read-only"):
         snapshot.save(make_doc("u3", "new"))
     with pytest.raises(RuntimeError, match="read-only"):
@@ -778,8 +783,8 @@ def test_a_folder_sync_failing_after_the_rename_does_not_report_a_written_save_a
     with caplog.at_level("ERROR", logger="engine.store.tinydb"):
         store.save(make_doc(answers=1))  # the file is already replaced: this write happened
     assert "could not be synced" in caplog.text and "Input/output error" in caplog.text
-    assert store.get("telegram", "u1", "s1") == make_doc(answers=1)
+    assert store.get("telegram", "u1", "s1") == make_doc(answers=1, rev=1)
     monkeypatch.undo()
     store.close()
     with TinyDBStore(db) as reopened:
-        assert reopened.get("telegram", "u1", "s1") == make_doc(answers=1)
+        assert reopened.get("telegram", "u1", "s1") == make_doc(answers=1, rev=1)

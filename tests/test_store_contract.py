@@ -1,4 +1,5 @@
-"""The SessionStore protocol's promises, checked against every store: TinyDBStore (on files) and MemoryStore."""
+"""The SessionStore protocol's promises, checked against every store: TinyDBStore (on files), MemoryStore and
+RedisStore (on a real redis-server)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,20 @@ from typing import Any
 
 import pytest
 
-from engine.store import MemoryStore, SessionStore, TinyDBStore
+from engine import errors
+from engine.store import MemoryStore, RedisStore, SessionStore, TinyDBStore
+from tests.redis_support import prefix
 
 
-@pytest.fixture(params=["tinydb", "memory"])
+@pytest.fixture(params=["tinydb", "memory", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
-    opened: SessionStore = TinyDBStore(tmp_path / "sessions.json") if request.param == "tinydb" else MemoryStore()
+    opened: SessionStore
+    if request.param == "tinydb":
+        opened = TinyDBStore(tmp_path / "sessions.json")
+    elif request.param == "memory":
+        opened = MemoryStore()
+    else:
+        opened = RedisStore(request.getfixturevalue("redis_server").url, prefix=prefix())
     yield opened
     opened.close()
 
@@ -36,16 +45,16 @@ def doc(user_id: str, session_id: str, *, status: str = "active", updated_at: fl
 
 def test_save_and_get_round_trip_through_copies(store: SessionStore) -> None:
     original = doc("u1", "s1")
-    store.save(original)
+    assert store.save(original) == 1  # the first revision
     original["route"]["chat_id"] = 99  # the caller's object is not the stored one
     got = store.get("telegram", "u1", "s1")
-    assert got == doc("u1", "s1")
+    assert got == doc("u1", "s1", rev=1)
     assert got is not None
     got["route"]["chat_id"] = 42  # nor is what the store hands out
-    assert store.get("telegram", "u1", "s1") == doc("u1", "s1")
+    assert store.get("telegram", "u1", "s1") == doc("u1", "s1", rev=1)
     assert store.get("telegram", "u1", "nope") is None
     assert store.get("slack", "u1", "s1") is None
-    store.save(doc("u1", "s1", position=3))  # same key: replaced
+    assert store.save(doc("u1", "s1", position=3, rev=1)) == 2  # same key: replaced
     assert store.get("telegram", "u1", "s1")["position"] == 3  # type: ignore[index]
     with pytest.raises(ValueError):
         store.save({"platform": "telegram", "user_id": "u1"})
@@ -57,7 +66,7 @@ def test_active_and_latest_and_finished_sessions_stay_readable(store: SessionSto
     store.save(doc("u1", "current", updated_at=2.0))
     assert store.active_for("telegram", "u1")["session_id"] == "current"  # type: ignore[index]
     assert store.latest_for("telegram", "u1")["session_id"] == "current"  # type: ignore[index]
-    store.save(doc("u1", "current", status="ended", updated_at=3.0, finished_at=3.0))
+    store.save(doc("u1", "current", status="ended", updated_at=3.0, finished_at=3.0, rev=1))
     assert store.active_for("telegram", "u1") is None
     assert store.latest_for("telegram", "u1")["status"] == "ended"  # type: ignore[index]
     # Finished sessions are still there to read, by key and in the full list.
@@ -136,7 +145,7 @@ def test_pending_sessions_are_those_with_saved_voice_answers(store: SessionStore
     store.save(doc("u3", "ended-busy", status="ended", updated_at=3.0, pending=[entry]))
     assert [d["session_id"] for d in store.pending_sessions()] == ["ended-busy", "busy"]
     assert store.stats()["pending"] == 2
-    store.save(doc("u2", "busy", updated_at=4.0))
+    store.save(doc("u2", "busy", updated_at=4.0, rev=1))
     assert [d["session_id"] for d in store.pending_sessions()] == ["ended-busy"]
 
 
@@ -176,10 +185,10 @@ def test_idle_sessions_are_active_ones_untouched_since_the_cutoff(store: Session
         "old",
     ]
     assert store.idle_sessions(updated_before=2.0) == []
-    store.save(doc("u1", "old", updated_at=60.0))
+    store.save(doc("u1", "old", updated_at=60.0, rev=1))
     assert [d["session_id"] for d in store.idle_sessions(updated_before=20.0)] == ["old-and-pending", "older"]
     idle = store.idle_sessions(updated_before=20.0)[0]
-    assert idle == doc("u5", "old-and-pending", updated_at=2.0, pending=[{"id": "p1", "failed": True}])
+    assert idle == doc("u5", "old-and-pending", updated_at=2.0, pending=[{"id": "p1", "failed": True}], rev=1)
 
 
 def test_created_since_counts_every_session_of_that_user_whatever_its_status(store: SessionStore) -> None:
@@ -196,7 +205,7 @@ def test_created_since_counts_every_session_of_that_user_whatever_its_status(sto
 
 def test_abandoned_sessions_are_finished_ones(store: SessionStore) -> None:
     store.save(doc("u1", "s1", updated_at=5.0))
-    store.save(doc("u1", "s1", status="abandoned", updated_at=5.0, finished_at=40.0))
+    store.save(doc("u1", "s1", status="abandoned", updated_at=5.0, finished_at=40.0, rev=1))
     assert store.active_for("telegram", "u1") is None
     assert store.latest_for("telegram", "u1")["status"] == "abandoned"  # type: ignore[index]
     assert store.list_sessions(include_finished=False) == []
@@ -215,3 +224,20 @@ def test_sessions_for_lists_one_users_sessions_newest_first_whatever_their_statu
     listed = store.sessions_for("telegram", "u1")
     listed[0]["status"] = "changed"  # a copy: the store's own is untouched
     assert store.get("telegram", "u1", "second")["status"] == "ended"  # type: ignore[index]
+
+
+def test_a_save_from_a_stale_copy_is_refused_and_changes_nothing(store: SessionStore) -> None:
+    """Compare-and-set: two savers that read the same revision cannot both write; the second is told so."""
+    store.save(doc("u1", "s1"))
+    first, second = store.get("telegram", "u1", "s1"), store.get("telegram", "u1", "s1")
+    assert first is not None and second is not None
+    assert store.save({**first, "position": 1}) == 2
+    with pytest.raises(errors.SessionChanged):
+        store.save({**second, "position": 7})  # read at revision 1: another saver got there first
+    assert store.get("telegram", "u1", "s1")["position"] == 1  # type: ignore[index]
+    with pytest.raises(errors.SessionChanged):
+        store.save(doc("u1", "s1"))  # a "new" session over a stored one
+    store.delete_user("telegram", "u1")
+    with pytest.raises(errors.SessionChanged):
+        store.save({**first, "rev": 2})  # a copy of a session deleted meanwhile is not brought back
+    assert store.get("telegram", "u1", "s1") is None

@@ -745,6 +745,7 @@ class Words:
             "session_in_progress": "You already have an interview in progress. Resume it or end it first.",
             "session_conflict": "A session with that id already exists with different settings.",
             "no_answer_yet": "There's no answer to work on yet: answer a question first.",
+            "session_changed": "Your interview changed elsewhere at that very moment. Please send that again.",
             "question_not_found": f"That question hasn't been asked yet. Send {c('repeat')} to see the current one.",
             "session_completed": f"That interview is already finished. Send {c('report')} for its report or "
             f"{c('interview')} to start a new one.",

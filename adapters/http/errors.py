@@ -84,6 +84,8 @@ def _engine_error(exc: errors.EngineError) -> ApiError:
         )
     if isinstance(exc, errors.SessionInProgress):
         return ApiError(409, "Interview already in progress", exc.code, exc.message)
+    if isinstance(exc, errors.SessionChanged):
+        return ApiError(409, "Session changed", exc.code, exc.message)
     if isinstance(exc, errors.NoAnswerYet):
         return ApiError(409, "No answer yet", exc.code, exc.message)
     if isinstance(exc, errors.AudioTooLarge):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from engine.errors import SessionChanged
+
 # A session as stored: the JSON-ready dict of engine.session.Session.to_dict().
 SessionDoc = dict[str, Any]
+REV = "rev"  # a session document's revision, for save's compare-and-set
 SessionKey = tuple[str, str, str]
 
 
@@ -51,8 +54,13 @@ class SessionStore(Protocol):
         """The creation times (at or after `since`) of the user's sessions, oldest first."""
         ...
 
-    def save(self, doc: SessionDoc) -> None:
-        """Insert or replace the session with the document's key; durable when it returns."""
+    def save(self, doc: SessionDoc) -> int:
+        """Insert or replace the session with the document's key; durable when it returns.
+
+        A compare-and-set on the document's "rev": it must be the stored one (0 or absent for a session not stored
+        yet), else errors.SessionChanged and nothing is written. Returns the new revision, which documents read
+        afterwards carry; a saver keeps it for its next save.
+        """
         ...
 
     def delete_user(self, platform: str, user_id: str) -> list[SessionDoc]:
@@ -135,6 +143,15 @@ def session_key(doc: SessionDoc) -> SessionKey:
     if not all(isinstance(part, str) and part for part in key):
         raise ValueError(f"session key must be three non-empty strings, got {key!r}")
     return key
+
+
+def next_rev(stored: SessionDoc | None, doc: SessionDoc) -> int:
+    """The revision `doc` gets when saved over `stored`; errors.SessionChanged if it was read from another one."""
+    expected = int(doc.get(REV) or 0)
+    current = int(stored.get(REV) or 0) if stored is not None else 0
+    if expected != current:
+        raise SessionChanged()
+    return current + 1
 
 
 def recency(doc: SessionDoc) -> tuple[float, float]:

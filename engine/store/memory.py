@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from engine.store.base import SessionDoc, SessionKey, copy_doc, recency, session_key
+from engine.store.base import REV, SessionDoc, SessionKey, copy_doc, next_rev, recency, session_key
 
 ACTIVE = "active"
 
@@ -91,12 +91,14 @@ class MemoryStore:
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    def save(self, doc: SessionDoc) -> None:
+    def save(self, doc: SessionDoc) -> int:
         stored = copy_doc(doc)
         key = session_key(stored)
         with self._lock:
             self._check_open()
+            stored[REV] = next_rev(self._sessions.get(key), stored)
             self._sessions[key] = stored
+            return int(stored[REV])
 
     def delete_user(self, platform: str, user_id: str) -> list[SessionDoc]:
         with self._lock:
@@ -180,6 +182,7 @@ class MemoryStore:
             self._check_open()
             docs = list(self._sessions.values())
             return {
+                "backend": "memory",
                 "active": sum(1 for doc in docs if doc.get("status") == ACTIVE),
                 "pending": sum(1 for doc in docs if doc.get("pending")),
                 # What TinyDBStore would have moved to its archive file: finished, nothing pending.

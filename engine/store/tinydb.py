@@ -25,7 +25,8 @@ from tinydb.storages import MemoryStorage, Storage
 
 from engine.durable import fsync_dir
 from engine.errors import EngineError, StoreLocked
-from engine.store.base import SessionDoc, SessionKey, copy_doc, session_key
+from engine.store.base import REV as SESSION_REV
+from engine.store.base import SessionDoc, SessionKey, copy_doc, next_rev, session_key
 
 logger = logging.getLogger(__name__)
 
@@ -803,13 +804,15 @@ class TinyDBStore:
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    def save(self, doc: SessionDoc) -> None:
-        """Insert or replace the session; it is on disk when this returns."""
+    def save(self, doc: SessionDoc) -> int:
+        """Insert or replace the session (a compare-and-set on its revision); it is on disk when this returns."""
         stored = copy_doc(doc)
-        session_key(stored)
+        key = session_key(stored)
         with self._lock:
             self._check_open(writing=True)
+            stored[SESSION_REV] = next_rev(self._public(key), stored)
             self._put(stored)
+            return int(stored[SESSION_REV])
 
     def update(
         self, platform: str, user_id: str, session_id: str, fn: Callable[[SessionDoc], SessionDoc]
@@ -827,6 +830,7 @@ class TinyDBStore:
             stored = copy_doc(new)
             if session_key(stored) != key:
                 raise ValueError(f"update function changed the session key from {key} to {session_key(stored)}")
+            stored[SESSION_REV] = int(found.get(SESSION_REV) or 0) + 1
             self._put(stored)
             stored.pop(REV, None)
             return stored
@@ -946,6 +950,7 @@ class TinyDBStore:
             entries = [shelf.entries[key] for key, shelf in self._where.items()]
             main_file = self._main_db.storage
             return {
+                "backend": "tinydb",
                 "active": sum(1 for entry in entries if entry.status == ACTIVE),
                 "pending": sum(1 for entry in entries if entry.pending),
                 "archived": sum(1 for shelf in self._where.values() if shelf is self._archive),

@@ -1,0 +1,183 @@
+"""Several processes on one Redis: the Redis store and the per-user leases, on a real redis-server.
+
+Each "process" here is its own engine with its own RedisStore and RedisLocks (own connections, own local locks), as
+two `interview-bot run` front-ends would have; the real-process tests start the bot itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.config import ConfigError, load_config
+from engine import AudioInput, InterviewSpec, Transcript, User, errors
+from engine.locks import RedisLocks
+from engine.service import InterviewEngine
+from engine.store import RedisStore
+from tests.redis_support import RedisServer, prefix
+from tests.test_engine import ScriptedSpeech, voice
+
+SPEC = InterviewSpec(role_title="Backend Engineer", company_name="PayCo", industry="FinTech")
+ADA = User("telegram", "301", "Ada")
+
+
+class HeldSpeech(ScriptedSpeech):
+    """Scripted speech that holds each transcription until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def transcribe(self, audio: AudioInput, language: str) -> Transcript:
+        self.started.set()
+        await self.release.wait()
+        return await super().transcribe(audio, language)
+
+
+class Process:
+    """One front-end's engine on the shared Redis."""
+
+    def __init__(self, url: str, keys: str, audio: Path, speech: ScriptedSpeech | None = None, lease: float = 15.0):
+        self.store = RedisStore(url, prefix=keys)
+        self.locks = RedisLocks(url, prefix=keys, lease_seconds=lease)
+        self.engine = InterviewEngine(self.store, speech or ScriptedSpeech(), audio_dir=audio, locks=self.locks)
+
+    async def close(self) -> None:
+        await self.locks.close()
+        self.store.close()
+
+
+@pytest.fixture
+async def two(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[Process, Process]]:
+    keys = prefix()
+    a, b = Process(redis_server.url, keys, tmp_path / "audio"), Process(redis_server.url, keys, tmp_path / "audio")
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_an_interview_started_on_one_process_is_answered_on_the_other(two: tuple[Process, Process]) -> None:
+    a, b = two
+    started = await a.engine.start(ADA, SPEC)
+    first = await b.engine.answer_text(ADA, "I profiled the service and cut p95 latency by 60 percent.")
+    assert first.answer.question == started.question and first.answer.index == 0
+    second = await a.engine.skip(ADA)
+    assert second.answer.index == 1  # process A sees B's answer: the skip lands on the next question
+    state = await b.engine.get_session(ADA)
+    assert [(x.index, x.source) for x in state.answers] == [(0, "text"), (1, "skipped")]
+    # Delivery ids are claimed once across processes (a redelivery to the other front-end is recognised).
+    assert await a.engine.first_delivery("telegram", "update-9") is True
+    assert await b.engine.first_delivery("telegram", "update-9") is False
+
+
+async def test_one_users_answers_sent_to_two_processes_at_once_land_one_after_the_other(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Process A holds the user's lease through a long transcription; B's typed answer waits for it, then lands on
+    the next question, and nothing is lost or overwritten."""
+    keys = prefix()
+    held = HeldSpeech()
+    a = Process(redis_server.url, keys, tmp_path / "audio", held, lease=0.6)
+    b = Process(redis_server.url, keys, tmp_path / "audio", lease=0.6)
+    try:
+        await a.engine.start(ADA, SPEC)
+        voice_answer = asyncio.create_task(a.engine.answer_audio(ADA, voice("we sharded the ledger by account")))
+        await held.started.wait()
+        typed = asyncio.create_task(b.engine.answer_text(ADA, "I would add an idempotency key to each request."))
+        await asyncio.sleep(1.5)  # longer than two leases: A's lease is kept alive while it works
+        assert not typed.done()
+        held.release.set()
+        heard, written = await voice_answer, await typed
+        assert (heard.answer.index, written.answer.index) == (0, 1)
+        state = await a.engine.get_session(ADA)
+        assert [(x.index, x.source) for x in state.answers] == [(0, "voice"), (1, "text")]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_dead_processs_lease_holds_the_user_up_for_one_lease_only(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    keys = prefix()
+    a = Process(redis_server.url, keys, tmp_path / "audio", lease=0.5)
+    try:
+        await a.engine.start(ADA, SPEC)
+        # A process that took the lease and died (SIGKILL): its key stays until the lease runs out.
+        client = redis.Redis.from_url(redis_server.url)
+        client.set(f"{keys}lock:telegram:301", "dead-process-token", px=500)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        result = await a.engine.answer_text(ADA, "I would add an idempotency key to each request.")
+        waited = loop.time() - began
+        assert result.answer.index == 0 and 0.2 < waited < 3.0
+        assert client.get(f"{keys}lock:telegram:301") is None  # given back once done
+        client.close()
+    finally:
+        await a.close()
+
+
+async def test_a_write_from_a_stale_copy_is_refused_not_merged(two: tuple[Process, Process]) -> None:
+    """The revision check behind the lease: a process that lost its lease (stalled) cannot overwrite the session."""
+    a, b = two
+    await a.engine.start(ADA, SPEC)
+    stale = await asyncio.to_thread(a.store.active_for, "telegram", "301")
+    await b.engine.answer_text(ADA, "I would add an idempotency key to each request.")
+    assert stale is not None
+    with pytest.raises(errors.SessionChanged):
+        await asyncio.to_thread(a.store.save, {**stale, "position": 5})
+    assert (await a.engine.get_session(ADA)).position == 1
+
+
+async def test_sessions_survive_a_redis_restart_with_append_only_files(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", append_only=True).start()
+    keys = prefix()
+    try:
+        a = Process(server.url, keys, tmp_path / "audio")
+        await a.engine.start(ADA, SPEC)
+        await a.engine.answer_text(ADA, "I would add an idempotency key to each request.")
+        await a.close()
+        server.kill()  # SIGKILL: appendfsync always has every acknowledged write on disk
+        server.start()
+        b = Process(server.url, keys, tmp_path / "audio")
+        state = await b.engine.get_session(ADA)
+        assert state.is_active and [x.source for x in state.answers] == ["text"]
+        await b.engine.skip(ADA)  # and it carries on
+        assert len((await b.engine.get_session(ADA)).answers) == 2
+        await b.close()
+    finally:
+        server.stop()
+
+
+async def test_health_names_the_backend_and_says_when_redis_is_unreachable(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    a = Process(server.url, prefix(), tmp_path / "audio")
+    try:
+        await a.engine.start(ADA, SPEC)
+        health = await a.engine.health()
+        assert health["store"]["ok"] is True and health["store"]["backend"] == "redis"
+        assert health["store"]["active"] == 1
+        server.stop()
+        assert (await a.engine.health())["store"] == {"ok": False}
+    finally:
+        await a.close()
+        server.stop()
+
+
+def test_the_config_chooses_redis_with_its_url_from_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "config.toml"
+    file.write_text('[store]\nbackend = "redis"\n[redis]\nkey_prefix = "coach:"\n', encoding="utf-8")
+    config = load_config(file, env={"INTERVIEW_BOT_REDIS_URL": "redis://:secret@cache.internal:6380/2"})
+    assert config.store.backend == "redis" and config.redis.url == "redis://:secret@cache.internal:6380/2"
+    assert config.redis.key_prefix == "coach:"
+    file.write_text('[store]\nbackend = "postgres"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"store\.backend"):
+        load_config(file, env={})
+    file.write_text('[store]\nbackend = "redis"\n[redis]\nurl = "localhost:6379"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"redis\.url"):
+        load_config(file, env={})
