@@ -32,6 +32,7 @@ from engine.speech import (
     find_ffmpeg,
     list_models,
 )
+from engine.speech.queue import MAX_DELIVERIES, QueuedSpeech, SpeechWorker
 from engine.speech.voices import VoiceConfig, VoiceSynthesizer
 from engine.store import SessionStore
 
@@ -100,12 +101,14 @@ class Services:
 
     store: SessionStore
     transcriber: VoskTranscriber
-    pipeline: SpeechPipeline
+    pipeline: SpeechPipeline | None  # None: [speech] workers = 0, transcription by `interview-bot worker`s
     engine: InterviewEngine
     app: web.Application
     adapters: dict[str, Adapter] = field(default_factory=dict)
     voice: VoiceSynthesizer | None = None  # None: [voice] enabled = false
     locks: RedisLocks | None = None  # [store] backend = "redis": the per-user leases
+    queue: QueuedSpeech | None = None  # [store] backend = "redis": voice answers go through the speech queue
+    worker: SpeechWorker | None = None  # and with [speech] workers > 0 this process takes jobs from it too
 
 
 def speech_models(config: Config) -> dict[str, Any]:
@@ -146,18 +149,35 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
     except FileNotFoundError:
         raise ConfigError(f"{config.source or 'defaults'}: 'speech.ffmpeg' {speech.ffmpeg!r} was not found") from None
     store = open_store(config)
-    locks = RedisLocks(config.redis.url, prefix=config.redis.key_prefix) if config.store.backend == "redis" else None
     transcriber = VoskTranscriber(models)
-    pipeline = SpeechPipeline(
-        transcriber,
-        AudioConverter(ffmpeg, limits),
-        workers=speech.workers,
-        job_timeout=speech.job_timeout_seconds,
-    )
+    pipeline = None
+    if speech.workers > 0:
+        pipeline = SpeechPipeline(
+            transcriber, AudioConverter(ffmpeg, limits), workers=speech.workers, job_timeout=speech.job_timeout_seconds
+        )
+    locks = queue = worker = None
+    if config.store.backend == "redis":
+        redis = config.redis
+        locks = RedisLocks(redis.url, prefix=redis.key_prefix, lease_seconds=redis.lease_seconds)
+        queue = QueuedSpeech(
+            redis.url,
+            config.store.audio_dir,
+            prefix=redis.key_prefix,
+            wait_seconds=(speech.job_timeout_seconds + redis.lease_seconds) * MAX_DELIVERIES,
+        )
+        if pipeline is not None:
+            worker = SpeechWorker(
+                redis.url,
+                pipeline,
+                config.store.audio_dir,
+                prefix=redis.key_prefix,
+                concurrency=speech.workers,
+                lease_seconds=redis.lease_seconds,
+            )
     voice = _question_voice(config.voice, ffmpeg)
     engine = InterviewEngine(
         store,
-        pipeline,
+        queue or pipeline,
         default_language=speech.default_language,
         audio_dir=config.store.audio_dir,
         audio_retention_seconds=config.store.audio_retention_days * 86400,
@@ -173,7 +193,7 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
     # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
     routes = [route for adapter in adapters.values() for route in adapter.routes()]
     app = create_app(engine, config.http, version=__version__, routes=routes)
-    return Services(store, transcriber, pipeline, engine, app, adapters, voice, locks)
+    return Services(store, transcriber, pipeline, engine, app, adapters, voice, locks, queue, worker)
 
 
 def _question_voice(config: VoiceConfig, ffmpeg: str) -> VoiceSynthesizer | None:
@@ -248,6 +268,7 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     runner = web.AppRunner(services.app, access_log=None)
     await runner.setup()
     tasks: list[asyncio.Task[Any]] = []
+    worker_task: asyncio.Task[None] | None = None
     try:
         site = web.TCPSite(runner, config.http.host, config.http.port)
         try:
@@ -265,8 +286,12 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
             __version__,
             ",".join(sorted(models)) or "none",
         )
-        if config.speech.default_language in models:
+        if services.pipeline is not None and config.speech.default_language in models:
             tasks.append(asyncio.create_task(_warm_up(services.transcriber, config.speech.default_language)))
+        if services.worker is not None:
+            worker_task = asyncio.create_task(services.worker.run(), name="speech worker")
+        if services.queue is not None:
+            await services.queue.start()
         if services.voice is not None:
             tasks.append(asyncio.create_task(asyncio.to_thread(load_voice, services.voice)))
         tasks.append(asyncio.create_task(_housekeeping_forever(services.engine)))
@@ -283,8 +308,14 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         for task in tasks:
             task.cancel()
         # First, so adapters don't wait for a queue of transcriptions: those answers are saved as pending,
-        # their senders are told, and the engine finishes them after the restart.
-        services.pipeline.stop()
+        # their senders are told, and the engine finishes them after the restart (jobs this process had taken
+        # from the Redis queue go back to it for another worker).
+        if services.worker is not None:
+            services.worker.stop()
+        if services.pipeline is not None:
+            services.pipeline.stop()
+        if worker_task is not None:
+            await asyncio.gather(worker_task, return_exceptions=True)
         # While the adapters can still edit the candidates' messages.
         await services.engine.stop_grading(GRADING_GRACE_SECONDS)
         for name, adapter in services.adapters.items():
@@ -295,7 +326,10 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         await runner.cleanup()
         if services.voice is not None:
             services.voice.close()  # after the adapters, whose last questions may still be being spoken
-        await services.pipeline.close()
+        if services.pipeline is not None:
+            await services.pipeline.close()
+        if services.queue is not None:
+            await services.queue.close()
         if services.locks is not None:
             await services.locks.close()
         services.store.close()

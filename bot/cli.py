@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sessions.set_defaults(func=cmd_sessions)
 
+    worker = commands.add_parser(
+        "worker", help='transcribe voice answers from the Redis speech queue ([store] backend = "redis")'
+    )
+    worker.add_argument(
+        "--concurrency", type=int, metavar="N", help="transcriptions at once (default: [speech] workers, at least 1)"
+    )
+    worker.set_defaults(func=cmd_worker)
+
     register_speech_commands(commands)
     return parser
 
@@ -94,6 +102,16 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.app import run
 
     asyncio.run(run(config))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, config: Config) -> int:
+    """`worker`: take speech jobs from Redis until SIGINT or SIGTERM."""
+    from bot.worker import run_worker
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    asyncio.run(run_worker(config, concurrency=args.concurrency))
     return 0
 
 

@@ -51,6 +51,8 @@ class RedisConfig:
 
     url: str = "redis://localhost:6379/0"  # may carry a password: INTERVIEW_BOT_REDIS_URL
     key_prefix: str = "ib:"  # several bots can share one server under different prefixes
+    # A user's ordering lease, and a running speech job's: a process or worker that dies holds them this long.
+    lease_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ _CHOICES = {
     ("", "log_level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _POSITIVE = {
-    ("speech", "workers"),
+    ("redis", "lease_seconds"),
     ("speech", "max_audio_mb"),
     ("speech", "max_audio_seconds"),
     ("speech", "job_timeout_seconds"),
@@ -118,6 +120,7 @@ _POSITIVE = {
 }
 # Whole numbers that may be 0 but not below.
 _NOT_NEGATIVE = {
+    ("speech", "workers"),  # 0: no transcription here, only with [store] backend = "redis" (workers elsewhere)
     ("llm", "max_followups"),
     ("voice", "cache_mb"),
     ("voice", "speaker"),
@@ -154,6 +157,11 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raw[section][key] = env[var]
     config = _build(Config, raw, "", where)
     _check_exposure(config.http, where)
+    if config.speech.workers == 0 and config.store.backend != "redis":
+        raise ConfigError(
+            f"{where}: 'speech.workers' = 0 leaves nobody to transcribe: it needs [store] backend = \"redis\" and "
+            "`interview-bot worker` processes"
+        )
     if config.store.backend == "redis" and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{where}: 'redis.url' must start with redis://, rediss:// or unix://")
     if config.llm.enabled and not config.llm.model:

@@ -112,6 +112,24 @@ class Transcript:
     def real_time_factor(self) -> float:
         return self.processing_seconds / self.duration if self.duration else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for a transcript that crosses processes (the Redis speech queue)."""
+        data = asdict(self)
+        data["words"] = [[w.word, w.start, w.end, w.conf] for w in self.words]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        return cls(
+            text=data["text"],
+            words=tuple(Word(str(w), float(s), float(e), float(c)) for w, s, e, c in data.get("words", [])),
+            duration=float(data.get("duration", 0.0)),
+            processing_seconds=float(data.get("processing_seconds", 0.0)),
+            language=data.get("language", ""),
+            model=data.get("model", ""),
+            delivery=data.get("delivery"),
+        )
+
 
 @dataclass(frozen=True)
 class Feedback:

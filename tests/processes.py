@@ -31,19 +31,31 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def bot_config(data_dir: Path, ko_model_path: Path, port: int) -> str:
-    """The TOML every real-process test starts from: Korean model, no auto-fetch, data under data_dir."""
+def bot_config(
+    data_dir: Path, ko_model_path: Path, port: int, *, workers: int = 1, redis_url: str = "", key_prefix: str = ""
+) -> str:
+    """The TOML every real-process test starts from: Korean model, no auto-fetch, data under data_dir; with
+    `redis_url`, sessions and the speech queue on that server (`workers` = 0: a front-end only)."""
     q = json.dumps  # a JSON string is a valid TOML basic string
+    redis = ""
+    if redis_url:
+        redis = f"""
+[redis]
+url = {q(redis_url)}
+key_prefix = {q(key_prefix)}
+lease_seconds = 2
+"""
     return f"""log_level = "INFO"
 
 [store]
 path = {q(str(data_dir / "sessions.json"))}
 audio_dir = {q(str(data_dir / "audio"))}
-
+backend = {q("redis" if redis_url else "tinydb")}
+{redis}
 [speech]
 default_language = "ko"
 auto_fetch = false
-workers = 1
+workers = {workers}
 models_dir = {q(str(data_dir / "models"))}
 
 [speech.models]

@@ -58,7 +58,8 @@ def test_secrets_come_from_the_environment_and_win(tmp_path):
     ("text", "needle"),
     [
         ('[speech]\nworkers = "many"\n', "'speech.workers' must be a whole number"),
-        ("[speech]\nworkers = 0\n", "'speech.workers' must be greater than 0"),
+        ("[speech]\nworkers = 0\n", "'speech.workers' = 0 leaves nobody to transcribe"),
+        ("[speech]\nworkers = -1\n", "'speech.workers' must be"),
         ('[telegram]\nmode = "push"\n', "'telegram.mode' must be one of polling, webhook"),
         ("[http]\nport = 70000\n", "'http.port' must be a port number"),
         ("[http]\nprot = 8000\n", "unknown key 'http.prot'"),

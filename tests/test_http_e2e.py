@@ -114,7 +114,7 @@ class BotServer:
         data = self.tmp_path / "data"
         data.mkdir(exist_ok=True)
         config = self.tmp_path / f"config-{self.runs}.toml"
-        text = bot_config(data, self.ko_model_path, port).replace("workers = 1", f"workers = {self.workers}")
+        text = bot_config(data, self.ko_model_path, port, workers=self.workers)
         config.write_text(text, encoding="utf-8")
         self.log = self.tmp_path / f"server-{self.runs}.log"
         self.runs += 1
