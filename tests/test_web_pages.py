@@ -154,6 +154,7 @@ async def test_the_report_page_shows_the_whole_interview(engine: InterviewEngine
     assert resp.status == 200 and resp.content_type == "text/html"
     assert_secure(resp.headers)
     assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["Content-Encoding"] in ("gzip", "deflate")  # compressed for clients that accept it
     page = await resp.text()
     assert "<h1>Backend Engineer" in page and "Acme" in page
     # Charts drawn from the data, each with its table.

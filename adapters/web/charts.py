@@ -287,7 +287,10 @@ def timeline_chart(
     slow: float,
     fast: float,
 ) -> Chart:
-    """One answer over time: pace per stretch against the band, with each long pause and filler where it fell."""
+    """One answer over time: pace per stretch against the band, with each long pause and filler where it fell.
+
+    No tooltips here (there is one of these per answer, and the page must stay light): the table says the same, and
+    the "hear it again" list names each moment."""
     end = max([duration, *(w.end for w in windows), *(p.at + p.seconds for p in pauses), 1.0])
     top = max([fast + 40, *(w.wpm for w in windows)])
     plot_h = 120.0
@@ -314,21 +317,18 @@ def timeline_chart(
             f'<rect class="pace-{pace}" x="{_num(x_of(window.start))}" y="{_num(y_of(window.wpm))}" '
             f'width="{_num(max(x_of(window.end) - x_of(window.start) - 1, 1))}" '
             f'height="{_num(TOP + plot_h - y_of(window.wpm))}" data-start="{window.start:g}" data-end="{window.end:g}" '
-            f'data-wpm="{window.wpm:g}" data-pace="{pace}"><title>{_clock(window.start)}–{_clock(window.end)}: '
-            f"{window.wpm:.0f} words per minute</title></rect>"
+            f'data-wpm="{window.wpm:g}" data-pace="{pace}"/>'
         )
     for pause in pauses:
         body.append(
             f'<rect class="pause" x="{_num(x_of(pause.at))}" y="{_num(marks_y)}" '
             f'width="{_num(max(x_of(pause.at + pause.seconds) - x_of(pause.at), 2))}" height="10" '
-            f'data-pause-at="{pause.at:g}" data-seconds="{pause.seconds:g}"><title>{pause.seconds:.1f} s pause at '
-            f"{_clock(pause.at)}, after “{escape(pause.word)}”</title></rect>"
+            f'data-pause-at="{pause.at:g}" data-seconds="{pause.seconds:g}"/>'
         )
     for filler in fillers:
         body.append(
             f'<circle class="filler" cx="{_num(x_of(filler.at))}" cy="{_num(marks_y + 22)}" r="4" '
-            f'data-filler-at="{filler.at:g}" data-word="{escape(filler.word)}"><title>“{escape(filler.word)}” at '
-            f"{_clock(filler.at)}</title></circle>"
+            f'data-filler-at="{filler.at:g}" data-word="{escape(filler.word)}"/>'
         )
     for tick in _ticks(end):
         body.append(_text(x_of(tick), height - 2, _clock(tick), "axis", "middle"))

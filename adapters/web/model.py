@@ -39,6 +39,7 @@ from engine import (
 # Fillers that are fillers wherever they stand: marked in transcripts stored before filler positions were kept.
 _SOUNDS = frozenset({"um", "umm", "ummm", "uhm", "uh", "uhh", "er", "erm", "hmm", "hmmm"})
 _WORD = re.compile(r"[^\w']+")
+MAX_MOMENTS = 8  # "hear it again" buttons per answer: the first few moments show the pattern
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ def _attempt(session: SessionView, answer: Answer, previous: Answer | None, *, c
         Seek(w.start, f"{w.pace.capitalize()} stretch, {w.wpm:.0f} wpm") for w in windows if w.pace in ("slow", "fast")
     ]
     moments += [Seek(p.at, f"{p.seconds:.1f} s pause after “{p.word}”") for p in pauses]
+    moments = sorted(moments, key=lambda m: m.at)[:MAX_MOMENTS]
     return AttemptView(
         attempt=answer.attempt,
         counts=counts,
@@ -300,7 +302,7 @@ def _attempt(session: SessionView, answer: Answer, previous: Answer | None, *, c
         tips=feedback.tips if feedback else (),
         figures=_figures(feedback, delivery),
         timeline=timeline,
-        moments=tuple(sorted(moments, key=lambda m: m.at)),
+        moments=tuple(moments),
         changes=_changes(previous, answer) if previous is not None else (),
         grader="the model" if feedback and feedback.grader == "llm" else "the rules",
     )
