@@ -10,10 +10,12 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
+from adapters.web import ReportLinks, WebConfig, WebPages, load_secret
 from bot import __version__
 from bot.config import Config, ConfigError
 from bot.server import create_app
@@ -189,11 +191,27 @@ def build_services(config: Config, models: dict[str, Any]) -> Services:
         voice=voice,
         locks=locks,
     )
-    adapters = _chat_adapters(config, engine)
-    # With the HTTP API off, the server still carries the Telegram webhook and Slack events.
+    links = report_links(config.web, config.store.path.parent)
+    pages = WebPages(engine, links, config.web, admin_token=config.http.admin_token)
+    adapters = _chat_adapters(config, engine, links)
+    # With the HTTP API off, the server still carries the Telegram webhook, Slack events and the web pages.
     routes = [route for adapter in adapters.values() for route in adapter.routes()]
-    app = create_app(engine, config.http, version=__version__, routes=routes)
+    app = create_app(engine, config.http, version=__version__, routes=routes, pages=pages, report_url=links.url_for)
     return Services(store, transcriber, pipeline, engine, app, adapters, voice, locks, queue, worker)
+
+
+def report_links(config: WebConfig, data_dir: Path) -> ReportLinks:
+    """The maker and checker of report links, its secret from the config or the data folder; one log line on whether
+    links are offered, and how to turn them on."""
+    links = ReportLinks(load_secret(config.secret, data_dir), public_url=config.public_url, link_days=config.link_days)
+    if config.links_on:
+        logger.info("web: report links on at %s/r/... (valid %g days)", links.public_url, config.link_days)
+    else:
+        logger.info(
+            "web: report links off; set [web] public_url to the address candidates open (e.g. "
+            "https://coach.example.com) to give each report a private web page"
+        )
+    return links
 
 
 def _question_voice(config: VoiceConfig, ffmpeg: str) -> VoiceSynthesizer | None:
@@ -227,7 +245,7 @@ def _llm_grader(llm: LlmConfig) -> LlmGrader | None:
     return LlmGrader(llm)
 
 
-def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter]:
+def _chat_adapters(config: Config, engine: InterviewEngine, links: ReportLinks) -> dict[str, Adapter]:
     """Start each chat adapter that is configured, and say why the others are off."""
     adapters: dict[str, Adapter] = {}
     tg = config.telegram
@@ -238,7 +256,7 @@ def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter
     else:
         from adapters.telegram import TelegramAdapter
 
-        adapters["telegram"] = TelegramAdapter(engine, tg)
+        adapters["telegram"] = TelegramAdapter(engine, tg, report_link=links.url_for)
         logger.info("telegram: on (%s)", tg.mode)
     sl = config.slack
     if not sl.bot_token:
@@ -250,7 +268,7 @@ def _chat_adapters(config: Config, engine: InterviewEngine) -> dict[str, Adapter
     else:
         from adapters.slack import SlackAdapter
 
-        adapters["slack"] = SlackAdapter(engine, sl)
+        adapters["slack"] = SlackAdapter(engine, sl, report_link=links.url_for)
         logger.info("slack: on (%s)", sl.mode)
     return adapters
 

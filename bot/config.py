@@ -17,6 +17,7 @@ from typing import Any
 from adapters.http.config import HttpConfig
 from adapters.slack.config import SlackConfig
 from adapters.telegram.config import TelegramConfig
+from adapters.web.config import WebConfig
 from engine.coaching.llm import LlmConfig
 from engine.speech.voices.config import VoiceConfig
 
@@ -82,6 +83,7 @@ class Config:
     slack: SlackConfig = field(default_factory=SlackConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     log_level: str = "INFO"
     source: Path | None = None  # the file it came from, for messages
 
@@ -97,6 +99,7 @@ SECRET_ENV = {
     "INTERVIEW_BOT_API_KEY": ("http", "api_key"),
     "LLM_API_KEY": ("llm", "api_key"),
     "INTERVIEW_BOT_REDIS_URL": ("redis", "url"),
+    "INTERVIEW_BOT_WEB_SECRET": ("web", "secret"),
 }
 
 _CHOICES = {
@@ -117,6 +120,7 @@ _POSITIVE = {
     ("store", "max_sessions_per_user_per_day"),
     ("llm", "timeout_seconds"),
     ("voice", "length_scale"),
+    ("web", "link_days"),
 }
 # Whole numbers that may be 0 but not below.
 _NOT_NEGATIVE = {
@@ -125,6 +129,9 @@ _NOT_NEGATIVE = {
     ("voice", "cache_mb"),
     ("voice", "speaker"),
 }
+# The base of report links: a scheme and a host, maybe a port and a path (behind a proxy); no query, no fragment.
+_PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?$")
+MIN_WEB_SECRET = 32
 _LANGUAGE_KEY = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,3})?$", re.IGNORECASE)
 
 
@@ -295,5 +302,14 @@ def _check(section: str, name: str, value: Any, label: str, where: str) -> None:
                 raise ConfigError(
                     f"{where}: '{label}.{language}' must be the path of a Piper voice's .onnx file, got '{path}'"
                 )
+    if (section, name) == ("web", "public_url") and value and not _PUBLIC_URL.match(value):
+        raise ConfigError(
+            f"{where}: '{label}' must be the address candidates open, such as https://coach.example.com, got {value!r}"
+        )
+    if (section, name) == ("web", "secret") and value and len(value) < MIN_WEB_SECRET:
+        raise ConfigError(
+            f"{where}: '{label}' (INTERVIEW_BOT_WEB_SECRET) must be at least {MIN_WEB_SECRET} characters; leave it "
+            "empty to have one generated and kept in the data folder"
+        )
     if (section, name) == ("http", "port") and not 0 <= value <= 65535:
         raise ConfigError(f"{where}: '{label}' must be a port number (0-65535), got {value!r}")

@@ -6,13 +6,14 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from adapters.http import REQUEST_ID, REQUEST_ID_HEADER, HttpApi, HttpConfig, create_api
-from engine import InterviewEngine
+from adapters.web import WebPages, loggable_path
+from engine import InterviewEngine, SessionView
 
 logger = logging.getLogger(__name__)
 
@@ -21,22 +22,37 @@ CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 
 def create_app(
-    engine: InterviewEngine, config: HttpConfig, *, version: str, routes: Iterable[web.RouteDef] = ()
+    engine: InterviewEngine,
+    config: HttpConfig,
+    *,
+    version: str,
+    routes: Iterable[web.RouteDef] = (),
+    pages: WebPages | None = None,
+    report_url: Callable[[SessionView], str | None] | None = None,
 ) -> web.Application:
-    """The server `run` serves: the interview API unless [http] enabled is false, and the chat adapters' routes."""
-    api = create_api(engine, config, version=version) if config.enabled else None
-    return create_server(config, routes=routes, api=api)
+    """The server `run` serves: the interview API unless [http] enabled is false, the web pages, and the chat
+    adapters' routes. `report_url` makes the report's private link for the API's report responses."""
+    api = create_api(engine, config, version=version, report_url=report_url) if config.enabled else None
+    return create_server(config, routes=routes, api=api, pages=pages)
 
 
 def create_server(
-    config: HttpConfig, *, routes: Iterable[web.RouteDef] = (), api: HttpApi | None = None
+    config: HttpConfig,
+    *,
+    routes: Iterable[web.RouteDef] = (),
+    api: HttpApi | None = None,
+    pages: WebPages | None = None,
 ) -> web.Application:
-    """The root application: request ids, the access log and the body limit around `routes` and the `api`."""
+    """The root application: request ids, the access log and the body limit around `routes`, the `api` and the web
+    `pages`."""
     middlewares: list[Middleware] = [request_context_middleware]
     if api is not None:
         # Inside the request context, so its error bodies carry the id and the log line their status; outside the
         # body limit, so a refused body gets the API's JSON 413.
         middlewares.append(api.error_middleware)
+    if pages is not None:
+        # Inside the API's error middleware, so a page's 404 is the pages' own, not the API's JSON.
+        middlewares.append(pages.middleware)
     middlewares.append(body_limit_middleware)
     # client_max_size bounds request.read(), .post() and .json() on every route; streaming readers count for themselves.
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=middlewares)
@@ -44,6 +60,8 @@ def create_server(
     if api is not None:
         app.add_subapp(api.mount, api.app)
         app.router.add_routes(api.routes)
+    if pages is not None:
+        app.router.add_routes(pages.routes())
     app.router.add_routes(routes)
     return app
 
@@ -70,7 +88,7 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
             "request_id=%s %s %s -> %d %.1fms",
             request[REQUEST_ID],
             request.method,
-            _printable(request.path),
+            _printable(loggable_path(request.path)),
             status,
             (time.perf_counter() - started) * 1000,
         )

@@ -8,6 +8,7 @@ from engine import errors
 from engine.coaching.feedback import PART_MAX
 from engine.coaching.questions import ROUND_TYPES
 from engine.practice import ProgressEntry
+from engine.practice import compare as compare_attempts
 from engine.service import (
     FIELD_LIMITS,
     ID_PATTERN,
@@ -20,6 +21,7 @@ from engine.service import (
     StartResult,
 )
 from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.speech.delivery import FAST_WPM, PAUSE_SECONDS, SLOW_WPM
 from engine.speech.voices import SpokenQuestion
 from engine.types import (
     FOLLOW_UP,
@@ -42,13 +44,16 @@ __all__ = [
     "ACTIVE",
     "COMPLETED",
     "ENDED",
+    "FAST_WPM",
     "FIELD_LIMITS",
     "FOLLOW_UP",
     "ID_PATTERN",
     "MAX_TEXT_ANSWER",
     "PART_MAX",
+    "PAUSE_SECONDS",
     "PLATFORMS",
     "ROUND_TYPES",
+    "SLOW_WPM",
     "STATUSES",
     "Answer",
     "AnswerResult",
@@ -71,5 +76,6 @@ __all__ = [
     "Transcript",
     "User",
     "Word",
+    "compare_attempts",
     "errors",
 ]

@@ -597,6 +597,22 @@ class InterviewEngine:
                 report=build_report(session) if not session.is_active else None,
             )
 
+    async def recording(self, user: User, session_id: str, index: int, attempt: int = 1) -> Path | None:
+        """The kept recording of one attempt at question `index` (0-based) of this user's session, or None (a typed
+        answer or a skip, no such attempt, or a recording past its retention period). The path comes from the stored
+        answer and must lie inside the audio folder: nothing a caller sends becomes a path.
+        errors.SessionNotFound for a session that is not this user's."""
+        session = await self._find(user, session_id, active_only=False)
+        answer = next((a for a in session.answers if a.index == index and a.attempt == attempt), None)
+        if answer is None or answer.source != "voice" or not answer.audio_file or self._audio_dir is None:
+            return None
+        root = self._audio_dir.resolve()
+        path = (root / answer.audio_file).resolve()
+        if not path.is_relative_to(root):
+            logger.warning("recording outside the audio folder refused session=%s answer=%d", session_id, index)
+            return None
+        return path if await asyncio.to_thread(path.is_file) else None
+
     async def progress(self, user: User) -> list[ProgressEntry]:
         """The candidate's finished interviews over time, oldest first, with the figures that show progress."""
         _check_user(user)
@@ -751,6 +767,7 @@ class InterviewEngine:
                     status=doc["status"],
                     answered=sum(1 for a in doc["answers"] if a["source"] != "skipped"),
                     total=len(doc["questions"]),
+                    failed_answers=sum(1 for p in doc.get("pending", ()) if p.get("failed")),
                     created_at=doc["created_at"],
                     updated_at=doc["updated_at"],
                     stale=stale,

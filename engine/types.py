@@ -249,6 +249,7 @@ class SessionSummary:
     created_at: float
     updated_at: float
     stale: bool
+    failed_answers: int = 0  # voice answers whose transcription failed, waiting for a retry
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

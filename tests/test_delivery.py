@@ -487,3 +487,14 @@ async def test_the_http_answer_carries_the_delivery_object_as_documented(
     resp = await http_client.post("/api/interview/answer", data=_form(text="I build backend services in Python."))
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["feedback"]["delivery"] is None
+
+
+def test_pauses_and_fillers_are_kept_where_they_fell_counting_unknown_words_in_the_transcript() -> None:
+    words = _said("um", "we", "[unk]", "moved", 2.5, "the", "database", "so", 0.6, "it", "scaled")
+    result = analyse(_quiet_pcm(10.0), words).to_dict()
+    heard = [w.word for w in words]  # the transcript the candidate reads, [unk] included
+    [pause] = result["pause_marks"]
+    assert heard[pause["index"]] == "moved" and pause["seconds"] >= 2.4 and pause["word"] == "moved"
+    assert [(heard[m["index"]], m["size"]) for m in result["filler_marks"]] == [("um", 1), ("so", 1)]
+    assert all(m["at"] == round(next(w.start for w in words if w.word == m["word"]), 2) for m in result["filler_marks"])
+    assert len(result["filler_marks"]) == round(result["fillers_per_100"] * 9 / 100)  # the ones counted

@@ -15,7 +15,14 @@ The flow, for every message, button or command:
    Block Kit, threads and modals.
 """
 
-from adapters.chat.conversation import MAX_QUEUED_VOICE, READ_ONLY_COMMANDS, Chat, PlaceUnavailable, Surface
+from adapters.chat.conversation import (
+    MAX_QUEUED_VOICE,
+    READ_ONLY_COMMANDS,
+    Chat,
+    PlaceUnavailable,
+    ReportLink,
+    Surface,
+)
 from adapters.chat.parse import DEFAULT_INDUSTRY, OneLine, parse_one_line, split_command
 from adapters.chat.replies import (
     Attachment,
@@ -28,6 +35,7 @@ from adapters.chat.replies import (
     FileSource,
     FormField,
     Kind,
+    Link,
     Option,
     Reply,
     SessionsPage,
@@ -56,10 +64,12 @@ __all__ = [
     "FileSource",
     "FormField",
     "Kind",
+    "Link",
     "OneLine",
     "Option",
     "PlaceUnavailable",
     "Reply",
+    "ReportLink",
     "SessionsPage",
     "SetupForm",
     "ShownAnswers",

@@ -25,6 +25,7 @@ from adapters.chat.replies import (
     Event,
     FileSource,
     Kind,
+    Link,
     Option,
     Reply,
     SessionsPage,
@@ -66,6 +67,8 @@ SESSION_VIEWS = {"active": "Active interviews", "all": "All interviews", "stale"
 PAGE_SIZE = 10
 
 Place = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
+# Makes the private link to a session's report page (adapters.web.ReportLinks.url_for); None while links are off.
+ReportLink = Callable[[SessionView], str | None]
 
 
 class PlaceUnavailable(Exception):
@@ -94,9 +97,17 @@ class Surface:
 class Chat:
     """The one conversation every chat surface runs: set-up, answers, commands, buttons, admin views."""
 
-    def __init__(self, engine: InterviewEngine, surface: Surface, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: InterviewEngine,
+        surface: Surface,
+        *,
+        clock: Callable[[], float] = time.time,
+        report_link: ReportLink | None = None,
+    ) -> None:
         self.engine = engine
         self.surface = surface
+        self._report_link = report_link
         self.words = Words(surface.cmd, voice=surface.voice, where=surface.where)
         self.wizard = Wizard(engine, self.words, clock)
         limit = engine.max_audio_bytes
@@ -142,6 +153,11 @@ class Chat:
     async def thread_opened(self, user: User, route: Mapping[str, Any]) -> None:
         """The renderer posted an INTRO that opens a thread: the rest of the interview lives there."""
         await self.engine.set_route(user, dict(route))
+
+    def link_to(self, session: SessionView) -> Link | None:
+        """The button that opens this session's report as a private web page; None while links are off."""
+        url = self._report_link(session) if self._report_link is not None else None
+        return Link(self.words.report_link(), url) if url else None
 
     def form_problems(self, values: Mapping[str, str]) -> dict[str, str]:
         """Problems with a submitted set-up form, per field key, for the form to show under its inputs."""
@@ -297,7 +313,7 @@ class Chat:
             report = await self.engine.end(user)
             lead = words.ended()
             text = f"{lead}\n\n{words.report(report)}"
-            yield Reply(Kind.REPORT, text, to=session.route, report=report, lead=lead)
+            yield Reply(Kind.REPORT, text, to=session.route, report=report, lead=lead, link=self.link_to(session))
             async for reply in self.practice.report(user, report, session):
                 yield reply
             yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
@@ -308,7 +324,7 @@ class Chat:
                 yield Reply(Kind.NOTE, words.no_report_yet())
                 return
             report = await self.engine.report(user)
-            yield Reply(Kind.REPORT, words.report(report), to=session.route, report=report)
+            yield Reply(Kind.REPORT, words.report(report), to=session.route, report=report, link=self.link_to(session))
             async for reply in self.practice.report(user, report, session):
                 yield reply
             yield Reply(Kind.NOTE, words.report_elsewhere(), pointer=True)
@@ -397,7 +413,7 @@ class Chat:
             report = await self.engine.end(user)
         except (errors.SessionNotFound, errors.SessionCompleted):
             return
-        yield Reply(Kind.REPORT, self.words.report(report), to=session.route, report=report)
+        yield Reply(Kind.REPORT, self.words.report(report), to=session.route, report=report, link=self.link_to(session))
 
     def _offer_resume(self, session: SessionView | None) -> Reply:
         options = (Option("▶️ Resume", "s:resume", "primary"), Option("🔁 End it and start new", "s:new", "danger"))
@@ -472,7 +488,8 @@ class Chat:
             total=session.planned, lead=lead,
         )  # fmt: skip
         if result.report is not None:
-            yield Reply(Kind.REPORT, self.words.report(result.report), to=route, report=result.report)
+            report = result.report
+            yield Reply(Kind.REPORT, self.words.report(report), to=route, report=report, link=self.link_to(session))
             user = User(session.platform, session.user_id, session.name)
             async for reply in self.practice.report(user, result.report, session):
                 yield reply
@@ -576,7 +593,8 @@ class Chat:
         else:
             yield Reply(Kind.NOTE, self.words.ended_previous(report), edit=Edit.PRESSED)
             if active is not None:
-                yield Reply(Kind.REPORT, self.words.report(report), to=active.route, report=report)
+                link = self.link_to(active)
+                yield Reply(Kind.REPORT, self.words.report(report), to=active.route, report=report, link=link)
         if draft is not None and draft.spec is not None:
             await self.engine.clear_draft(user)
             async for reply in self._start(user, draft.spec, place):

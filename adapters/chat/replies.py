@@ -151,6 +151,14 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A web page to open, shown as a URL button (Telegram) or a link button (Slack): the report's private page."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
 class SessionsPage:
     """One page of the admin table."""
 
@@ -227,6 +235,7 @@ class Reply:
     # The opening words of `text` before its structured part ("Interview ended."), for renderers that lay out
     # the structured part themselves and would otherwise lose them.
     lead: str = ""
+    link: Link | None = None  # REPORT: the whole interview as a private web page, when links are on
 
 
 Ref = TypeVar("Ref")

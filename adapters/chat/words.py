@@ -256,6 +256,11 @@ class Words:
             lines += ["", *delivery]
         return "\n".join(lines)
 
+    @staticmethod
+    def report_link() -> str:
+        """The label of the button that opens the report's private web page."""
+        return "📄 Full report: charts, transcripts, recordings"
+
     def finished(self) -> str:
         return f"🎉 That's the end of the interview. Send {self.cmd('interview')} to practise again."
 

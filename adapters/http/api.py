@@ -44,6 +44,8 @@ ENGINE = web.AppKey("engine", InterviewEngine)
 CONFIG = web.AppKey("http_config", HttpConfig)
 VERSION = web.AppKey("version", str)
 STARTED = web.AppKey("started_monotonic", float)
+ReportUrl = Callable[[SessionView], str | None]
+REPORT_URL: web.AppKey[ReportUrl] = web.AppKey("report_url")
 
 PNG = "image/png"
 MOUNT = "/api"  # where the server mounts the sub-application; the routes below are relative to it
@@ -79,12 +81,16 @@ class HttpApi:
     error_middleware: Middleware
 
 
-def create_api(engine: InterviewEngine, config: HttpConfig, *, version: str) -> HttpApi:
-    """The interview API on `engine`: /api/interview/*, /api/openapi.json and /healthz."""
+def create_api(
+    engine: InterviewEngine, config: HttpConfig, *, version: str, report_url: ReportUrl | None = None
+) -> HttpApi:
+    """The interview API on `engine`: /api/interview/*, /api/openapi.json and /healthz. `report_url` makes a
+    session's private report link (adapters.web); without it, and while links are off, `report_url` is null."""
     app = web.Application(middlewares=[api_key_middleware])
     app[ENGINE] = engine
     app[CONFIG] = config
     app[VERSION] = version
+    app[REPORT_URL] = report_url or _no_link
     app[STARTED] = time.monotonic()
     app.router.add_routes(
         [
@@ -101,6 +107,7 @@ def create_api(engine: InterviewEngine, config: HttpConfig, *, version: str) -> 
             web.get("/interview/report/{user_id}/{session_id}/chart.png", report_chart),
             web.get("/interview/progress/{user_id}", get_progress),
             web.get("/interview/progress/{user_id}/chart.png", progress_chart),
+            web.delete("/interview/user/{user_id}", forget_user),
             web.get("/interview/debug/sessions", debug_sessions),
             web.get("/openapi.json", openapi_document),
         ]
@@ -219,15 +226,27 @@ async def retry_answer(request: web.Request) -> web.Response:
 async def end_interview(request: web.Request) -> web.Response:
     """Stop early; the report covers what was answered."""
     user, session_id = _body_ids(await _json_object(request))
-    report = await request.app[ENGINE].end(user, session_id=session_id)
-    return web.json_response(_report_json(user, session_id, report), dumps=_dumps)
+    engine = request.app[ENGINE]
+    report = await engine.end(user, session_id=session_id)
+    link = request.app[REPORT_URL](await engine.get_session(user, session_id))
+    return web.json_response(_report_json(user, session_id, report, link), dumps=_dumps)
 
 
 async def get_report(request: web.Request) -> web.Response:
     """The report of a session: final once it is completed or ended, so far while it runs."""
     user, session_id = _path_ids(request)
-    report = await request.app[ENGINE].report(user, session_id=session_id)
-    return web.json_response(_report_json(user, session_id, report), dumps=_dumps)
+    engine = request.app[ENGINE]
+    session = await engine.get_session(user, session_id)
+    report = await engine.report(user, session_id=session_id)
+    link = request.app[REPORT_URL](session)
+    return web.json_response(_report_json(user, session_id, report, link), dumps=_dumps)
+
+
+async def forget_user(request: web.Request) -> web.Response:
+    """Delete every session and recording of an HTTP user: their report links answer 404 from now on."""
+    user = _path_user(request)
+    deleted = await request.app[ENGINE].forget(user)
+    return web.json_response({"deleted": deleted}, dumps=_dumps)
 
 
 async def get_question_audio(request: web.Request) -> web.Response:
@@ -732,11 +751,16 @@ def _next_index(result: AnswerResult) -> int:
     return result.answer.index + 1
 
 
-def _report_json(user: User, session_id: str, report: Report) -> dict[str, Any]:
+def _report_json(user: User, session_id: str, report: Report, link: str | None) -> dict[str, Any]:
     return {
         "user_id": user.user_id,
         "session_id": session_id,
         "status": report.status,
         "final": report.status != "active",
         "report": report.to_dict(),
+        "report_url": link,  # the private web page of this report; null while links are off
     }
+
+
+def _no_link(session: SessionView) -> str | None:
+    return None

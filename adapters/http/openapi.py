@@ -87,6 +87,21 @@ _PACE_WINDOW: dict[str, Any] = {
         },
     },
 }
+_MARK: dict[str, Any] = {
+    "type": "object",
+    "required": ["at", "seconds", "index", "size", "word"],
+    "properties": {
+        "at": {"type": "number", "description": "Seconds from the start of the recording"},
+        "seconds": {"type": "number", "description": "How long it lasted"},
+        "index": {
+            "type": "integer",
+            "description": "Where in the transcript (its words split on spaces): the word before a pause, a filler's "
+            "first word",
+        },
+        "size": {"type": "integer", "description": "Words it spans"},
+        "word": {"type": "string", "description": "The word before a pause; the filler's words"},
+    },
+}
 _DELIVERY_FIELDS = delivery.Delivery().to_dict().keys()
 _API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"ApiKeyBearer": []}, {}]
 
@@ -289,6 +304,17 @@ _SCHEMAS: dict[str, Any] = {
                         f"{delivery.UNSURE_CONF:g})",
                     },
                     "word_count": {"type": "integer", "description": "Words with timings the figures count"},
+                    "pause_marks": {
+                        "type": "array",
+                        "description": f"Each silence of {delivery.PAUSE_SECONDS:g} s or more (the first "
+                        f"{delivery.MAX_MARKS})",
+                        "items": _MARK,
+                    },
+                    "filler_marks": {
+                        "type": "array",
+                        "description": f"Each filler counted (the first {delivery.MAX_MARKS})",
+                        "items": _MARK,
+                    },
                 },
             },
         },
@@ -517,6 +543,12 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"type": "string"},
             "final": {"type": "boolean", "description": "false while the interview is still running"},
             "report": _ref("Report"),
+            "report_url": {
+                "type": "string",
+                "nullable": True,
+                "description": "The report as a private web page (charts, transcripts, recordings), valid for "
+                "[web] link_days; null when links are off ([web] public_url empty)",
+            },
         },
     },
     "SessionSummary": {
@@ -535,6 +567,10 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "number"},
             "updated_at": {"type": "number"},
             "stale": {"type": "boolean"},
+            "failed_answers": {
+                "type": "integer",
+                "description": "Voice answers whose transcription failed, kept for a retry",
+            },
         },
     },
     "Health": {
@@ -878,6 +914,28 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": {"description": "PNG", "content": {"image/png": {"schema": _BINARY}}},
                 "409": _error("No finished interview yet (no_answer_yet)"),
+                **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/user/{user_id}": {
+        "delete": {
+            "summary": "Delete every session and recording of a user",
+            "description": "Deletes the user's sessions (any status), their recordings, and so every report link "
+            "made for them (those answer 404 from now on). Deleting a user with nothing stored answers deleted: 0.",
+            "security": _API_KEY_SECURITY,
+            "parameters": [_PATH_IDS[0]],
+            "responses": {
+                "200": {
+                    "description": "How many sessions were deleted",
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["deleted"],
+                            "properties": {"deleted": {"type": "integer", "minimum": 0}},
+                        }
+                    ),
+                },
                 **_COMMON_ERRORS,
             },
         }

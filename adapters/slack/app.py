@@ -22,9 +22,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import MAX_QUEUED_VOICE, Chat, Event, Kind, Reply, ShownAnswers, Surface, Voice
+from adapters.chat import MAX_QUEUED_VOICE, Chat, Event, Kind, Reply, ReportLink, ShownAnswers, Surface, Voice
 from adapters.slack import parse
-from adapters.slack.blocks import SETUP_CALLBACK
+from adapters.slack.blocks import LINK_ACTION, SETUP_CALLBACK
 from adapters.slack.config import SlackConfig
 from adapters.slack.files import Files
 from adapters.slack.parse import PLATFORM
@@ -51,7 +51,7 @@ class SlackAdapter:
     at a time, in arrival order, except those that only read.
     """
 
-    def __init__(self, engine: InterviewEngine, config: SlackConfig) -> None:
+    def __init__(self, engine: InterviewEngine, config: SlackConfig, *, report_link: ReportLink | None = None) -> None:
         self._config = config
         self._client = AsyncWebClient(token=config.bot_token, base_url=config.api_base_url)
         surface = Surface(
@@ -66,7 +66,7 @@ class SlackAdapter:
             no_place=NO_DM,
             audio_format="mp3",  # Slack plays an uploaded MP3 inline
         )
-        self.chat = Chat(engine, surface)
+        self.chat = Chat(engine, surface, report_link=report_link)
         self._answers: ShownAnswers[tuple[str, str]] = ShownAnswers()  # where each answer's feedback was shown
         engine.add_graded_listener(self.deliver_regraded)
         self._files = Files(config.bot_token, self.chat.max_file_bytes, api_base_url=config.api_base_url)
@@ -83,6 +83,7 @@ class SlackAdapter:
         self._app.command("/sessions")(self._on_command)
         # Every button: ours carry a chat action as their value, and one left from before an upgrade gets the chat
         # layer's "that button no longer works" rather than Slack's warning sign.
+        self._app.block_action(LINK_ACTION)(self._on_link)  # before the catch-all: a link is not a chat choice
         self._app.block_action(re.compile(".*"))(self._on_choice)
         self._app.view(SETUP_CALLBACK)(self._on_form)
         self._app.event("message")(self._on_message)
@@ -194,6 +195,10 @@ class SlackAdapter:
             respond=_usable(respond), trigger_id=str(body.get("trigger_id") or ""), pressed=parse.pressed_text(body)
         )
         self._spawn(self._converse(user, event, origin, DirectMessage(self._client, user)), "button", user)
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        """A link button was clicked: the browser opens the page; there is nothing for the bot to do but acknowledge."""
+        await ack()
 
     async def _on_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = parse.form_values(view)

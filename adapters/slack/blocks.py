@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.chat import Kind, Option, Reply, SetupForm, Words, split_message
+from adapters.chat import Kind, Link, Option, Reply, SetupForm, Words, split_message
 from adapters.chat.text import STATE_LABELS, category_label, counts, duration, mark_unsure, shorten
 from adapters.chat.words import REPORT_LABELS
 from adapters.slack.parse import REPLACING
@@ -14,6 +14,8 @@ from engine import AnswerResult, Question, Report
 Block = dict[str, Any]
 
 CHOICE_PREFIX = "chat:"  # chat buttons' action_ids (unique in a message); the value is the Option's action
+# A link button opens its page in the browser; Slack still reports the click, which is only acknowledged.
+LINK_ACTION = "open_link"
 SETUP_CALLBACK = "interview_setup"
 SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section's text
 FIELD_LIMIT = 1900  # and 2000 in a field
@@ -41,9 +43,10 @@ def message(reply: Reply, words: Words) -> tuple[str, list[Block]]:
         blocks.append(context(escape(words.sessions_usage())))
     else:
         blocks = sections(text)
-    if reply.options:
-        return text, [*blocks[: MAX_BLOCKS - 1], buttons(reply.options)]
-    return text, blocks[:MAX_BLOCKS]
+    extra = [buttons(reply.options)] if reply.options else []
+    if reply.link is not None:
+        extra.append(link_button(reply.link))
+    return text, [*blocks[: MAX_BLOCKS - len(extra)], *extra]
 
 
 def chosen(pressed: str, reply: Reply) -> tuple[str, list[Block]]:
@@ -66,6 +69,12 @@ def buttons(options: Sequence[Option]) -> Block:
             button["style"] = option.style
         elements.append(button)
     return {"type": "actions", "elements": elements}
+
+
+def link_button(link: Link) -> Block:
+    """A row with one button that opens a web page (the report's private page) in the browser."""
+    button = {"type": "button", "text": plain(link.label, 75), "url": link.url, "action_id": LINK_ACTION}
+    return {"type": "actions", "elements": [{**button, "style": "primary"}]}
 
 
 def sections(text: str) -> list[Block]:

@@ -16,7 +16,17 @@ from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.chat import MAX_QUEUED_VOICE, SORRY, Chat, Document, DownloadFailed, ShownAnswers, Surface, Voice
+from adapters.chat import (
+    MAX_QUEUED_VOICE,
+    SORRY,
+    Chat,
+    Document,
+    DownloadFailed,
+    ReportLink,
+    ShownAnswers,
+    Surface,
+    Voice,
+)
 from adapters.chat.replies import saving_to
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
@@ -112,7 +122,12 @@ class TelegramAdapter:
     """
 
     def __init__(
-        self, engine: InterviewEngine, config: TelegramConfig, *, clock: Callable[[], float] = time.time
+        self,
+        engine: InterviewEngine,
+        config: TelegramConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        report_link: ReportLink | None = None,
     ) -> None:
         self._config = config
         self._webhook = config.mode == "webhook"
@@ -120,7 +135,7 @@ class TelegramAdapter:
         # own, since we register the webhook ourselves.
         self._secret = config.webhook_secret or secrets.token_urlsafe(32)
         self._taking_updates = False
-        self.chat = Chat(engine, surface(config), clock=clock)
+        self.chat = Chat(engine, surface(config), clock=clock, report_link=report_link)
         engine.add_graded_listener(self.deliver_regraded)
         self._order = UserOrder(MAX_CONCURRENT_UPDATES, self._turn, max_voice=MAX_QUEUED_VOICE, finished=self._handled)
         self._answers: ShownAnswers[tuple[int, int]] = ShownAnswers()  # where each answer's feedback was shown

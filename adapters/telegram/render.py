@@ -13,7 +13,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, R
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
-from adapters.chat import Attachment, Edit, Kind, Option, Reply, ShownAnswers, split_message
+from adapters.chat import Attachment, Edit, Kind, Link, Option, Reply, ShownAnswers, split_message
 from adapters.telegram.parse import PLATFORM, Pressed
 
 logger = logging.getLogger(__name__)
@@ -25,12 +25,16 @@ TYPING_AFTER = 0.5  # seconds of work before "typingâ€¦" shows; a "transcribingâ
 TYPING_REFRESH = 4.5  # Telegram shows a chat action for about 5 s
 
 
-def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup | None:
-    """The options as inline buttons, two to a row; each button sends its action back as callback data."""
-    if not options:
+def keyboard(options: Sequence[Option], link: Link | None = None) -> InlineKeyboardMarkup | None:
+    """The options as inline buttons, two to a row; each button sends its action back as callback data. A link (the
+    report's web page) is a URL button on a row of its own: Telegram opens it without a round trip to the bot."""
+    if not options and link is None:
         return None
     buttons = [InlineKeyboardButton(option.label, callback_data=option.action) for option in options]
-    return InlineKeyboardMarkup([buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)])
+    rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+    if link is not None:
+        rows.append([InlineKeyboardButton(link.label, url=link.url)])
+    return InlineKeyboardMarkup(rows)
 
 
 def chat_of(route: Mapping[str, Any] | None, default: int) -> int:
@@ -66,7 +70,7 @@ class Renderer:
     async def show(self, reply: Reply) -> None:
         if reply.pointer:
             return
-        markup = keyboard(reply.options)
+        markup = keyboard(reply.options, reply.link)
         chat_id = chat_of(reply.to, self.chat_id)
         if reply.kind is Kind.FILE and reply.attachment is not None:
             await self._send_file(chat_id, reply.attachment, reply.text)

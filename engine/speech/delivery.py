@@ -66,6 +66,9 @@ NOTE_DELAY_SECONDS = 4.0  # recordings start on the button, so a little lead-in 
 NOTE_UNSURE_SHARE = 0.2
 MIN_WORDS_FOR_NOTES = 10  # fewer words say nothing reliable about pace or clarity
 MAX_NOTES = 3
+# Where pauses and fillers fell, kept for the web report's timeline and transcript; a rambling answer's first ones are
+# enough to show the pattern, and the stored answer stays small.
+MAX_MARKS = 60
 
 _UNK = re.compile(r"\[unk\]|<unk>", re.IGNORECASE)
 _CLEAN = re.compile(r"[^\w']+")
@@ -149,6 +152,33 @@ class Pauses:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """Where something happened in a voice answer: `at` seconds from the recording's start, lasting `seconds`, at
+    the word `index` of the transcript (its words in order, [unk] included: the recogniser's text split on spaces),
+    spanning `size` words. A pause's index is the word before it; a filler's is its first word."""
+
+    at: float
+    seconds: float
+    index: int
+    size: int = 1
+    word: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = {"at": _round(self.at), "seconds": _round(self.seconds), "index": self.index, "size": self.size}
+        return {**fields, "word": self.word}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Mark:
+        return cls(
+            at=float(data.get("at") or 0.0),
+            seconds=float(data.get("seconds") or 0.0),
+            index=int(data.get("index") or 0),
+            size=int(data.get("size") or 1),
+            word=str(data.get("word") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class PaceWindow:
     """Words per minute over one stretch of the answer; `pace` is None where the stretch is too short to judge."""
 
@@ -185,6 +215,8 @@ class Delivery:
     loudness_variation_db: float | None = None
     unsure_share: float | None = None  # share of words with confidence under UNSURE_CONF
     word_count: int = 0
+    pause_marks: tuple[Mark, ...] = ()  # each pause of PAUSE_SECONDS or more (the first MAX_MARKS)
+    filler_marks: tuple[Mark, ...] = ()  # each filler count_fillers counted (the first MAX_MARKS)
 
     @property
     def off_pace(self) -> tuple[PaceWindow, ...]:
@@ -206,6 +238,8 @@ class Delivery:
             "loudness_variation_db": _round(self.loudness_variation_db),
             "unsure_share": _round(self.unsure_share, 3),
             "word_count": self.word_count,
+            "pause_marks": [m.to_dict() for m in self.pause_marks],
+            "filler_marks": [m.to_dict() for m in self.filler_marks],
         }
 
     @classmethod
@@ -225,6 +259,8 @@ class Delivery:
             loudness_variation_db=_float_or_none(data.get("loudness_variation_db")),
             unsure_share=_float_or_none(data.get("unsure_share")),
             word_count=int(data.get("word_count") or 0),
+            pause_marks=tuple(Mark.from_dict(m) for m in data.get("pause_marks") or ()),
+            filler_marks=tuple(Mark.from_dict(m) for m in data.get("filler_marks") or ()),
         )
 
 
@@ -246,6 +282,8 @@ def analyse(pcm: PcmAudio, words: Sequence[Word]) -> Delivery:
     Words the recogniser could not name ([unk]) are left out of every figure: they are noise as often as speech.
     """
     timed = [w for w in words if not _UNK.fullmatch(w.word.strip())]
+    # Where each timed word stands in the transcript, so marks point at the words the candidate reads.
+    places = [n for n, w in enumerate(words) if not _UNK.fullmatch(w.word.strip())]
     pitch_variation, loudness_variation = _voice(pcm)
     return Delivery(
         pauses=_pauses(timed),
@@ -259,7 +297,19 @@ def analyse(pcm: PcmAudio, words: Sequence[Word]) -> Delivery:
         loudness_variation_db=loudness_variation,
         unsure_share=round(sum(w.conf < UNSURE_CONF for w in timed) / len(timed), 3) if timed else None,
         word_count=len(timed),
+        pause_marks=tuple(
+            Mark(round(a.end, 2), round(gap, 2), places[n], 1, a.word)
+            for n, (gap, a, _) in enumerate(_gaps(timed))
+            if gap >= PAUSE_SECONDS
+        )[:MAX_MARKS],
+        filler_marks=tuple(_filler_mark(timed, places, i, size) for i, size in find_fillers(timed))[:MAX_MARKS],
     )
+
+
+def _filler_mark(timed: Sequence[Word], places: Sequence[int], i: int, size: int) -> Mark:
+    first, last = timed[i], timed[i + size - 1]
+    words = " ".join(w.word for w in timed[i : i + size])
+    return Mark(round(first.start, 2), round(last.end - first.start, 2), places[i], size, words)
 
 
 def _gaps(timed: Sequence[Word]) -> list[tuple[float, Word, Word]]:
@@ -334,11 +384,17 @@ def _token(word: Word) -> str:
 
 
 def count_fillers(words: Sequence[Word]) -> int:
-    """Fillers in timed words. "um", "uh", "er", "hmm" always count; "like", "so", "well", "you know", "i mean",
-    "kind of"... count only where marked as filling: a silence of FILLER_PAUSE_SECONDS or more before or after (the
-    answer's start and end count as silence), or next to another filler, and not after words that make them grammar
-    ("I like", "as well", "what kind of") or before words that do ("so that", "like this")."""
-    timed = [w for w in words if not _UNK.fullmatch(w.word.strip())]
+    """How many fillers `words` hold (see find_fillers)."""
+    return len(find_fillers([w for w in words if not _UNK.fullmatch(w.word.strip())]))
+
+
+def find_fillers(timed: Sequence[Word]) -> list[tuple[int, int]]:
+    """(first index, length) of each filler in timed words ([unk] left out).
+
+    "um", "uh", "er", "hmm" always count; "like", "so", "well", "you know", "i mean", "kind of"... count only where
+    marked as filling: a silence of FILLER_PAUSE_SECONDS or more before or after (the answer's start and end count
+    as silence), or next to another filler, and not after words that make them grammar ("I like", "as well", "what
+    kind of") or before words that do ("so that", "like this")."""
     tokens = [_token(w) for w in timed]
     found: list[tuple[int, int]] = []  # (first index, length) of each filler
     i = 0
@@ -353,7 +409,7 @@ def count_fillers(words: Sequence[Word]) -> int:
             i += size
         else:
             i += 1
-    return len(found)
+    return found
 
 
 def _ambiguous_at(tokens: Sequence[str], timed: Sequence[Word], i: int) -> int:
