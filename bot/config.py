@@ -169,6 +169,11 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             f"{where}: 'speech.workers' = 0 leaves nobody to transcribe: it needs [store] backend = \"redis\" and "
             "`interview-bot worker` processes"
         )
+    if config.store.backend == "redis" and config.web.public_url and not config.web.secret:
+        raise ConfigError(
+            f'{where}: with [store] backend = "redis" every front-end must sign report links with the same secret: '
+            "set INTERVIEW_BOT_WEB_SECRET (or [web] secret) on all of them"
+        )
     if config.store.backend == "redis" and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{where}: 'redis.url' must start with redis://, rediss:// or unix://")
     if config.llm.enabled and not config.llm.model:

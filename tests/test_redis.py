@@ -175,6 +175,9 @@ def test_the_config_chooses_redis_with_its_url_from_the_environment(tmp_path: Pa
     config = load_config(file, env={"INTERVIEW_BOT_REDIS_URL": "redis://:secret@cache.internal:6380/2"})
     assert config.store.backend == "redis" and config.redis.url == "redis://:secret@cache.internal:6380/2"
     assert config.redis.key_prefix == "coach:"
+    file.write_text('[store]\nbackend = "redis"\n[web]\npublic_url = "https://coach.example.com"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="INTERVIEW_BOT_WEB_SECRET"):  # each front-end would make its own
+        load_config(file, env={})
     file.write_text('[store]\nbackend = "postgres"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"store\.backend"):
         load_config(file, env={})
