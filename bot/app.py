@@ -23,7 +23,7 @@ from bot.store import open_store
 from engine import InterviewEngine, Recovered
 from engine.coaching.llm import LlmConfig, LlmGrader
 from engine.coaching.questions import QUESTION_LANGUAGE
-from engine.locks import RedisLocks
+from engine.locks import RedisLease, RedisLocks
 from engine.speech import (
     AudioConverter,
     AudioLimits,
@@ -245,6 +245,11 @@ def _llm_grader(llm: LlmConfig) -> LlmGrader | None:
     return LlmGrader(llm)
 
 
+def _token_id(token: str) -> str:
+    """The bot's id, the part of its token before the colon: names the lease without putting the secret in Redis."""
+    return token.split(":", 1)[0]
+
+
 def _chat_adapters(config: Config, engine: InterviewEngine, links: ReportLinks) -> dict[str, Adapter]:
     """Start each chat adapter that is configured, and say why the others are off."""
     adapters: dict[str, Adapter] = {}
@@ -256,8 +261,14 @@ def _chat_adapters(config: Config, engine: InterviewEngine, links: ReportLinks) 
     else:
         from adapters.telegram import TelegramAdapter
 
-        adapters["telegram"] = TelegramAdapter(engine, tg, report_link=links.url_for)
-        logger.info("telegram: on (%s)", tg.mode)
+        lease = None
+        if config.store.backend == "redis" and tg.mode == "polling":
+            # Telegram serves one getUpdates client per bot: of several processes, the lease holder polls.
+            redis = config.redis
+            lease = RedisLease(redis.url, f"telegram-poller:{_token_id(tg.token)}", prefix=redis.key_prefix,
+                               lease_seconds=redis.lease_seconds)  # fmt: skip
+        adapters["telegram"] = TelegramAdapter(engine, tg, report_link=links.url_for, poll_lease=lease)
+        logger.info("telegram: on (%s%s)", tg.mode, ", one process at a time by lease" if lease else "")
     sl = config.slack
     if not sl.bot_token:
         logger.info("slack: off (no bot token; set SLACK_BOT_TOKEN or [slack] bot_token)")

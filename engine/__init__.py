@@ -7,6 +7,7 @@ a session returns a frozen SessionView; `Session`, the engine's own mutable reco
 from engine import errors
 from engine.coaching.feedback import PART_MAX
 from engine.coaching.questions import ROUND_TYPES
+from engine.locks import Lease
 from engine.practice import ProgressEntry
 from engine.practice import compare as compare_attempts
 from engine.service import (
@@ -61,6 +62,7 @@ __all__ = [
     "Feedback",
     "InterviewEngine",
     "InterviewSpec",
+    "Lease",
     "ProgressEntry",
     "Question",
     "QuestionScore",

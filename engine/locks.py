@@ -124,3 +124,50 @@ class RedisLocks(LocalLocks):
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class Lease(Protocol):
+    """One named role that one process at a time may play (e.g. the Telegram poller); held by renewing it."""
+
+    async def acquire(self) -> bool:
+        """Take the role if nobody holds it; True when this process now holds it."""
+        ...
+
+    async def renew(self) -> bool:
+        """Extend it; False when it was lost (expired and taken by another process)."""
+        ...
+
+    async def release(self) -> None: ...
+
+    async def close(self) -> None:
+        """Let go of the connection (after release)."""
+        ...
+
+    @property
+    def seconds(self) -> float: ...
+
+
+class RedisLease:
+    """A Lease in Redis: SET NX PX with this process's token, renewed and released only while the token matches."""
+
+    def __init__(self, url: str, name: str, *, prefix: str = "ib:", lease_seconds: float = LEASE_SECONDS) -> None:
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._key = f"{prefix}lease:{name}"
+        self._token = secrets.token_hex(16)
+        self._ms = int(lease_seconds * 1000)
+        self.seconds = lease_seconds
+        self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
+
+    async def acquire(self) -> bool:
+        return bool(await self._redis.set(self._key, self._token, nx=True, px=self._ms))
+
+    async def renew(self) -> bool:
+        return bool(await self._renew(keys=[self._key], args=[self._token, self._ms]))
+
+    async def release(self) -> None:
+        with contextlib.suppress(Exception):  # it expires on its own
+            await self._release(keys=[self._key], args=[self._token])
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, block_text, command_body, event_body, sign
 from tests.fake_telegram import FakeTelegram
 from tests.processes import REPO, bot_config, clean_env, free_port
+from tests.redis_support import RedisServer, prefix
 
 pytestmark = pytest.mark.slow  # real processes and the real Korean Vosk model
 
@@ -45,10 +46,13 @@ def write_config(
     port: int,
     telegram: FakeTelegram | None = None,
     slack: FakeSlack | None = None,
+    redis: tuple[str, str] | None = None,
 ) -> Path:
-    """A config TOML: Korean model, no auto-fetch, store under data_dir, chat adapters pointed at the fakes."""
+    """A config TOML: Korean model, no auto-fetch, store under data_dir (or on `redis`: url and key prefix), chat
+    adapters pointed at the fakes."""
     q = json.dumps  # a JSON string is a valid TOML basic string
-    text = bot_config(data_dir, ko_model_path, port)
+    url, keys = redis or ("", "")
+    text = bot_config(data_dir, ko_model_path, port, redis_url=url, key_prefix=keys)
     if telegram is not None:
         text += f"""
 [telegram]
@@ -392,3 +396,37 @@ async def test_slack_http_and_telegram_side_by_side_in_one_process(
         log = bot.output()
         assert "stopping" in log and "error while stopping" not in log and "Traceback" not in log
         assert BOT_TOKEN not in log and SIGNING_SECRET not in log and telegram.token not in log
+
+
+async def test_of_two_processes_on_redis_one_polls_telegram_and_the_other_takes_over_when_it_dies(
+    telegram: FakeTelegram, bots: Bots, redis_server: RedisServer
+) -> None:
+    """Telegram serves one getUpdates client per bot: with a shared Redis the lease holder polls, the other stands by
+    and takes over after a SIGKILL, carrying the interview on (the session is in Redis, not in either process)."""
+    shared = (redis_server.url, prefix())
+    first, _ = await bots.start(telegram=telegram, redis=shared)
+    second, _ = await bots.start(telegram=telegram, redis=shared)
+    with bots.explain():
+
+        def polling() -> list[BotProcess]:
+            return [bot for bot in (first, second) if "polling lease taken" in bot.output()]
+
+        await until(lambda: polling(), 30)
+        [leader] = polling()
+        standby = second if leader is first else first
+        await tg_start(telegram, CANDIDATE)
+        await asyncio.sleep(1.0)  # a second poller would have answered by now
+        assert sum("Question 1 of" in m.text for m in telegram.chat(CANDIDATE)) == 1
+
+        await leader.kill()
+        await until(lambda: "polling lease taken" in standby.output(), 30)
+        await tg_say(telegram, CANDIDATE, "I would add an idempotency key to every payment request.", "Question 2 of")
+        await asyncio.sleep(1.0)
+        assert sum("Question 2 of" in m.text for m in telegram.chat(CANDIDATE)) == 1
+
+
+async def until(condition: Callable[[], object], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.1)

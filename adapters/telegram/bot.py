@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import io
 import logging
@@ -32,7 +33,7 @@ from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
 from adapters.telegram.parse import PLATFORM, Refusal, translate
 from adapters.telegram.render import Renderer, chat_of
-from engine import InterviewEngine, Recovered, Regraded
+from engine import InterviewEngine, Lease, Recovered, Regraded
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +129,14 @@ class TelegramAdapter:
         *,
         clock: Callable[[], float] = time.time,
         report_link: ReportLink | None = None,
+        poll_lease: Lease | None = None,
     ) -> None:
         self._config = config
+        # Several processes on one Redis: only the holder of this lease polls (Telegram allows one getUpdates
+        # client per bot); the others stand by and take over when it dies.
+        self._poll_lease = None if config.mode == "webhook" else poll_lease
+        self._leading = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
         self._webhook = config.mode == "webhook"
         # Telegram echoes this secret in a header on every webhook POST; without a configured one we make our
         # own, since we register the webhook ourselves.
@@ -173,8 +180,11 @@ class TelegramAdapter:
     async def resume_inbox(self) -> None:
         """Run again the updates received before the last stop but never handled (after recovery, before start()).
 
-        They go through the same per-user order as new ones, ahead of anything fetched after start().
+        They go through the same per-user order as new ones, ahead of anything fetched after start(). Under a
+        polling lease only the poller does this, once it holds the lease: only it takes Telegram updates in.
         """
+        if self._poll_lease is not None and not self._leading.is_set():
+            return
         pending = await self.chat.unhandled()
         for delivery_id, payload in pending:
             try:
@@ -194,17 +204,56 @@ class TelegramAdapter:
             url = webhook_url(self._config.webhook_url)
             await app.bot.set_webhook(url=url, secret_token=self._secret, allowed_updates=Update.ALL_TYPES)
             logger.info("webhook set platform=%s url=%s", PLATFORM, url)
+        elif self._poll_lease is not None:
+            self._poller = asyncio.create_task(self._poll_while_leading(self._poll_lease), name="telegram poller")
         else:
             assert app.updater is not None
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             logger.info("polling for updates platform=%s", PLATFORM)
 
+    async def _poll_while_leading(self, lease: Lease) -> None:
+        """Stand by until the polling lease is free, then resume the inbox a dead poller left and poll while the lease
+        is renewed; give polling up at once if the lease is lost."""
+        updater = self.application.updater
+        assert updater is not None
+        every = lease.seconds / 3
+        while self._taking_updates:
+            try:
+                if not await lease.acquire():
+                    await asyncio.sleep(every)
+                    continue
+                logger.info("polling lease taken: this process polls platform=%s", PLATFORM)
+                self._leading.set()
+                await self.resume_inbox()
+                await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+                while self._taking_updates and await lease.renew():
+                    await asyncio.sleep(every)
+                if self._taking_updates:
+                    logger.error("polling lease lost: another process polls now platform=%s", PLATFORM)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away for a moment: stand by and try again
+                logger.warning("polling lease check failed platform=%s", PLATFORM, exc_info=True)
+                await asyncio.sleep(every)
+            if updater.running:
+                await updater.stop()
+            self._leading.clear()
+
     async def stop(self) -> None:
         """Stop fetching, let running handlers finish, close connections."""
         self._taking_updates = False
         app = self.application
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+        if self._poll_lease is not None:
+            if self._leading.is_set():
+                await self._poll_lease.release()
+                self._leading.clear()
+            await self._poll_lease.close()
         if app.running:
             await app.stop()
         await app.shutdown()
