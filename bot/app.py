@@ -56,7 +56,7 @@ class Adapter(Protocol):
 
     async def open(self) -> None: ...
 
-    async def resume_inbox(self) -> None: ...
+    async def resume_inbox(self, *, orphans_only: bool = False) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -330,6 +330,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         await recover(services.engine, services.adapters)
         await _each_adapter(services.adapters, "resume")
         await _each_adapter(services.adapters, "start")
+        if config.store.backend == "redis":
+            tasks.append(asyncio.create_task(_take_over_orphans(services.adapters, config.redis.lease_seconds)))
         logger.info("ready in %.1fs", time.monotonic() - started)
         await stop.wait()
         logger.info("stopping")
@@ -386,6 +388,18 @@ async def _warm_up(transcriber: VoskTranscriber, language: str) -> None:
     """Load the default model now, so the first candidate does not wait for it."""
     await asyncio.to_thread(transcriber.load, language)
     logger.info("speech model for %s loaded", language)
+
+
+async def _take_over_orphans(adapters: dict[str, Adapter], every: float) -> None:
+    """On a shared Redis: run the updates a front-end received and then died before handling (Slack does not resend
+    an event that was acknowledged), every `every` seconds; the live processes' own work is never touched."""
+    while True:
+        await asyncio.sleep(every)
+        for name, adapter in adapters.items():
+            try:
+                await adapter.resume_inbox(orphans_only=True)
+            except Exception:
+                logger.exception("%s: taking over a dead front-end's inbox failed; trying again later", name)
 
 
 async def _housekeeping_forever(engine: InterviewEngine) -> None:

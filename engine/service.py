@@ -383,6 +383,11 @@ class InterviewEngine:
             if not self.voice_available(session.language):
                 raise errors.SpeechUnavailable(session.language)
             session, earlier = await self._finish_earlier(user, session)
+            # The same answer resent (its Idempotency-Key) after the process that first took it died: the earlier
+            # copy was just recorded, so this one is a replay, not the answer to the next question.
+            replay = self._replay(session, delivery_id)
+            if replay is not None:
+                return replace(replay, earlier=tuple(e for e in earlier if e.delivery_id != delivery_id))
             pending_id = uuid.uuid4().hex[:16]
             audio_file = await asyncio.to_thread(self._write_audio, session, pending_id, audio)
             session.pending.append(
@@ -821,6 +826,10 @@ class InterviewEngine:
     async def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         """Updates received but not handled when the process stopped, oldest first: (delivery id, payload)."""
         return await asyncio.to_thread(self._store.inbox_pending, platform)
+
+    async def inbox_orphans(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        """Updates another process received and died before handling (several processes on one store)."""
+        return await asyncio.to_thread(self._store.inbox_orphans, platform)
 
     async def housekeeping(self) -> tuple[int, int]:
         """Remove recordings past the retention period and set-up drafts left for days: (files, drafts).

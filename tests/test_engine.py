@@ -277,6 +277,28 @@ async def test_a_crash_mid_transcription_is_finished_after_restart(tmp_path):
     store.close()
 
 
+async def test_an_answer_resent_after_the_process_that_took_it_died_is_recorded_once(tmp_path):
+    """The client resends with the same Idempotency-Key (to another front-end, or after a restart): the saved copy is
+    finished first and the resend is its replay, not the answer to the next question."""
+    store = TinyDBStore(tmp_path / "sessions.json")
+    engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
+    await engine.start(ALICE, SPEC)
+    task = asyncio.create_task(engine.answer_audio(ALICE, AudioInput(b"hang", "audio/ogg"), delivery_id="key-1"))
+    while not (await engine.get_session(ALICE)).pending_count:
+        await asyncio.sleep(0.01)
+    task.cancel()  # the process dies with the answer saved, not transcribed, and no reply sent
+    store.close()
+    next((tmp_path / "audio").rglob("*.ogg")).write_bytes(b"say:" + GOOD_ANSWER.encode())
+
+    store = TinyDBStore(tmp_path / "sessions.json")
+    engine = make_engine(tmp_path, ScriptedSpeech(), store=store)
+    resent = await engine.answer_audio(ALICE, voice(GOOD_ANSWER), delivery_id="key-1")
+    assert resent.replayed and resent.answer.index == 0 and "PostgreSQL" in resent.answer.text
+    session = await engine.get_session(ALICE)
+    assert [a.index for a in session.answers] == [0] and session.position == 1 and session.pending_count == 0
+    store.close()
+
+
 async def test_a_failed_transcription_can_be_retried_from_the_saved_audio(tmp_path):
     speech = ScriptedSpeech()
     engine = make_engine(tmp_path, speech)

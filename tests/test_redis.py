@@ -184,3 +184,25 @@ def test_the_config_chooses_redis_with_its_url_from_the_environment(tmp_path: Pa
     file.write_text('[store]\nbackend = "redis"\n[redis]\nurl = "localhost:6379"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"redis\.url"):
         load_config(file, env={})
+
+
+def test_an_inbox_entry_is_taken_over_only_once_the_front_end_that_received_it_is_gone(
+    redis_server: RedisServer,
+) -> None:
+    """Slack does not resend an acknowledged event: if the front-end that acked it dies, another runs it, and never
+    while the first is alive and handling it."""
+    keys = prefix()
+    first, second = RedisStore(redis_server.url, prefix=keys), RedisStore(redis_server.url, prefix=keys)
+    event = {"event": {"text": "안녕하세요 <b>", "files": [], "n": 1.0}}
+    assert first.inbox_put("slack", "Ev1", event) is True
+    assert second.inbox_orphans("slack") == [] and second.inbox_pending("slack") == []  # first is alive
+    assert first.inbox_pending("slack") == [("Ev1", event)]  # its own, after its own restart-free resume
+    first.close()  # the process ends; a SIGKILL does the same once its heartbeat key expires (NODE_TTL)
+    assert second.inbox_orphans("slack") == [("Ev1", event)]  # exactly as received (empty list, float, markup)
+    assert second.inbox_orphans("slack") == []  # taken over: it is second's now
+    third = RedisStore(redis_server.url, prefix=keys)
+    assert third.inbox_orphans("slack") == [] and third.inbox_pending("slack") == []
+    second.inbox_done("slack", "Ev1")
+    assert second.inbox_pending("slack") == [] and third.inbox_put("slack", "Ev1", event) is False
+    second.close()
+    third.close()

@@ -135,6 +135,7 @@ def test_the_inbox_holds_an_update_until_it_is_done_and_a_redelivery_after_that_
     assert store.purge_deliveries(claimed_before=11.5) == 0  # nothing claimed that long ago
     assert store.inbox_pending("telegram") == []  # telegram 8, received at 11, is given up
     assert [i for i, _ in store.inbox_pending("slack")] == ["7"]
+    assert store.inbox_orphans("slack") == []  # its own entry: this store's process is alive
 
 
 def test_pending_sessions_are_those_with_saved_voice_answers(store: SessionStore) -> None:

@@ -146,8 +146,11 @@ class Chat:
         """The update's replies were all shown (its answer is recorded, or a final reply went out): out of the inbox."""
         await self.engine.inbox_done(self.surface.platform, delivery_id)
 
-    async def unhandled(self) -> list[tuple[str, dict[str, Any]]]:
-        """Updates received before the last stop but never handled, oldest first, to run again after recovery."""
+    async def unhandled(self, *, orphans_only: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """Updates received before the last stop but never handled, oldest first, to run again after recovery; with
+        `orphans_only`, those of another process that died since (several processes on one Redis)."""
+        if orphans_only:
+            return await self.engine.inbox_orphans(self.surface.platform)
         return await self.engine.inbox_pending(self.surface.platform)
 
     async def thread_opened(self, user: User, route: Mapping[str, Any]) -> None:

@@ -116,12 +116,13 @@ class SlackAdapter:
             self._bot_user_id = str(auth.get("user_id") or "")
             logger.info("slack: connected as %s (%s) in %s", auth.get("user"), self._bot_user_id, auth.get("team"))
 
-    async def resume_inbox(self) -> None:
-        """Run again the message events acked before the last stop but never handled (after recovery, before start()).
+    async def resume_inbox(self, *, orphans_only: bool = False) -> None:
+        """Run again the message events acked before the last stop but never handled (after recovery, before start()),
+        or with `orphans_only` those a front-end that died had acked (run periodically on a shared Redis).
 
         Each takes its user's turn now, ahead of any event acked since open(), which waits for start().
         """
-        for event_id, body in await self.chat.unhandled():
+        for event_id, body in await self.chat.unhandled(orphans_only=orphans_only):
             logger.info("slack: resuming event %s from the inbox platform=slack", event_id)
             if not self._message(body, event_id, resumed=True):
                 await self.chat.handled(event_id)  # nothing to do for it (any more)

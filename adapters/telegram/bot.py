@@ -177,7 +177,7 @@ class TelegramAdapter:
             logger.warning("could not set the command menu platform=%s: %s", PLATFORM, exc)
         await app.start()
 
-    async def resume_inbox(self) -> None:
+    async def resume_inbox(self, *, orphans_only: bool = False) -> None:
         """Run again the updates received before the last stop but never handled (after recovery, before start()).
 
         They go through the same per-user order as new ones, ahead of anything fetched after start(). Under a
@@ -185,7 +185,7 @@ class TelegramAdapter:
         """
         if self._poll_lease is not None and not self._leading.is_set():
             return
-        pending = await self.chat.unhandled()
+        pending = await self.chat.unhandled(orphans_only=orphans_only)
         for delivery_id, payload in pending:
             try:
                 update = Update.de_json(payload, self.application.bot)

@@ -46,6 +46,7 @@ RESULT_TTL_SECONDS = 24 * 3600
 WORKER_TTL_SECONDS = 10.0  # a worker not seen for this long is not counted as live
 STATS_EVERY_SECONDS = 1.0
 BLOCK_MS = 1000
+RECLAIM_EVERY_SECONDS = 1.0
 
 
 class Keys:
@@ -385,7 +386,8 @@ class SpeechWorker:
     async def _reclaim_dead(self) -> None:
         """Take over jobs whose worker stopped renewing them; give up on a job after max_deliveries."""
         while True:
-            await asyncio.sleep(self._lease_ms / 2000)
+            # Often, so a dead worker's job waits little more than its lease; XAUTOCLAIM of nothing costs little.
+            await asyncio.sleep(min(self._lease_ms / 2000, RECLAIM_EVERY_SECONDS))
             for language in self._languages:
                 stream = self._keys.jobs(language)
                 try:

@@ -108,6 +108,11 @@ class SessionStore(Protocol):
         """The update was handled: it leaves the inbox and its id is claimed, as by claim_delivery."""
         ...
 
+    def inbox_orphans(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        """Entries received by a process that has died since, taken over by this one (shared stores); a store
+        only one process opens has none while it runs."""
+        ...
+
     def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         """The platform's inbox: (delivery id, payload) of every update received but not handled, oldest first."""
         ...

@@ -170,6 +170,9 @@ class MemoryStore:
     def inbox_done(self, platform: str, delivery_id: str, *, done_at: float | None = None) -> None:
         self.claim_delivery(platform, delivery_id, claimed_at=done_at)
 
+    def inbox_orphans(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        return []  # one process: nothing is orphaned while it runs
+
     def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         with self._lock:
             self._check_open()

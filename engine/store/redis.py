@@ -18,8 +18,12 @@ Keys, under a prefix (default "ib:"):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import threading
 import time
+import uuid
 from typing import Any
 
 import redis
@@ -27,7 +31,10 @@ import redis
 from engine.errors import SessionChanged
 from engine.store.base import REV, SessionDoc, copy_doc, recency, session_key
 
+logger = logging.getLogger(__name__)
+
 ACTIVE = "active"
+NODE_TTL = 10.0  # seconds: a process not heard from this long is dead, and its inbox entries are taken over
 SEP = "\x1f"  # between the parts of a session key kept as a set member; IDs never contain it
 
 # KEYS: session hash, user's set, all, active, pending. ARGV: expected rev, new doc JSON, updated_at, status,
@@ -44,28 +51,51 @@ if ARGV[7] == '1' then redis.call('SADD', KEYS[5], ARGV[5]) else redis.call('SRE
 return rev
 """
 
-# KEYS: claimed set, inbox hash, inbox order, platforms. ARGV: id, claimed_at, platform. 1 when claimed now, 0 when
-# seen before.
+# KEYS: inbox hash, owners hash. ARGV: id, this node, node key prefix, "1" to take this node's own entries too.
+# The entry (now owned by this node) when its owner is this node (and own is "1") or a node no longer alive; else
+# nil. The entry's JSON is returned as stored, never re-encoded.
+_TAKE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return nil end
+local owner = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if owner == ARGV[2] then
+    if ARGV[4] == '1' then return raw end
+    return nil
+end
+if owner ~= '' and redis.call('EXISTS', ARGV[3] .. owner) == 1 then return nil end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return raw
+"""
+
+# KEYS: claimed set, inbox hash, inbox order, platforms, owners hash. ARGV: id, claimed_at, platform. 1 when claimed
+# now, 0 when seen before.
 _CLAIM = """
 redis.call('SADD', KEYS[4], ARGV[3])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
 """
 
-# KEYS: claimed set, inbox hash, inbox order, sequence, platforms. ARGV: id, entry JSON, platform. 1 when kept, 0 for
-# a redelivery.
+# KEYS: claimed set, inbox hash, inbox order, sequence, platforms, owners hash. ARGV: id, entry JSON, platform, this
+# node. 1 when kept, 0 for a redelivery.
 _INBOX_PUT = """
 redis.call('SADD', KEYS[5], ARGV[3])
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[6], ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
 return 1
 """
 
 
 class RedisStore:
-    """Sessions in Redis, shared by every process pointed at the same server and key prefix."""
+    """Sessions in Redis, shared by every process pointed at the same server and key prefix.
+
+    Each open store is a node that says it is alive (a key it refreshes from a small thread, expiring NODE_TTL after
+    it stops): inbox entries carry the node that received them, so another process takes over only the entries of a
+    node that died (`inbox_orphans`), never those a live process is still handling.
+    """
 
     def __init__(self, url: str, *, prefix: str = "ib:", client: redis.Redis | None = None) -> None:
         self._redis: redis.Redis = client or redis.Redis.from_url(url, decode_responses=True)
@@ -74,6 +104,12 @@ class RedisStore:
         self._save_script = self._redis.register_script(_SAVE)
         self._claim_script = self._redis.register_script(_CLAIM)
         self._inbox_script = self._redis.register_script(_INBOX_PUT)
+        self._take_script = self._redis.register_script(_TAKE)
+        self.node = uuid.uuid4().hex[:16]
+        self._stop = threading.Event()
+        self._say_alive()
+        self._heartbeat = threading.Thread(target=self._keep_alive, name=f"redis-store-{self.node}", daemon=True)
+        self._heartbeat.start()
 
     # -- keys ------------------------------------------------------------------------------------------------
 
@@ -221,7 +257,10 @@ class RedisStore:
     def claim_delivery(self, platform: str, delivery_id: str, *, claimed_at: float | None = None) -> bool:
         self._check_open()
         when = time.time() if claimed_at is None else claimed_at
-        keys = [self._k("dl", platform), self._k("in", platform), self._k("inq", platform), self._k("platforms")]
+        keys = [
+            self._k("dl", platform), self._k("in", platform), self._k("inq", platform), self._k("platforms"),
+            self._k("inown", platform),
+        ]  # fmt: skip
         return bool(self._claim_script(keys=keys, args=[str(delivery_id), repr(when), platform]))
 
     def purge_deliveries(self, claimed_before: float) -> int:
@@ -235,6 +274,7 @@ class RedisStore:
             if old:
                 pipe = self._redis.pipeline(transaction=True)
                 pipe.hdel(self._k("in", platform), *old)
+                pipe.hdel(self._k("inown", platform), *old)
                 pipe.zrem(self._k("inq", platform), *old)
                 pipe.execute()
         return purged
@@ -246,21 +286,35 @@ class RedisStore:
         entry = {"received_at": time.time() if received_at is None else received_at, "payload": payload}
         keys = [
             self._k("dl", platform), self._k("in", platform), self._k("inq", platform), self._k("inseq"),
-            self._k("platforms"),
+            self._k("platforms"), self._k("inown", platform),
         ]  # fmt: skip
-        args = [str(delivery_id), json.dumps(entry, ensure_ascii=False), platform]
+        args = [str(delivery_id), json.dumps(entry, ensure_ascii=False), platform, self.node]
         return bool(self._inbox_script(keys=keys, args=args))
 
     def inbox_done(self, platform: str, delivery_id: str, *, done_at: float | None = None) -> None:
         self.claim_delivery(platform, delivery_id, claimed_at=done_at)
 
     def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        """This node's entries and those of nodes that died (taken over); never a live process's."""
+        return self._take(platform, own=True)
+
+    def inbox_orphans(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        return self._take(platform, own=False)
+
+    def _take(self, platform: str, *, own: bool) -> list[tuple[str, dict[str, Any]]]:
         self._check_open()
         ids = _names(self._redis.zrange(self._k("inq", platform), 0, -1))
-        if not ids:
-            return []
-        entries = [_text(entry) for entry in self._redis.hmget(self._k("in", platform), ids)]
-        return [(i, json.loads(entry)["payload"]) for i, entry in zip(ids, entries, strict=True) if entry is not None]
+        taken: list[tuple[str, dict[str, Any]]] = []
+        for delivery_id in ids:
+            found = _text(
+                self._take_script(
+                    keys=[self._k("in", platform), self._k("inown", platform)],
+                    args=[delivery_id, self.node, self._k("node", ""), "1" if own else "0"],
+                )
+            )
+            if found is not None:
+                taken.append((delivery_id, json.loads(found)["payload"]))
+        return taken
 
     # -- health and lifecycle --------------------------------------------------------------------------------
 
@@ -293,7 +347,24 @@ class RedisStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._stop.set()
+            self._heartbeat.join(timeout=5)
+            with contextlib.suppress(redis.RedisError):  # else the key expires on its own
+                self._redis.delete(self._node_key(self.node))  # its inbox entries are others' to take from now
             self._redis.close()
+
+    def _node_key(self, node: str) -> str:
+        return self._k("node", node)
+
+    def _say_alive(self) -> None:
+        self._redis.set(self._node_key(self.node), "1", px=int(NODE_TTL * 1000))
+
+    def _keep_alive(self) -> None:
+        while not self._stop.wait(NODE_TTL / 4):
+            try:
+                self._say_alive()
+            except redis.RedisError:  # Redis away for a moment: the next beat tries again within the TTL
+                logger.warning("redis store heartbeat failed node=%s", self.node)
 
     # -- internals -------------------------------------------------------------------------------------------
 

@@ -935,6 +935,9 @@ class TinyDBStore:
             self._check_open(writing=True)
             self._deliveries.claim(platform, str(delivery_id), time.time() if done_at is None else done_at)
 
+    def inbox_orphans(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
+        return []  # the lock file allows one process: nothing is orphaned while it runs
+
     def inbox_pending(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         """The platform's updates received but not handled, oldest first: (delivery id, payload)."""
         with self._lock:
