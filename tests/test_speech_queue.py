@@ -254,6 +254,15 @@ async def test_a_worker_killed_mid_transcription_is_replaced_and_the_answer_reco
         client.close()
 
 
+def curl_answer(base: str, ids: dict[str, str], recording: Path, key: str) -> list[str]:
+    """curl sending a voice answer with an Idempotency-Key; prints the body, a newline and the status code."""
+    return [
+        "curl", "-s", "-w", "\n%{http_code}", "-X", "POST", f"{base}/api/interview/answer",
+        "-H", f"Idempotency-Key: {key}", "-F", f"user_id={ids['user_id']}", "-F", f"session_id={ids['session_id']}",
+        "-F", f"audio_file=@{recording};type=audio/ogg",
+    ]  # fmt: skip
+
+
 def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, *, speech: bool = False) -> dict:
     """/healthz answering with a reachable store (and, with `speech`, a live worker for Korean)."""
     deadline = time.monotonic() + 60
@@ -271,23 +280,29 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, *, speech:
 
 
 @pytest.mark.slow
-def test_two_front_ends_and_a_worker_serve_one_interview_and_a_dead_front_end_loses_nothing(
+def test_two_front_ends_and_two_workers_serve_one_interview_and_a_dead_front_end_loses_nothing(
     redis_server: RedisServer, tmp_path: Path, ko_model_path: Path, voice_ogg: bytes
 ) -> None:
     keys = prefix()
     front_a, port_a = write_config(tmp_path, redis_server.url, keys, ko_model_path, name="front-a", workers=0)
     front_b, port_b = write_config(tmp_path, redis_server.url, keys, ko_model_path, name="front-b", workers=0)
     worker, _ = write_config(tmp_path, redis_server.url, keys, ko_model_path, name="worker")
-    logs = {name: tmp_path / f"{name}.log" for name in ("a", "b", "w")}
+    logs = {name: tmp_path / f"{name}.log" for name in ("a", "b", "w1", "w2")}
     procs = {
         "a": start("run", front_a, logs["a"]),
         "b": start("run", front_b, logs["b"]),
-        "w": start("worker", worker, logs["w"]),
+        "w1": start("worker", worker, logs["w1"]),
+        "w2": start("worker", worker, logs["w2"]),
     }
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     try:
         health = wait_healthy(a, procs["a"], logs["a"], speech=True)
-        assert health["store"]["backend"] == "redis" and len(health["speech"]["workers"]) == 1
+        deadline = time.monotonic() + 60
+        while len(health["speech"]["workers"]) < 2:
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+            health = call("GET", f"{a}/healthz")[1]
+        assert health["store"]["backend"] == "redis" and health["speech"]["dead_letters"] == 0
         wait_healthy(b, procs["b"], logs["b"], speech=True)
         ids = {"user_id": "multi-1", "session_id": "multi-s1"}
         status, started = call("POST", f"{a}/api/interview/start", {**ids, **SPEC_JSON})
@@ -295,15 +310,35 @@ def test_two_front_ends_and_a_worker_serve_one_interview_and_a_dead_front_end_lo
         recording = tmp_path / "voice.ogg"
         recording.write_bytes(voice_ogg)
         status, spoken = curl_voice(b, ids["user_id"], ids["session_id"], recording)  # through the other front-end
-        assert status == 200, (spoken, logs["b"].read_text()[-3000:], logs["w"].read_text()[-3000:])
+        assert status == 200, (spoken, logs["b"].read_text()[-3000:], logs["w1"].read_text()[-3000:])
         assert spoken["source"] == "voice" and spoken["speech"]["words"] and spoken["next_question"]["index"] == 1
         status, state = call("GET", f"{a}/api/interview/state/multi-1/multi-s1")
         assert status == 200 and [x["source"] for x in state["answers"]] == ["voice"]
 
-        procs["a"].send_signal(signal.SIGKILL)  # a front-end dies: the interview is in Redis, not in it
+        # A front-end dies (SIGKILL) while a long voice answer sent to it is being transcribed; the client resends
+        # it with the same Idempotency-Key to the other front-end, which answers it once.
+        long_answer = tmp_path / "long.ogg"
+        long_answer.write_bytes(
+            audio_fixtures.encode(audio_fixtures.speech_wav(" ".join([audio_fixtures.KO_PHRASE] * 6)), "ogg_opus")
+        )
+        sent = subprocess.Popen(curl_answer(a, ids, long_answer, "retry-key-1"), stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while call("GET", f"{b}/api/interview/state/multi-1/multi-s1")[1]["pending_voice_answers"] == 0:
+            assert time.monotonic() < deadline, "the answer never reached the queue"
+            time.sleep(0.05)
+        procs["a"].send_signal(signal.SIGKILL)
         procs["a"].wait()
+        sent.wait(30)
+        resent = subprocess.run(curl_answer(b, ids, long_answer, "retry-key-1"), capture_output=True, text=True)
+        body, _, code = resent.stdout.rpartition("\n")
+        assert code == "200", (body, logs["b"].read_text()[-3000:])
+        again = json.loads(body)
+        # The copy A had saved was finished first; the resend is its replay, not the answer to question 3.
+        assert again["answer"]["index"] == 1 and again["source"] == "voice" and again["duplicate"] is True
+        status, state = call("GET", f"{b}/api/interview/state/multi-1/multi-s1")
+        assert [x["index"] for x in state["answers"]] == [0, 1] and state["pending_voice_answers"] == 0
         status, typed = call("POST", f"{b}/api/interview/answer", {**ids, "text": "I would shard by account."})
-        assert status == 200 and typed["progress"]["position"] == 2, typed
+        assert status == 200 and typed["progress"]["position"] == 3, typed
     finally:
         for proc in procs.values():
             if proc.poll() is None:
