@@ -115,7 +115,7 @@ class Chat:
         # Updates whose voice answer the restart's recovery has finished and replied to: run again from the inbox,
         # they must not be answered a second time.
         self._recovered_ids: set[str] = set()
-        self.practice = Practice(self)
+        self.practice = Practice(engine, self.words, self.ask_current)
 
     # ----- what surfaces ask --------------------------------------------------------------------------------
 

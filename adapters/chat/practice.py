@@ -4,25 +4,27 @@ that go with the report. Written once for Telegram and Slack; `Chat` dispatches 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
 
 from adapters.chat.replies import Attachment, Kind, Reply
-from engine import Report, SessionView, User, errors
-
-if TYPE_CHECKING:
-    from adapters.chat.conversation import Chat
+from adapters.chat.words import Words
+from engine import InterviewEngine, Report, SessionView, User, errors
 
 logger = logging.getLogger(__name__)
 
 
 class Practice:
-    """The practice commands of one `Chat` (its engine, words and question replies)."""
+    """The practice commands of one `Chat`: its engine, its words, and how it asks the current question."""
 
-    def __init__(self, chat: Chat) -> None:
-        self._chat = chat
-        self._engine = chat.engine
-        self._words = chat.words
+    def __init__(
+        self,
+        engine: InterviewEngine,
+        words: Words,
+        ask_current: Callable[[SessionView], AsyncIterator[Reply]],
+    ) -> None:
+        self._engine = engine
+        self._words = words
+        self._ask_current = ask_current
 
     async def retake(self, user: User, args: str) -> AsyncIterator[Reply]:
         """/retake [N]: the question N (as numbered for people, "3" or "3a"; default the last answered) again."""
@@ -47,7 +49,7 @@ class Practice:
         previous = session.attempts(retaken)[-1]
         score = previous.feedback.score if previous.feedback and previous.source != "skipped" else None
         yield Reply(Kind.NOTE, words.retake_started(session.label(retaken), score), to=session.route)
-        async for reply in self._chat.ask_current(session):
+        async for reply in self._ask_current(session):
             yield reply
         yield Reply(Kind.NOTE, words.question_elsewhere(session.label(retaken)), pointer=True)
 
