@@ -95,10 +95,14 @@ class TeamChat:
                     interviewer.name if interviewer else "")  # fmt: skip
         options = (Option("▶️ Start", "t:accept", "primary"), Option("Not now", "t:decline"))
         if isinstance(space, Space):
-            started = await self._engine.start_team(
-                self._holder(space), spec, candidate=candidate, interviewer=interviewer, place=space.name,
-                route=space.route,
-            )  # fmt: skip
+            try:
+                started = await self._engine.start_team(
+                    self._holder(space), spec, candidate=candidate, interviewer=interviewer, place=space.name,
+                    route=space.route,
+                )  # fmt: skip
+            except errors.SessionInProgress:
+                yield Reply(Kind.NOTE, words.already_running(), ephemeral=True)
+                return
             session = started.session
             text = f"{words.invite(session.spec, team)}\n\n{words.how_it_works(team)}"
             yield Reply(Kind.INTRO, text, options, to=session.route, spec=session.spec)

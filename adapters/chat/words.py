@@ -584,6 +584,9 @@ class Words:
                 f"{row.answered}/{row.total} answered",
                 f"last active {ago(now - row.updated_at)}",
             ]
+            if row.place or row.candidate:  # a team interview: where it runs, for whom, how many rated
+                rated = f"{row.raters} teammate{'s' if row.raters != 1 else ''} rated"
+                parts.insert(1, f"team interview in {row.place or 'a shared space'} for {row.candidate} · {rated}")
             if row.status != ACTIVE:
                 parts.append(row.status)
             if row.stale:

@@ -31,7 +31,8 @@ def command_event(command: Mapping[str, Any]) -> tuple[User, Command]:
     """A slash command's fields: `/interview <text>` and `/sessions <text>`, named without their slash."""
     user = User(PLATFORM, command["user_id"], command.get("user_name") or "")
     name = str(command.get("command") or "").lstrip("/").lower()
-    return user, Command(name, " ".join(str(command.get("text") or "").split()))
+    # The manifest has Slack escape the text (so a mention arrives as <@U123|name>): &amp; &lt; &gt; undone here.
+    return user, Command(name, html.unescape(" ".join(str(command.get("text") or "").split())))
 
 
 def in_channel(command: Mapping[str, Any]) -> bool:
@@ -40,12 +41,11 @@ def in_channel(command: Mapping[str, Any]) -> bool:
 
 
 def candidate_of(text: str) -> tuple[User | None, str]:
-    """The candidate a team start names first (`<@U123|ana> Role at Company`), and the one-line start after it; the
-    text's escaping (&amp; &lt; &gt;) undone."""
+    """The candidate a team start names first (`<@U123|ana> Role at Company`), and the one-line start after it."""
     match = MENTION.match(text)
     if match is None:
-        return None, html.unescape(text)
-    return User(PLATFORM, match.group(1), match.group(2) or ""), html.unescape(text[match.end() :])
+        return None, text
+    return User(PLATFORM, match.group(1), match.group(2) or ""), text[match.end() :]
 
 
 def space_of(channel: str, thread_ts: str, name: str = "") -> Space:
