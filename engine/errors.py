@@ -78,6 +78,19 @@ class QuestionNotFound(EngineError):
     default_message = "That question has not been asked in this interview."
 
 
+class NotAllowed(EngineError):
+    """Someone in a team interview asked for what their part does not allow; `reason` says which rule:
+    not_candidate, not_interviewer, not_runner (interviewer or candidate), own_answer (the candidate rating
+    themselves), no_answer (a rating of an answer not given), not_accepted (before the candidate accepted)."""
+
+    code = "not_allowed"
+    default_message = "That is not yours to do in this interview."
+
+    def __init__(self, reason: str = "", message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
 class InvalidInput(EngineError):
     """Missing or bad fields; `fields` maps each field name to what is wrong with it."""
 

@@ -28,9 +28,19 @@ from engine.locks import LocalLocks, UserLocks
 from engine.practice import ProgressEntry, chart_points, compare, corrected_feedback
 from engine.practice import progress as progress_entries
 from engine.reports import render_progress_chart, render_report_chart
-from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session
+from engine.session import ABANDONED, ACTIVE, COMPLETED, ENDED, STATUSES, Answer, Session, best_attempt
 from engine.speech.voices import MIME_TYPES, AudioFormat, SpokenQuestion
 from engine.store.base import SessionStore
+from engine.team import (
+    MAX_COMMENT,
+    OWN_QUESTION,
+    SCALE,
+    Comment,
+    Rating,
+    Team,
+    TeamReport,
+    build_team_report,
+)
 from engine.types import (
     FOLLOW_UP,
     PLATFORMS,
@@ -518,6 +528,222 @@ class InterviewEngine:
         )
         return build_report(session)
 
+    # ----- team interviews -----------------------------------------------------------------------------------------
+
+    async def start_team(
+        self,
+        space: User,
+        spec: InterviewSpec,
+        *,
+        candidate: User,
+        interviewer: User | None = None,
+        place: str = "",
+        route: Mapping[str, Any] | None = None,
+    ) -> StartResult:
+        """Plan an interview held in a shared space (`space`: its key as the user, see engine.team.space_id) for
+        `candidate`, started by `interviewer` (None: by the candidate). Nothing is asked until the candidate accepts.
+
+        The CV and job description never reach a shared space, so a team interview is planned without them (and so
+        without CV-based gap questions).
+        """
+        _check_user(space)
+        _check_user(candidate)
+        spec = replace(self._validated_spec(spec), cv="", jd="")
+        async with self._lock(space):
+            active = await asyncio.to_thread(self._store.active_for, space.platform, space.user_id)
+            if active is not None:
+                raise errors.SessionInProgress(SessionView.of(Session.from_dict(active)))
+            await self._check_session_limit(space)
+            now = self._clock()
+            seed = secrets.randbits(32)
+            questions = plan_questions(spec, seed)
+            runner = interviewer if interviewer is not None and interviewer.user_id != candidate.user_id else None
+            session = Session(
+                platform=space.platform,
+                user_id=space.user_id,
+                session_id=uuid.uuid4().hex[:12],
+                name=space.name,
+                spec=spec,
+                seed=seed,
+                questions=questions,
+                created_at=now,
+                updated_at=now,
+                route=dict(route or {}),
+                team=Team(
+                    candidate=candidate.user_id,
+                    candidate_name=candidate.name,
+                    interviewer=runner.user_id if runner else "",
+                    interviewer_name=runner.name if runner else "",
+                    place=place,
+                ),
+            )
+            await self._save(session)
+            logger.info(
+                "team interview started platform=%s space=%s session=%s candidate=%s interviewer=%s questions=%d",
+                space.platform, space.user_id, session.session_id, candidate.user_id,
+                runner.user_id if runner else "-", len(questions),
+            )  # fmt: skip
+            return StartResult(SessionView.of(session), questions[0])
+
+    async def accept_team(self, space: User, person: User) -> StartResult:
+        """The candidate accepts: the first question may be asked. Accepting twice changes nothing."""
+        async with self._lock(space):
+            session = await self._team_session(space)
+            if person.user_id != _team(session).candidate:
+                raise errors.NotAllowed("not_candidate")
+            self._require_active(session)
+            if not _team(session).accepted:
+                session.team = replace(_team(session), accepted=True)
+                session.updated_at = self._clock()
+                await self._save(session)
+                logger.info("team interview accepted platform=%s space=%s", space.platform, space.user_id)
+            question = session.current_question
+            assert question is not None  # active and accepted just now: nothing answered yet
+            return StartResult(SessionView.of(session), question)
+
+    async def decline_team(self, space: User, person: User) -> SessionView:
+        """The candidate says "not now": the interview ends before any question, and nothing more is asked."""
+        async with self._lock(space):
+            session = await self._team_session(space)
+            if person.user_id != _team(session).candidate:
+                raise errors.NotAllowed("not_candidate")
+            self._require_active(session)
+            session.status = ENDED
+            session.finished_at = session.updated_at = self._clock()
+            await self._save(session)
+            logger.info("team interview declined platform=%s space=%s", space.platform, space.user_id)
+            return SessionView.of(session)
+
+    async def rate(
+        self,
+        space: User,
+        rater: User,
+        index: int,
+        *,
+        overall: float | None = None,
+        content: int | None = None,
+        structure: int | None = None,
+        delivery: int | None = None,
+        comment: str = "",
+        session_id: str | None = None,
+        delivery_id: str = "",
+    ) -> AnswerResult:
+        """A teammate's 1-5 rating of the answer to question `index`: the three parts (overall is then their mean),
+        or the overall alone. Anyone but the candidate may rate, once per answer: a second rating replaces the
+        first. A redelivery (the same `delivery_id`) records nothing new. Returns the rated answer, as it counts."""
+        _check_user(rater)
+        _check_delivery_id(delivery_id)
+        comment = " ".join((comment or "").split())[:MAX_COMMENT]
+        parts = {"content": content, "structure": structure, "delivery": delivery}
+        for name, value in (*parts.items(), ("overall", overall)):
+            if value is not None and (isinstance(value, bool) or not SCALE[0] <= value <= SCALE[1]):
+                raise errors.InvalidInput({name: f"must be a rating from {SCALE[0]} to {SCALE[1]}"})
+        given = [v for v in parts.values() if v is not None]
+        if overall is None:
+            if len(given) != len(parts):
+                raise errors.InvalidInput({"rating": "give content, structure and delivery, or an overall rating"})
+            overall = round(sum(given) / len(given), 1)
+        async with self._lock(space):
+            session = await self._team_session(space, session_id)
+            team = _team(session)
+            if rater.user_id == team.candidate:
+                raise errors.NotAllowed("own_answer")
+            rated = [a for a in session.answers if a.index == index and a.source != "skipped"]
+            if isinstance(index, bool) or not isinstance(index, int) or not rated:
+                raise errors.NotAllowed("no_answer")
+            if not team.seen(delivery_id):
+                rating = Rating(
+                    index=index, rater=rater.user_id, rater_name=rater.name, overall=float(overall), comment=comment,
+                    at=self._clock(), delivery_id=delivery_id, **parts,
+                )  # fmt: skip
+                kept = tuple(r for r in team.ratings if (r.index, r.rater) != (index, rater.user_id))
+                session.team = replace(team, ratings=(*kept, rating))
+                session.updated_at = self._clock()
+                await self._save(session)
+                logger.info(
+                    "answer rated platform=%s space=%s session=%s question=%d rater=%s overall=%.1f replaced=%s",
+                    space.platform, space.user_id, session.session_id, index + 1, rater.user_id, overall,
+                    len(kept) < len(team.ratings),
+                )  # fmt: skip
+            answer = best_attempt(session.attempts(index))
+            return AnswerResult(session=SessionView.of(session), answer=answer)
+
+    async def comment(
+        self, space: User, author: User, text: str, *, voice: bool = False, delivery_id: str = ""
+    ) -> SessionView:
+        """Keep what a teammate said in the space, on the latest answer (the report shows it beside that answer).
+        A voice note from anyone but the candidate is a comment too, never transcribed."""
+        _check_user(author)
+        _check_delivery_id(delivery_id)
+        text = (text or "").strip()[:MAX_COMMENT]
+        if not text and not voice:
+            raise errors.InvalidInput({"text": "the comment is empty"})
+        async with self._lock(space):
+            session = await self._team_session(space)
+            team = _team(session)
+            if team.seen(delivery_id):
+                return SessionView.of(session)
+            latest = max(session.answers, key=lambda a: a.answered_at, default=None)
+            note = Comment(
+                index=latest.index if latest is not None else -1, author=author.user_id, author_name=author.name,
+                text=text, at=self._clock(), delivery_id=delivery_id, voice=voice,
+            )  # fmt: skip
+            session.team = replace(team, comments=(*team.comments, note))
+            session.updated_at = self._clock()
+            await self._save(session)
+            return SessionView.of(session)
+
+    async def ask_own_question(self, space: User, person: User, text: str) -> StartResult:
+        """The interviewer's own question, asked next in place of the one waiting (which comes after it), and judged
+        with the generic rubric (or by the model grader where one is configured)."""
+        text = " ".join((text or "").split())
+        if not text:
+            raise errors.InvalidInput({"question": "is empty"})
+        if len(text) > FIELD_LIMITS["role_title"] * 5:
+            raise errors.InvalidInput({"question": f"must be at most {FIELD_LIMITS['role_title'] * 5} characters"})
+        async with self._lock(space):
+            session = await self._team_session(space)
+            team = _team(session)
+            if person.user_id != team.interviewer:
+                raise errors.NotAllowed("not_interviewer")
+            self._require_active(session)
+            if not team.accepted:
+                raise errors.NotAllowed("not_accepted")
+            if session.pending or session.retake is not None:
+                raise errors.InvalidInput({"question": "an answer is still being processed; ask it after"})
+            own = sum(1 for q in session.questions if q.category == OWN_QUESTION)
+            question = Question(id=f"own-{own + 1}", category=OWN_QUESTION, text=text)
+            session.questions.insert(session.position, question)
+            session.updated_at = self._clock()
+            await self._save(session)
+            logger.info(
+                "interviewer's question added platform=%s space=%s session=%s at=%d",
+                space.platform, space.user_id, session.session_id, session.position + 1,
+            )  # fmt: skip
+            return StartResult(SessionView.of(session), question)
+
+    async def team_report(self, space: User, *, session_id: str | None = None) -> TeamReport:
+        """The team's side of the report: per answer the bot's score beside the team's average and comments."""
+        session = (
+            await self._find(space, session_id, active_only=False)
+            if session_id is not None
+            else await self._latest(space)
+        )
+        if session.team is None:
+            raise errors.SessionNotFound()
+        return build_team_report(session, session.team, build_report(session).overall_score)
+
+    async def _team_session(self, space: User, session_id: str | None = None) -> Session:
+        """The space's interview (its active one, or the named one); SessionNotFound when there is no team interview."""
+        session = (
+            await self._find(space, session_id, active_only=False)
+            if session_id is not None
+            else await self._find(space, None, active_only=True)
+        )
+        if session.team is None:
+            raise errors.SessionNotFound()
+        return session
+
     # ----- practising again ---------------------------------------------------------------------------------------
 
     async def retake(
@@ -776,6 +1002,7 @@ class InterviewEngine:
                     created_at=doc["created_at"],
                     updated_at=doc["updated_at"],
                     stale=stale,
+                    **_team_columns(doc),
                 )
             )
         rows.sort(key=lambda r: r.updated_at, reverse=True)
@@ -1169,6 +1396,8 @@ class InterviewEngine:
         replay = self._replay(session, delivery_id)
         if replay is None:
             self._require_active(session)
+            if session.team is not None and not session.team.accepted:
+                raise errors.NotAllowed("not_accepted")
         return session, replay
 
     @staticmethod
@@ -1615,9 +1844,23 @@ def _move_into(source: Path, target: Path) -> bool:
     return True
 
 
+def _team(session: Session) -> Team:
+    assert session.team is not None  # _team_session found a team interview
+    return session.team
+
+
 def _last_activity(session: Session) -> float:
     """When the candidate last did something: the session's update, or a voice answer received since."""
     return max([session.updated_at, *(entry.get("received_at", 0.0) for entry in session.pending)])
+
+
+def _team_columns(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The admin table's team columns: where it runs, who the candidate is, how many teammates rated."""
+    team = doc.get("team")
+    if not team:
+        return {}
+    raters = {r["rater"] for r in team.get("ratings", ())}
+    return {"place": team.get("place", ""), "candidate": team["candidate"], "raters": len(raters)}
 
 
 def _listing(folder: Path) -> list[Path]:

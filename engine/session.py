@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.team import Team
 from engine.types import FOLLOW_UP, Feedback, InterviewSpec, Question
 
 ACTIVE = "active"
@@ -180,6 +181,8 @@ class Session(Progress):
     retake: int | None = None
     # Whether questions also go out spoken (a voice note, an audio_url): the candidate's /voice on|off.
     speak_questions: bool = True
+    # A team interview in a shared space (a Slack thread, a Telegram group): its people, ratings and comments.
+    team: Team | None = None
     # The stored revision this copy was read at (0: not stored yet); the store refuses a save from a stale one.
     rev: int = 0
 
@@ -214,6 +217,7 @@ class Session(Progress):
             **({"summary": self.summary} if self.summary else {}),
             **({"retake": self.retake} if self.retake is not None else {}),
             **({"speak_questions": False} if not self.speak_questions else {}),
+            **({"team": self.team.to_dict()} if self.team is not None else {}),
             "rev": self.rev,
         }
 
@@ -238,5 +242,6 @@ class Session(Progress):
             summary=data.get("summary", ""),
             retake=data.get("retake"),
             speak_questions=bool(data.get("speak_questions", True)),  # sessions from before spoken questions: on
+            team=Team.from_dict(data["team"]) if data.get("team") else None,
             rev=int(data.get("rev", 0)),
         )

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.session import Answer, Progress, Session
+from engine.team import Team
 from engine.types import InterviewSpec, Question
 
 
@@ -37,6 +38,7 @@ class SessionView(Progress):
     failed_voice_answers: int
     retake: int | None = None  # the question being answered again, if any
     speak_questions: bool = True  # questions go out spoken too, where a voice is installed (/voice on|off)
+    team: Team | None = None  # a team interview in a shared space; None for a candidate's own
 
     @classmethod
     def of(cls, session: Session) -> SessionView:
@@ -59,6 +61,7 @@ class SessionView(Progress):
             failed_voice_answers=session.failed_voice_answers,
             retake=session.retake,
             speak_questions=session.speak_questions,
+            team=session.team,
         )
 
     @property

@@ -51,6 +51,8 @@ class FakeSlack:
         self._upload_ids = itertools.count(1)
         self._files: dict[str, tuple[bytes, str]] = {}
         self._ts = itertools.count(1)
+        self.not_member: set[str] = set()  # channels the bot is not in: chat.postMessage answers not_in_channel
+        self.ephemeral: list[dict[str, Any]] = []  # chat.postEphemeral calls: channel, user, thread_ts, text, blocks
         self._runner: web.AppRunner | None = None
         self.url = ""
         self._changed = asyncio.Event()
@@ -169,6 +171,8 @@ class FakeSlack:
         }
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("channel") in self.not_member:
+            raise _SlackError("not_in_channel")
         ts = self._next_ts()
         self.posted[ts] = {
             "ts": ts,
@@ -178,6 +182,12 @@ class FakeSlack:
             "blocks": args.get("blocks") or [],
         }
         return {"channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A message only `user` sees; Slack keeps no copy of it, so it is not in `posted`."""
+        keys = ("channel", "user", "thread_ts", "text", "blocks")
+        self.ephemeral.append({k: args.get(k) for k in keys})
+        return {"message_ts": self._next_ts()}
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self.posted.get(str(args.get("ts")))

@@ -73,6 +73,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self.file_delay = 0.0  # seconds each file download waits before its bytes are sent: a slow network
         self.downloads: list[str] = []  # file paths of downloads begun, in order
+        self.alerts: list[dict[str, Any]] = []  # answerCallbackQuery calls with a text: id, text, show_alert
         self.confirmed = 0  # the highest getUpdates offset seen: updates below it are confirmed, never sent again
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, data)
         self._updates: list[dict[str, Any]] = []
@@ -166,6 +167,9 @@ class FakeTelegram:
         return True
 
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        if params.get("text"):
+            self.alerts.append({"id": params.get("callback_query_id"), "text": params["text"],
+                                "show_alert": str(params.get("show_alert")).lower() == "true"})  # fmt: skip
         return True
 
     async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -282,6 +286,20 @@ class FakeTelegram:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return {"update_id": next(self._update_ids), "message": message}
 
+    def group_update(
+        self, user_id: int, chat_id: int, *, reply_to: BotMessage | dict[str, Any] | None = None, **content: Any
+    ) -> dict[str, Any]:
+        """A member's message in a group (`chat_id` < 0), optionally a reply to the bot's message or a member's
+        (`reply_to`: a BotMessage, or a member's message as group_update made it)."""
+        update = self.message_update(user_id, **content)
+        message = update["message"]
+        message["chat"] = _group(chat_id)
+        if isinstance(reply_to, BotMessage):
+            message["reply_to_message"] = _message_json(reply_to)
+        elif reply_to is not None:
+            message["reply_to_message"] = reply_to["message"]
+        return update
+
     def text_update(self, user_id: int, text: str) -> dict[str, Any]:
         return self.message_update(user_id, text=text)
 
@@ -394,11 +412,16 @@ def _user(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": "ko"}
 
 
+def _group(chat_id: int) -> dict[str, Any]:
+    return {"id": chat_id, "type": "supergroup", "title": f"Team {abs(chat_id)}"}
+
+
 def _message_json(message: BotMessage) -> dict[str, Any]:
+    private = {"id": message.chat_id, "type": "private", "first_name": f"User{message.chat_id}"}
     data: dict[str, Any] = {
         "message_id": message.message_id,
         "date": int(time.time()),
-        "chat": {"id": message.chat_id, "type": "private", "first_name": f"User{message.chat_id}"},
+        "chat": _group(message.chat_id) if message.chat_id < 0 else private,
         "from": BOT_USER,
     }
     file = {"file_id": f"sent-{message.message_id}", "file_unique_id": f"us{message.message_id}"}

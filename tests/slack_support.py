@@ -4,6 +4,7 @@ presses in, the fake Web API (tests.fake_slack) out. Shared by the Slack end-to-
 from __future__ import annotations
 
 import itertools
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,16 @@ from engine.service import InterviewEngine
 from engine.speech import Transcriber
 from engine.store import TinyDBStore
 from tests.engine_support import build_engine
-from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, command_body, event_body, interaction_body, sign
+from tests.fake_slack import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    command_body,
+    command_payload,
+    event_body,
+    interaction_body,
+    sign,
+)
 
 ADMIN = "UADMIN01"
 FORM = "application/x-www-form-urlencoded"
@@ -107,6 +117,83 @@ class SlackBot:
         )
         assert response.status == 200
         return name
+
+    async def channel_command(self, user: str, text: str, channel: str, channel_name: str = "mock-interviews") -> str:
+        """`/interview <text>` run in a channel; returns its response_url's name on the fake."""
+        name = f"cmd{next(self._ids)}"
+        fields = command_payload(
+            "/interview", text, user_id=user, channel_id=channel, response_url=self.fake.response_url(name)
+        )
+        response = await self.post(urllib.parse.urlencode({**fields, "channel_name": channel_name}), FORM)
+        assert response.status == 200
+        return name
+
+    async def click_message(self, user: str, message: dict[str, Any], label: str, *, value: str | None = None) -> str:
+        """Press a button on a message the bot posted in a channel (`message` as fake.posted has it); `value`
+        tampers with the button's value. Returns the response_url's name."""
+        button = next(
+            e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"] if label in e["text"]["text"]
+        )
+        name = f"act{next(self._ids)}"
+        channel = message["channel"]
+        shown = {"type": "message", "ts": message["ts"], "text": message["text"], "blocks": message["blocks"]}
+        if message["thread_ts"]:
+            shown["thread_ts"] = message["thread_ts"]
+        response = await self.interact(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": user.lower()},
+                "trigger_id": f"trigger-{name}",
+                "response_url": self.fake.response_url(name),
+                "container": {
+                    "type": "message",
+                    "message_ts": message["ts"],
+                    "channel_id": channel,
+                    "is_ephemeral": False,
+                },
+                "channel": {"id": channel, "name": "mock-interviews"},
+                "message": shown,
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": button["action_id"],
+                        "block_id": "b1",
+                        "value": button.get("value", "") if value is None else value,
+                        "action_ts": "1700000001.000001",
+                    }
+                ],
+            }
+        )
+        assert response.status == 200
+        return name
+
+    async def submit_view(self, user: str, view: dict[str, Any], values: dict[str, str]) -> ClientResponse:
+        """Submit a modal the bot opened, its inputs filled in by block id (selects and text inputs alike)."""
+        state: dict[str, Any] = {}
+        for block in view["blocks"]:
+            key = block.get("block_id")
+            if key not in values:
+                continue
+            if block["element"]["type"] == "static_select":
+                state[key] = {"value": {"type": "static_select", "selected_option": {"value": values[key]}}}
+            else:
+                state[key] = {"value": {"type": "plain_text_input", "value": values[key]}}
+        return await self.interact(
+            {
+                "type": "view_submission",
+                "user": {"id": user, "username": user.lower(), "name": user.lower()},
+                "trigger_id": "trigger-submit",
+                "view": {**view, "id": "V0000001", "state": {"values": state}},
+            }
+        )
+
+    async def thread_message(
+        self, user: str, channel: str, thread_ts: str, text: str = "", *, files: list[dict] | None = None,
+        event_id: str | None = None,
+    ) -> ClientResponse:  # fmt: skip
+        """A person's message in a channel's thread (the message.channels event)."""
+        extra: dict[str, Any] = {"channel": channel, "channel_type": "channel"}
+        return await self.message(user, text, thread_ts=thread_ts, files=files, event_id=event_id, extra=extra)
 
     async def message(
         self, user: str, text: str = "", *, thread_ts: str | None = None, files: list[dict] | None = None,

@@ -652,8 +652,8 @@ async def test_a_file_telegram_will_not_hand_over_and_group_chats(bot: Running, 
     chatter, command = fake.text_update(OTHER, "anyone tried this bot?"), fake.text_update(OTHER, "/interview")
     chatter["message"]["chat"] = command["message"]["chat"] = group
     await fake.push(chatter, command)
-    pointer = await fake.wait_for_text(group["id"], "private chats only")
-    assert "/interview" in pointer.text and len(fake.chat(group["id"])) == 1
+    usage = await fake.wait_for_text(group["id"], "To run a team interview here")  # chatter gets no reply
+    assert "/interview Senior Backend Engineer at TechCorp" in usage.text and len(fake.chat(group["id"])) == 1
     assert await bot.engine.get_draft(tg_user(OTHER)) is None  # nothing started in the group
 
 

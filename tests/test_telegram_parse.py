@@ -288,12 +288,16 @@ def test_button_presses_are_choices_with_the_pressed_message() -> None:
     assert parse(game) is None
 
 
-def test_group_chats_get_a_pointer_for_commands_and_silence_otherwise() -> None:
+def test_group_messages_belong_to_the_group_team_interview() -> None:
     incoming = parse(command("/interview@interview_coach_bot", chat=GROUP))
-    assert incoming is not None and incoming.event is Refusal.GROUP_CHAT and incoming.chat_id == GROUP["id"]
-    assert parse(message(chat=GROUP, text="has anyone tried this bot?")) is None
+    assert incoming is not None and incoming.chat_id == GROUP["id"] and incoming.space is not None
+    assert incoming.space.key == f"team:{GROUP['id']}" and incoming.space.name == "Interview prep"
+    assert incoming.event == Command("interview") and incoming.candidate is None
+    chatter = parse(message(chat=GROUP, text="has anyone tried this bot?"))
+    assert chatter is not None and chatter.event == Text("has anyone tried this bot?") and chatter.space is not None
     voice = {"duration": 2, "file_id": "AwACAgIAAxkBAAIBcA", "file_unique_id": "AgADTA"}
-    assert parse(message(chat=GROUP, voice=voice)) is None
+    spoken = parse(message(chat=GROUP, voice=voice))
+    assert spoken is not None and isinstance(spoken.event, Voice) and spoken.space == chatter.space
 
 
 def test_edits_are_refused_and_service_messages_and_channel_posts_ignored() -> None:

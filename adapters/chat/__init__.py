@@ -41,16 +41,19 @@ from adapters.chat.replies import (
     SessionsPage,
     SetupForm,
     ShownAnswers,
+    Space,
     Text,
     Unsupported,
     Voice,
 )
+from adapters.chat.team import NOT_IN_CHANNEL, OpenSpace, TeamChat
 from adapters.chat.text import megabytes, split_message
 from adapters.chat.words import SORRY, Words
 
 __all__ = [
     "DEFAULT_INDUSTRY",
     "MAX_QUEUED_VOICE",
+    "NOT_IN_CHANNEL",
     "READ_ONLY_COMMANDS",
     "SORRY",
     "Attachment",
@@ -66,6 +69,7 @@ __all__ = [
     "Kind",
     "Link",
     "OneLine",
+    "OpenSpace",
     "Option",
     "PlaceUnavailable",
     "Reply",
@@ -73,7 +77,9 @@ __all__ = [
     "SessionsPage",
     "SetupForm",
     "ShownAnswers",
+    "Space",
     "Surface",
+    "TeamChat",
     "Text",
     "Unsupported",
     "Voice",

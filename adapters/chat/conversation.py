@@ -27,6 +27,7 @@ from adapters.chat.replies import (
     Kind,
     Link,
     Option,
+    PlaceUnavailable,
     Reply,
     SessionsPage,
     Sink,
@@ -35,6 +36,7 @@ from adapters.chat.replies import (
     Voice,
 )
 from adapters.chat.setup import CONFIRM, STEPS
+from adapters.chat.team import TeamChat
 from adapters.chat.wizard import Step, Wizard
 from adapters.chat.words import SORRY, Words
 from engine import (
@@ -71,10 +73,6 @@ Place = Mapping[str, Any] | Callable[[], Awaitable[Mapping[str, Any]]]
 ReportLink = Callable[[SessionView], str | None]
 
 
-class PlaceUnavailable(Exception):
-    """The surface could not open the place where an interview lives (e.g. Slack would not open a DM)."""
-
-
 @dataclass(frozen=True)
 class Surface:
     """What the chat layer needs to know about a platform to speak on it."""
@@ -92,6 +90,8 @@ class Surface:
     # "mp3" (Slack).
     audio_format: str = "ogg"
     no_place: str = "I couldn't open a conversation with you to run the interview in. Please try again."
+    # How to name a person in a shared space (platform user id, name): a Slack mention, a Telegram name.
+    mention: Callable[[str, str], str] = lambda user_id, name: name or user_id
 
 
 class Chat:
@@ -116,6 +116,7 @@ class Chat:
         # they must not be answered a second time.
         self._recovered_ids: set[str] = set()
         self.practice = Practice(engine, self.words, self.ask_current)
+        self.team = TeamChat(self, surface.mention)
 
     # ----- what surfaces ask --------------------------------------------------------------------------------
 
@@ -229,6 +230,21 @@ class Chat:
         elif item.error is not None:
             yield Reply(Kind.ERROR, self.words.recovered_error(self.words.error(item.error)), to=route, edit=edit)
 
+    # ----- the ordinary interview's steps, for team interviews (adapters.chat.team) ---------------------------------
+
+    def guarded(self, replies: AsyncIterator[Reply], user: User, what: str) -> AsyncIterator[Reply]:
+        """Engine refusals as words, anything else logged and apologised for (see _guarded)."""
+        return self._guarded(replies, user, what)
+
+    def text_answer(self, user: User, text: str, delivery_id: str) -> AsyncIterator[Reply]:
+        return self._text(user, text, {}, delivery_id)
+
+    def voice_answer(self, user: User, file: FileSource, delivery_id: str) -> AsyncIterator[Reply]:
+        return self._voice(user, file, delivery_id)
+
+    def after_answer(self, result: AnswerResult) -> AsyncIterator[Reply]:
+        return self._after_answer(result)
+
     # ----- dispatch -------------------------------------------------------------------------------------------
 
     async def _guarded(self, replies: AsyncIterator[Reply], user: User, what: str) -> AsyncIterator[Reply]:
@@ -268,6 +284,10 @@ class Chat:
         if isinstance(event, Choice):
             return self._choice(user, event.action, place)
         return self._unsupported(user, event)
+
+    def command_name(self, event: Command) -> str:
+        """The command meant, without its arguments ("/interview status" is "status" on subcommand surfaces)."""
+        return self._command_of(event)[0]
 
     def _command_of(self, event: Command) -> tuple[str, str]:
         """The command meant: on subcommand surfaces "/interview status" is the status command."""

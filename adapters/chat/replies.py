@@ -18,6 +18,11 @@ from engine import AnswerResult, InterviewSpec, Question, Report, SessionSummary
 # ----- events: what the user did ---------------------------------------------------------------------------------
 
 
+class PlaceUnavailable(Exception):
+    """The surface could not open the place where an interview lives (e.g. Slack would not open a DM, or the bot is
+    not a member of the channel: the reason is then adapters.chat.team.NOT_IN_CHANNEL)."""
+
+
 class DownloadFailed(Exception):
     """The platform would not hand over a file (expired link, missing scope, network trouble)."""
 
@@ -108,6 +113,15 @@ class Unsupported:
 Event = Command | Text | Voice | Document | Choice | Unsupported
 
 
+@dataclass(frozen=True)
+class Space:
+    """A shared place a team interview runs in: a Slack channel thread, a Telegram group."""
+
+    key: str  # the engine user id that holds its interview (engine.space_id): "team:C123:1700000000.000100"
+    route: Mapping[str, Any]  # where its replies go: {"channel", "thread_ts"} or {"chat_id"}
+    name: str = ""  # how people know the place: "#backend", the group's title
+
+
 # ----- replies: what to show ----------------------------------------------------------------------------------------
 
 
@@ -192,6 +206,8 @@ class SetupForm:
     note: str = ""
     submit: str = "Start"
     close: str = "Cancel"
+    # Not the set-up: what submitting it does in a team interview ("rate:<session>:<index>", "ask:<session>").
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +252,12 @@ class Reply:
     # the structured part themselves and would otherwise lose them.
     lead: str = ""
     link: Link | None = None  # REPORT: the whole interview as a private web page, when links are on
+    # Team interviews. Only the person who acted sees it (Slack: an ephemeral message; Telegram: an alert on the
+    # button pressed, else a reply to their message).
+    ephemeral: bool = False
+    dm_to: str = ""  # a platform user id: sent to that person privately (the candidate's full report)
+    hint: str = ""  # QUESTION: the line under the question, in place of the usual answer hint
+    footer: str = ""  # ANSWER: a line under the feedback (the team's ratings so far), already part of `text`
 
 
 Ref = TypeVar("Ref")

@@ -17,6 +17,7 @@ CATEGORY_LABELS = {
     "motivation": "motivation",
     "closing": "closing",
     "follow-up": "follow-up",
+    "interviewer": "interviewer's own",
 }
 
 

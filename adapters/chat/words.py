@@ -37,7 +37,10 @@ from engine import (
     Report,
     SessionSummary,
     SessionView,
+    Team,
+    TeamReport,
     errors,
+    on_five,
 )
 
 FIELD_LABELS = {
@@ -581,6 +584,9 @@ class Words:
                 f"{row.answered}/{row.total} answered",
                 f"last active {ago(now - row.updated_at)}",
             ]
+            if row.place or row.candidate:  # a team interview: where it runs, for whom, how many rated
+                rated = f"{row.raters} teammate{'s' if row.raters != 1 else ''} rated"
+                parts.insert(1, f"team interview in {row.place or 'a shared space'} for {row.candidate} · {rated}")
             if row.status != ACTIVE:
                 parts.append(row.status)
             if row.stale:
@@ -766,6 +772,7 @@ class Words:
             "to try it again, or type your answer.",
             "too_many_sessions": "You've started as many interviews as I can run for one person in a day. Please "
             f"try again later; {c('report')} shows your latest report meanwhile.",
+            "not_allowed": "That isn't yours to do in this interview.",
             "shutting_down": "I'm restarting right now. Your answer is saved, and I'll send the feedback as soon as "
             "I'm back.",
         }
@@ -781,3 +788,188 @@ SETUP_PROMPTS = {
     "your experience. Or tap Skip.",
     "jd": "Step 6 of 6 (optional): the job description. Paste it, or send it as a .txt or .pdf file. Or tap Skip.",
 }
+
+
+Mention = Callable[[str, str], str]  # (platform user id, name) -> how to name a person there ("<@U123>", "Ana")
+
+
+class TeamWords:
+    """Every word of a team interview in a shared space: invitation, roles, ratings, comments, the team report."""
+
+    def __init__(self, cmd: Callable[[str], str], mention: Mention, *, voice: str, forms: bool) -> None:
+        self.cmd = cmd
+        self.mention = mention
+        self.voice = voice
+        self.forms = forms  # ratings and own questions come through forms (Slack) or buttons and commands (Telegram)
+
+    def candidate_of(self, team: Team) -> str:
+        return self.mention(team.candidate, team.candidate_name)
+
+    def invite(self, spec: InterviewSpec, team: Team) -> str:
+        who = self.candidate_of(team)
+        by = f", run by {self.mention(team.interviewer, team.interviewer_name)}" if team.interviewer else ""
+        return (
+            f"🎤 Team mock interview for {who}{by}: {spec.role_title} at {spec.company_name} ({spec.industry})\n"
+            f"Round: {round_label(spec.round_type)}\n"
+            "👀 Everyone here can see this interview: the questions, the answers (transcripts included), the "
+            "feedback and the ratings.\n"
+            f"{who}, press Start when you're ready; nothing is asked before that."
+        )
+
+    def how_it_works(self, team: Team) -> str:
+        answer = "in this thread" if self.forms else "as a reply to the question"
+        rate = "the Rate button under each answer" if self.forms else "the 1-5 buttons under each answer"
+        return (
+            f"{self.candidate_of(team)} answers {answer}, with {'an' if self.voice[:1] in 'aeiou' else 'a'} "
+            f"{self.voice} or by typing. Everyone else's messages here are comments on the latest answer, and "
+            f"anyone but the candidate can rate each answer with {rate}."
+        )
+
+    def accepted(self, team: Team) -> str:
+        return f"✅ {self.candidate_of(team)} accepted. Here we go!"
+
+    def declined(self, team: Team) -> str:
+        return f"👋 {self.candidate_of(team)} would rather not right now. No problem: maybe another time."
+
+    @staticmethod
+    def already_running() -> str:
+        return "An interview is already running here. End it first (the End button under its question)."
+
+    def usage(self) -> str:
+        c = self.cmd("interview")
+        if self.forms:
+            return (
+                f"To run a team interview here: {c} @candidate Senior Backend Engineer at TechCorp, or {c} Role at "
+                "Company for yourself. The industry in brackets and the round type at the end are optional."
+            )
+        return (
+            f"To run a team interview here: reply to a member's message with {c} Senior Backend Engineer at TechCorp "
+            f"to interview them, or send {c} Role at Company to be interviewed yourself."
+        )
+
+    @staticmethod
+    def not_member(channel: str) -> str:
+        return (
+            f"I'm not in {channel or 'this channel'} yet, so I can't post the interview there. Add me first: "
+            "type /invite @Interview Coach in the channel (or open the channel's details → Integrations → Add apps), "
+            "then run the command again."
+        )
+
+    @staticmethod
+    def only_in_thread() -> str:
+        return "In a channel, team interviews are run with the buttons in their thread."
+
+    @staticmethod
+    def question_buttons_hint(team: Team) -> str:
+        return "Interviewer: Skip, Ask my own question or End below." if team.interviewer else ""
+
+    def answer_hint(self, team: Team) -> str:
+        where = "in this thread" if self.forms else "by replying to this question"
+        return f"{self.candidate_of(team)}: answer {where}, with your {self.voice} or by typing."
+
+    @staticmethod
+    def team_line(count: int, average: float | None) -> str:
+        """Under an answer's feedback: how the team rated it so far."""
+        if not count or average is None:
+            return "👥 Team: no ratings yet."
+        return f"👥 Team: {count} rating{'s' if count != 1 else ''}, average {average:.1f}/5"
+
+    @staticmethod
+    def rated(overall: float, replaced: bool) -> str:
+        return f"{'Updated your' if replaced else 'Thanks! Your'} rating: {overall:.1f}/5."
+
+    @staticmethod
+    def rate_title(label: str) -> str:
+        return f"Rate answer {label}"
+
+    @staticmethod
+    def rate_note(question: str) -> str:
+        return f"1 = weak, 5 = excellent. The question: {shorten(question, 300)}"
+
+    @staticmethod
+    def ask_title() -> str:
+        return "Ask my own question"
+
+    @staticmethod
+    def ask_note() -> str:
+        return "It is asked next, before the question waiting now, and judged with the generic rubric."
+
+    def ask_how(self) -> str:
+        return f"Send {self.cmd('ask')} followed by your question; it is asked next."
+
+    @staticmethod
+    def own_question_intro(team: Team, mention: str) -> str:
+        return f"🗣 {mention} asks their own question:"
+
+    @staticmethod
+    def refusal(reason: str) -> str:
+        return {
+            "not_candidate": "Only the candidate can do that.",
+            "not_interviewer": "Only the interviewer can do that.",
+            "not_runner": "Only the interviewer or the candidate can do that.",
+            "own_answer": "You can't rate your own answer; your teammates will.",
+            "no_answer": "That answer hasn't been given yet, so it can't be rated.",
+            "not_accepted": "The interview starts when the candidate presses Start.",
+        }.get(reason, "That is not yours to do in this interview.")
+
+    @staticmethod
+    def bad_button() -> str:
+        return "That button isn't one of this interview's."
+
+    @staticmethod
+    def no_interview() -> str:
+        return "This interview is no longer running."
+
+    def ended_by(self, mention: str) -> str:
+        return f"Interview ended by {mention}."
+
+    def report(self, team_report: TeamReport) -> str:
+        """The team's side of the report: per answer the bot's score beside the team's, comments, disagreements."""
+        lines = [f"👥 Team ratings ({team_report.raters} teammate{'s' if team_report.raters != 1 else ''} rated)"]
+        team_overall = f"{team_report.team_overall:.1f}/5" if team_report.team_overall is not None else "no ratings"
+        lines.append(
+            f"Overall: the bot {team_report.bot_overall}/100 ({on_five(team_report.bot_overall):.1f}/5) · "
+            f"the team {team_overall}"
+        )
+        for line in team_report.lines:
+            lines.append("")
+            lines.append(f"{line.label}. {shorten(line.question, 80)}")
+            if line.bot_score is None:
+                lines.append("   Skipped.")
+                continue
+            team = line.team
+            team_part = f"the team {team.overall:.1f}/5 ({team.count})" if team.overall is not None else "not rated"
+            lines.append(f"   The bot {line.bot_score}/100 ({line.bot_on_five:.1f}/5) · {team_part}")
+            parts = [
+                f"{name} {value:.1f}"
+                for name, value in (
+                    ("content", team.content),
+                    ("structure", team.structure),
+                    ("delivery", team.delivery),
+                )
+                if value is not None
+            ]
+            if parts:
+                lines.append("   " + ", ".join(parts))
+            for rating in line.rating_comments:
+                lines.append(f"   💬 {self.mention(rating.rater, rating.rater_name)}: {rating.comment}")
+            for comment in line.comments:
+                said = "(a voice note)" if comment.voice and not comment.text else comment.text
+                lines.append(f"   💬 {self.mention(comment.author, comment.author_name)}: {shorten(said, 300)}")
+        wide = team_report.disagreements
+        if wide:
+            lines += ["", "Where the team and the bot disagree most:"]
+            for line in wide:
+                gap = line.gap or 0.0
+                side = "the team liked it more" if gap > 0 else "the bot liked it more"
+                lines.append(f"• Answer {line.label}: {abs(gap):.1f} points apart ({side})")
+        return "\n".join(lines)
+
+    @staticmethod
+    def private_report_intro(place: str) -> str:
+        where = f" in {place}" if place else ""
+        return f"📬 Your full report from the team interview{where}, for you only:"
+
+    @staticmethod
+    def private_report_sent() -> str:
+        return "📬 The candidate gets the full report privately too."

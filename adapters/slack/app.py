@@ -22,12 +22,26 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import MAX_QUEUED_VOICE, Chat, Event, Kind, Reply, ReportLink, ShownAnswers, Surface, Voice
-from adapters.slack import parse
+from adapters.chat import (
+    MAX_QUEUED_VOICE,
+    NOT_IN_CHANNEL,
+    Chat,
+    Command,
+    Event,
+    Kind,
+    PlaceUnavailable,
+    Reply,
+    ReportLink,
+    ShownAnswers,
+    Space,
+    Surface,
+    Voice,
+)
+from adapters.slack import blocks, parse
 from adapters.slack.blocks import LINK_ACTION, SETUP_CALLBACK
 from adapters.slack.config import SlackConfig
 from adapters.slack.files import Files
-from adapters.slack.parse import PLATFORM
+from adapters.slack.parse import PLATFORM, TEAM_CALLBACK
 from adapters.slack.send import SEND_ERRORS, DirectMessage, Origin, Sender, slack_error
 from engine import InterviewEngine, Recovered, Regraded, User
 
@@ -65,6 +79,7 @@ class SlackAdapter:
             admins=frozenset(config.admins),
             no_place=NO_DM,
             audio_format="mp3",  # Slack plays an uploaded MP3 inline
+            mention=lambda user_id, name: f"<@{user_id}>",
         )
         self.chat = Chat(engine, surface, report_link=report_link)
         self._answers: ShownAnswers[tuple[str, str]] = ShownAnswers()  # where each answer's feedback was shown
@@ -86,6 +101,7 @@ class SlackAdapter:
         self._app.block_action(LINK_ACTION)(self._on_link)  # before the catch-all: a link is not a chat choice
         self._app.block_action(re.compile(".*"))(self._on_choice)
         self._app.view(SETUP_CALLBACK)(self._on_form)
+        self._app.view(TEAM_CALLBACK)(self._on_team_form)
         self._app.event("message")(self._on_message)
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -184,7 +200,40 @@ class SlackAdapter:
         await ack()
         logger.info("slack command platform=slack user=%s command=/%s", user.user_id, event.name)
         origin = Origin(respond=_usable(respond), trigger_id=str(command.get("trigger_id") or ""))
+        if self._team_start(event, command):
+            self._spawn(self._start_team(user, event, command, origin), "team start", user)
+            return
         self._spawn(self._converse(user, event, origin, DirectMessage(self._client, user)), "command", user)
+
+    def _team_start(self, event: Command, command: Mapping[str, Any]) -> bool:
+        """`/interview [@candidate] Role at Company` in a channel starts a team interview there; a subcommand (or
+        `/interview` alone, the private set-up modal) is the person's own, wherever it is typed."""
+        if event.name != "interview" or not event.args or not parse.in_channel(command):
+            return False
+        return self.chat.command_name(event) == "interview"
+
+    async def _start_team(self, user: User, event: Command, command: Mapping[str, Any], origin: Origin) -> None:
+        """Post the invitation in the channel (its thread becomes the interview's place) and store the interview."""
+        await self._started.wait()
+        channel = str(command.get("channel_id") or "")
+        name = f"#{command['channel_name']}" if command.get("channel_name") else ""
+        candidate, args = parse.candidate_of(event.args)
+
+        async def open_space(invite: Reply) -> Space:
+            text, shown = blocks.message(invite, self.chat.words)
+            try:
+                response = await self._client.chat_postMessage(
+                    channel=channel, text=text, blocks=shown, unfurl_links=False, unfurl_media=False
+                )
+            except SEND_ERRORS as exc:
+                code = slack_error(exc)
+                logger.warning("slack team invitation not posted platform=slack channel=%s error=%s", channel, code)
+                reason = NOT_IN_CHANNEL if code in ("not_in_channel", "channel_not_found") else code
+                raise PlaceUnavailable(reason) from exc
+            return parse.space_of(channel, str(response["ts"]), name)
+
+        sender = Sender(self._client, self.chat, user, origin, self._answers)
+        await self._render(self.chat.team.start(user, candidate, args, open_space), sender)
 
     async def _on_choice(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
@@ -192,9 +241,19 @@ class SlackAdapter:
         await ack()
         user, event = parse.choice_event(body, action)
         logger.info("slack button platform=slack user=%s action=%s", user.user_id, event.action)
+        space = parse.pressed_space(body) if event.action.startswith("t:") else None
+        message = body.get("message") or {}
         origin = Origin(
-            respond=_usable(respond), trigger_id=str(body.get("trigger_id") or ""), pressed=parse.pressed_text(body)
+            respond=_usable(respond),
+            trigger_id=str(body.get("trigger_id") or ""),
+            pressed=parse.pressed_text(body),
+            channel=str(space.route["channel"]) if space else "",
+            thread_ts=str(space.route["thread_ts"]) if space else None,
+            message=(str(space.route["channel"]), str(message.get("ts"))) if space else None,
         )
+        if space is not None:
+            self._spawn(self._in_space(user, space, event, origin), "team button", user)
+            return
         self._spawn(self._converse(user, event, origin, DirectMessage(self._client, user)), "button", user)
 
     async def _on_link(self, ack: AsyncAck) -> None:
@@ -229,8 +288,50 @@ class SlackAdapter:
             return
         self._message(body, event_id)
 
+    async def _on_team_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A rating or the interviewer's own question: acked at once (the modal closes), worked in the space's turn."""
+        await ack()
+        user = parse.payload_user(body)
+        submitted = parse.team_form(view)
+        if submitted is None:
+            logger.warning("slack team form without its metadata platform=slack user=%s", user.user_id)
+            return
+        action, space, message = submitted
+        logger.info("slack team form submitted platform=slack user=%s action=%s", user.user_id, action)
+        origin = Origin(channel=message[0], thread_ts=str(space.route["thread_ts"]), message=message)
+        self._spawn(
+            self._in_space(user, space, None, origin, form=(action, parse.form_values(view))), "team form", user
+        )
+
+    async def _in_space(
+        self,
+        user: User,
+        space: Space,
+        event: Event | None,
+        origin: Origin,
+        *,
+        form: tuple[str, Mapping[str, str]] | None = None,
+        delivery_id: str = "",
+        resumed: bool = False,
+    ) -> None:
+        """One event in a team interview's thread, in that thread's turn (its events run one at a time, in order)."""
+        if not resumed:
+            await self._started.wait()
+        try:
+            async with self._lock(space.key):
+                sender = Sender(self._client, self.chat, user, origin, self._answers)
+                if form is not None:
+                    replies = self.chat.team.submit(user, space, *form)
+                else:
+                    assert event is not None
+                    replies = self.chat.team.handle(user, space, event, delivery_id=delivery_id)
+                await self._render(replies, sender)
+        finally:
+            await self._handled(delivery_id)
+
     def _message(self, body: Mapping[str, Any], event_id: str, *, resumed: bool = False) -> bool:
-        """Schedule a DM message event's work (from bolt, or from the inbox); False if it asks for none."""
+        """Schedule a message event's work (from bolt, or from the inbox): a DM's, or a team interview thread's;
+        False if it asks for none."""
         event = body.get("event")
         translated = parse.message_event(event, self._files.fetch) if isinstance(event, dict) else None
         if event is None or translated is None:
@@ -241,6 +342,11 @@ class SlackAdapter:
         )
         channel = str(event["channel"])
         origin = Origin(channel=channel, thread_ts=event.get("thread_ts"))
+        space = parse.thread_space(event)
+        if space is not None:
+            work = self._in_space(user, space, chat_event, origin, delivery_id=event_id, resumed=resumed)
+            self._spawn(work, "team message", user)
+            return True
         work = self._converse(user, chat_event, origin, {"channel": channel}, delivery_id=event_id, resumed=resumed)
         self._spawn(work, "message", user)
         return True
@@ -315,10 +421,14 @@ class SlackAdapter:
         return contextlib.nullcontext() if self.chat.reads_only(event) else self._user_lock(user)
 
     def _user_lock(self, user: User) -> asyncio.Lock:
-        lock = self._user_locks.get(user.user_id)
+        return self._lock(user.user_id)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        """One line per person (their private interview) or per team interview's thread (its space key)."""
+        lock = self._user_locks.get(key)
         if lock is None:
             lock = asyncio.Lock()
-            self._user_locks[user.user_id] = lock
+            self._user_locks[key] = lock
         return lock
 
     def _spawn(self, work: Coroutine[Any, Any, None], what: str, user: User) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from adapters.chat import Kind, Link, Option, Reply, SetupForm, Words, split_message
 from adapters.chat.text import STATE_LABELS, category_label, counts, duration, mark_unsure, shorten
 from adapters.chat.words import REPORT_LABELS
-from adapters.slack.parse import REPLACING
+from adapters.slack.parse import REPLACING, TEAM_CALLBACK
 from engine import AnswerResult, Question, Report
 
 Block = dict[str, Any]
@@ -17,6 +19,7 @@ CHOICE_PREFIX = "chat:"  # chat buttons' action_ids (unique in a message); the v
 # A link button opens its page in the browser; Slack still reports the click, which is only acknowledged.
 LINK_ACTION = "open_link"
 SETUP_CALLBACK = "interview_setup"
+MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section's text
 FIELD_LIMIT = 1900  # and 2000 in a field
 FIELDS_PER_SECTION = 10
@@ -25,19 +28,24 @@ MAX_BUTTONS = 25
 
 
 def escape(text: str) -> str:
-    """Plain text as mrkdwn: Slack reads &, < and > as markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Plain text as mrkdwn: Slack reads &, < and > as markup; a user mention (<@U123>) stays one."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MENTION.sub(r"<@\1>", escaped)
 
 
 def message(reply: Reply, words: Words) -> tuple[str, list[Block]]:
     """A reply as chat.postMessage / response_url arguments: its whole text (escaped), and blocks laid out by kind."""
     text = escape(reply.text)
     if reply.kind is Kind.QUESTION and reply.question is not None:
-        blocks = _question(reply.question, reply.label, reply.total, words)
+        blocks = _question(reply.question, reply.label, reply.total, reply.hint or words.answer_hint())
     elif reply.kind is Kind.ANSWER and reply.result is not None:
         blocks = [*_lead(reply), *_answer(reply.result, reply.label, reply.total, words)]
+        if reply.footer:
+            blocks.append(context(escape(reply.footer)))
     elif reply.kind is Kind.REPORT and reply.report is not None:
         blocks = _report(reply.report, lead=_lead(reply))
+        if reply.footer:  # a team interview's ratings beside the bot's report (the candidate's private copy)
+            blocks += [{"type": "divider"}, *sections(escape(reply.footer))]
     elif reply.kind is Kind.SESSIONS and reply.sessions is not None:
         blocks = [{"type": "header", "text": plain(f"🗂 {reply.sessions.title}", 150)}, *sections(text)]
         blocks.append(context(escape(words.sessions_usage())))
@@ -103,9 +111,9 @@ def _lead(reply: Reply) -> list[Block]:
     return sections(escape(reply.lead)) if reply.lead else []
 
 
-def _question(question: Question, label: str, total: int, words: Words) -> list[Block]:
-    head = f"❓ *{words.question_title(question, label, total)}*"
-    return [*sections(f"{head}\n{quote(escape(question.text))}"), context(escape(words.answer_hint()))]
+def _question(question: Question, label: str, total: int, hint: str) -> list[Block]:
+    head = f"❓ *{Words.question_title(question, label, total)}*"
+    return [*sections(f"{head}\n{quote(escape(question.text))}"), context(escape(hint))]
 
 
 def _answer(result: AnswerResult, label: str, total: int, words: Words) -> list[Block]:
@@ -224,3 +232,10 @@ def setup_view(form: SetupForm) -> Block:
         "close": plain(form.close, 24),
         "blocks": blocks,
     }
+
+
+def team_view(form: SetupForm, *, channel: str, thread_ts: str, message_ts: str) -> Block:
+    """A team interview's modal (a rating, the interviewer's own question): the set-up modal's layout, with what it
+    does and where it belongs in its private metadata (see parse.team_form)."""
+    meta = {"action": form.action, "channel": channel, "thread_ts": thread_ts, "message_ts": message_ts}
+    return {**setup_view(form), "callback_id": TEAM_CALLBACK, "private_metadata": json.dumps(meta)}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from adapters.chat import Choice, Command, Document, Event, FileSource, Text, Voice
-from engine import User
+from adapters.chat import Choice, Command, Document, Event, FileSource, Space, Text, Voice
+from engine import User, space_id
 
 PLATFORM = "slack"
 REPLACING = "replace"  # the set-up modal's private_metadata when submitting it ends the interview in progress
@@ -15,6 +18,11 @@ AUDIO_FILETYPES = frozenset({"webm", "mp4", "m4a", "ogg", "oga", "opus", "mp3", 
 AUDIO_VIDEO_TYPES = frozenset({"video/webm", "video/mp4", "video/quicktime"})
 # Message subtypes a person's new message can have: plain, with files, a thread reply also sent to the DM.
 NEW_MESSAGES = frozenset({None, "file_share", "thread_broadcast"})
+# Shared conversations a team interview can run in: public and private channels, group DMs.
+SHARED = frozenset({"channel", "group", "mpim"})
+TEAM_CALLBACK = "team_form"  # the rating and own-question modals
+# A user mention as Slack escapes it in a slash command's text: <@U123|name> (or <@U123>).
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>\s*")
 
 Fetch = Callable[[Mapping[str, Any]], Awaitable[bytes]]  # downloads one `files[]` entry of a message event
 
@@ -23,17 +31,56 @@ def command_event(command: Mapping[str, Any]) -> tuple[User, Command]:
     """A slash command's fields: `/interview <text>` and `/sessions <text>`, named without their slash."""
     user = User(PLATFORM, command["user_id"], command.get("user_name") or "")
     name = str(command.get("command") or "").lstrip("/").lower()
-    return user, Command(name, " ".join(str(command.get("text") or "").split()))
+    # The manifest has Slack escape the text (so a mention arrives as <@U123|name>): &amp; &lt; &gt; undone here.
+    return user, Command(name, html.unescape(" ".join(str(command.get("text") or "").split())))
+
+
+def in_channel(command: Mapping[str, Any]) -> bool:
+    """Whether a slash command was run in a shared conversation (a channel, a private channel, a group DM)."""
+    return not str(command.get("channel_id") or "").startswith("D") and command.get("channel_name") != "directmessage"
+
+
+def candidate_of(text: str) -> tuple[User | None, str]:
+    """The candidate a team start names first (`<@U123|ana> Role at Company`), and the one-line start after it."""
+    match = MENTION.match(text)
+    if match is None:
+        return None, text
+    return User(PLATFORM, match.group(1), match.group(2) or ""), text[match.end() :]
+
+
+def space_of(channel: str, thread_ts: str, name: str = "") -> Space:
+    """A channel thread as the place of a team interview: each thread holds its own."""
+    return Space(space_id(channel, thread_ts), {"channel": channel, "thread_ts": thread_ts}, name)
+
+
+def thread_space(event: Mapping[str, Any]) -> Space | None:
+    """The space of a message in a shared conversation's thread; None at a channel's top level or in a DM."""
+    thread_ts = event.get("thread_ts")
+    if event.get("channel_type") not in SHARED or not thread_ts:
+        return None
+    return space_of(str(event["channel"]), str(thread_ts))
+
+
+def pressed_space(body: Mapping[str, Any]) -> Space | None:
+    """The space of a button pressed on a message in a shared conversation: the thread the message is in, or the
+    thread under it (the invitation opens one)."""
+    message = body.get("message")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    if not isinstance(message, Mapping) or not channel:
+        return None
+    thread_ts = message.get("thread_ts") or message.get("ts")
+    return space_of(str(channel), str(thread_ts)) if thread_ts else None
 
 
 def ignored(event: Mapping[str, Any], bot_user_id: str) -> bool:
-    """Only people's new messages in a DM are answers: not bots (us included), edits, deletions or joins."""
+    """Only people's new messages in a DM, or in a channel's thread (team interviews), are for us: not bots (us
+    included), edits, deletions or joins."""
     if event.get("bot_id") or event.get("subtype") not in NEW_MESSAGES:
         return True
     user = event.get("user")
     if not user or user == bot_user_id:
         return True
-    return event.get("channel_type") not in (None, "im")
+    return event.get("channel_type") not in (None, "im") and thread_space(event) is None
 
 
 def message_event(event: Mapping[str, Any], fetch: Fetch) -> tuple[User, Event] | None:
@@ -102,6 +149,16 @@ def form_values(view: Mapping[str, Any]) -> dict[str, str]:
             value = selected.get("value") if isinstance(selected, Mapping) else element.get("value")
             values[block_id] = str(value or "")
     return values
+
+
+def team_form(view: Mapping[str, Any]) -> tuple[str, Space, tuple[str, str]] | None:
+    """A submitted team modal: its action, the space it belongs to and the message whose button opened it."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "")
+        action, channel, thread_ts, ts = (str(meta[k]) for k in ("action", "channel", "thread_ts", "message_ts"))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return action, space_of(channel, thread_ts), (channel, ts)
 
 
 def replacing(view: Mapping[str, Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -64,6 +64,9 @@ class Origin:
     channel: str = ""  # a DM message: its conversation...
     thread_ts: str | None = None  # ...and thread (None: the top level)
     dm: DirectMessage | None = None  # a modal submission: the user's DM
+    # A team interview: the message (channel, ts) whose button was pressed or whose Rate button opened the modal;
+    # edits of it (Edit.CHOSEN, an answer's new rating count) go there with chat.update, for everyone to see.
+    message: tuple[str, str] | None = None
 
 
 class Sender:
@@ -86,6 +89,16 @@ class Sender:
 
     async def send(self, reply: Reply) -> None:
         origin = self._origin
+        if reply.ephemeral:
+            await self._ephemeral(reply)
+            return
+        if reply.dm_to:
+            await self._to_person(reply)
+            return
+        if reply.edit is Edit.CHOSEN and origin.message is not None:
+            text, shown = blocks.chosen(origin.pressed or "", reply)
+            await self._update(*origin.message, text, shown)
+            return
         if reply.pointer:  # "it's in our interview thread": only where the user is not looking at it
             if origin.respond is not None:
                 await self._respond(origin.respond, reply)
@@ -103,7 +116,7 @@ class Sender:
             if await self._update(channel, ts, text, shown):
                 self._remember(reply, channel, ts)
                 return
-        where_shown = self._shown(reply) if reply.edit is Edit.ANSWER else None
+        where_shown = (self._shown(reply) or origin.message) if reply.edit is Edit.ANSWER else None
         if where_shown is not None and await self._update(*where_shown, text, shown):
             return
         route: Mapping[str, Any] = reply.to or {}
@@ -122,6 +135,41 @@ class Sender:
             self._placeholder = (channel, posted)
         if posted is not None:
             self._remember(reply, channel, posted)
+
+    async def _ephemeral(self, reply: Reply) -> None:
+        """Only the person who acted sees it: under their command or button (response_url), else chat.postEphemeral
+        where they spoke."""
+        if self._origin.respond is not None:
+            text, shown = blocks.message(reply, self._chat.words)
+            try:
+                await self._origin.respond(text=text, blocks=shown, response_type="ephemeral", replace_original=False)
+            except SEND_ERRORS as exc:
+                logger.warning("slack ephemeral reply failed platform=slack user=%s error=%s", self._user.user_id,
+                               slack_error(exc))  # fmt: skip
+            return
+        channel = self._origin.channel or (self._origin.message[0] if self._origin.message else "")
+        if not channel:
+            logger.warning("slack ephemeral reply dropped: nowhere to send it platform=slack user=%s",
+                           self._user.user_id)  # fmt: skip
+            return
+        text, shown = blocks.message(reply, self._chat.words)
+        try:
+            await self._client.chat_postEphemeral(
+                channel=channel, user=self._user.user_id, text=text, blocks=shown, thread_ts=self._origin.thread_ts
+            )
+        except SEND_ERRORS as exc:
+            logger.warning("slack chat.postEphemeral failed platform=slack user=%s error=%s", self._user.user_id,
+                           slack_error(exc))  # fmt: skip
+
+    async def _to_person(self, reply: Reply) -> None:
+        """A reply for one person privately (a team interview's full report for its candidate): in their DM."""
+        person = User(self._user.platform, reply.dm_to)
+        try:
+            channel = (await DirectMessage(self._client, person)())["channel"]
+        except PlaceUnavailable:
+            return  # logged where the DM failed to open
+        text, shown = blocks.message(replace(reply, dm_to=""), self._chat.words)
+        await self._post(channel, text, shown, None)
 
     def _shown(self, reply: Reply) -> tuple[str, str] | None:
         return self._answers.find(reply) if self._answers is not None else None
@@ -184,8 +232,15 @@ class Sender:
         if not self._origin.trigger_id:
             logger.warning("slack form dropped: no trigger_id platform=slack user=%s", self._user.user_id)
             return
+        view = blocks.setup_view(form)
+        if form.action:
+            if self._origin.message is None or not self._origin.thread_ts:
+                logger.warning("slack team form dropped: no message platform=slack user=%s", self._user.user_id)
+                return
+            channel, ts = self._origin.message
+            view = blocks.team_view(form, channel=channel, thread_ts=self._origin.thread_ts, message_ts=ts)
         try:
-            await self._client.views_open(trigger_id=self._origin.trigger_id, view=blocks.setup_view(form))
+            await self._client.views_open(trigger_id=self._origin.trigger_id, view=view)
         except SEND_ERRORS as exc:  # e.g. expired_trigger_id: the modal must open within 3 s of the click
             logger.warning(
                 "slack views.open failed platform=slack user=%s error=%s", self._user.user_id, slack_error(exc)

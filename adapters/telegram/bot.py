@@ -21,6 +21,7 @@ from adapters.chat import (
     MAX_QUEUED_VOICE,
     SORRY,
     Chat,
+    Command,
     Document,
     DownloadFailed,
     ReportLink,
@@ -31,7 +32,7 @@ from adapters.chat import (
 from adapters.chat.replies import saving_to
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
-from adapters.telegram.parse import PLATFORM, Refusal, translate
+from adapters.telegram.parse import PLATFORM, Incoming, Refusal, translate
 from adapters.telegram.render import Renderer, chat_of
 from engine import InterviewEngine, Lease, Recovered, Regraded
 
@@ -55,6 +56,7 @@ COMMANDS = (
     ("end", "End the interview and get the report"),
     ("report", "Report of your latest interview"),
     ("progress", "Your interviews over time"),
+    ("ask", "Team interview in a group: the interviewer's own question"),
     ("retry", "Transcribe a failed voice answer again"),
     ("language", "Language of your voice answers"),
     ("voice", "Questions as voice notes: on or off"),
@@ -311,7 +313,11 @@ class TelegramAdapter:
         if not isinstance(update, Update):
             return Turn(None)
         incoming = translate(update, self._download)
-        if incoming is None or isinstance(incoming.event, Refusal) or self.chat.reads_only(incoming.event):
+        if incoming is None or isinstance(incoming.event, Refusal):
+            return Turn(None)
+        if incoming.space is not None:  # a group's team interview: its events one at a time, in order
+            return Turn(incoming.space.key, voice=isinstance(incoming.event, Voice))
+        if self.chat.reads_only(incoming.event):
             return Turn(None)
         return Turn(incoming.user.user_id, voice=isinstance(incoming.event, Voice))
 
@@ -367,12 +373,32 @@ class TelegramAdapter:
             "update platform=%s user=%s update=%s event=%s%s",
             PLATFORM, user.user_id, update.update_id, type(event).__name__, details,
         )  # fmt: skip
+        if incoming.space is not None:
+            await self._in_group(update, incoming, renderer)
+            return
         if update.callback_query is not None:
             await self._acknowledge(update.callback_query, user.user_id)
         async with renderer.working():
             replies = self.chat.handle(user, event, {"chat_id": incoming.chat_id}, delivery_id=str(update.update_id))
             async for reply in replies:
                 await renderer.show(reply)
+
+    async def _in_group(self, update: Update, incoming: Incoming, renderer: Renderer) -> None:
+        """A team interview's event in a group: /interview starts one (for the member whose message it replies to,
+        else for the sender); anything else goes to the group's interview. A button's refusal is an alert on it."""
+        assert incoming.space is not None and not isinstance(incoming.event, Refusal)
+        user, event, space = incoming.user, incoming.event, incoming.space
+        query = update.callback_query
+        renderer.query = query
+        if isinstance(event, Command) and self.chat.command_name(event) == "interview":
+            replies = self.chat.team.start(user, incoming.candidate, event.args, space)
+        else:
+            replies = self.chat.team.handle(user, space, event, delivery_id=str(update.update_id))
+        async with renderer.working():
+            async for reply in replies:
+                await renderer.show(reply)
+        if query is not None and not renderer.answered:
+            await self._acknowledge(query, user.user_id)
 
     async def _acknowledge(self, query: CallbackQuery, user_id: str) -> None:
         """Stop the button's spinner; a press from before a restart may be too old to answer, and still counts."""

@@ -12,8 +12,8 @@ from telegram import Chat as TelegramChat
 from telegram import User as TelegramUser
 from telegram.ext import filters
 
-from adapters.chat import Choice, Command, Document, Event, FileSource, Text, Unsupported, Voice, split_command
-from engine import User
+from adapters.chat import Choice, Command, Document, Event, FileSource, Space, Text, Unsupported, Voice, split_command
+from engine import User, space_id
 
 PLATFORM = "telegram"
 
@@ -31,7 +31,7 @@ _AUDIO_DOCUMENT = filters.Document.AUDIO  # a file whose mime type says audio: a
 class Refusal(enum.Enum):
     """Updates answered with a fixed sentence, without running the conversation."""
 
-    GROUP_CHAT = "group_chat"  # a command in a group: interviews happen in private chats only
+    GROUP_CHAT = "group_chat"  # a command in a channel: interviews happen in private chats and groups only
     EDITED = "edited"  # an edited message: we use messages as first sent
 
 
@@ -52,6 +52,8 @@ class Incoming:
     chat_id: int
     message_id: int | None = None  # the user's message: the "transcribing…" placeholder replies to it
     pressed: Pressed | None = None  # set for a button press whose message Telegram still shows us
+    space: Space | None = None  # a group: the team interview's place (one at a time per group)
+    candidate: User | None = None  # a group's /interview sent as a reply to a member's message: that member
 
 
 def user_of(account: TelegramUser) -> User:
@@ -60,6 +62,16 @@ def user_of(account: TelegramUser) -> User:
 
 def is_private(chat: TelegramChat) -> bool:
     return chat.type == TelegramChat.PRIVATE
+
+
+def is_group(chat: TelegramChat) -> bool:
+    return chat.type in (TelegramChat.GROUP, TelegramChat.SUPERGROUP)
+
+
+def group_space(chat: TelegramChat) -> Space:
+    """A group as the place of a team interview. One runs at a time per group: a member's reply names only the
+    message it answers (Telegram nests one level of replies), so it could not tell two interviews apart."""
+    return Space(space_id(chat.id), {"chat_id": chat.id}, chat.title or "")
 
 
 def translate(update: Update, download: Download) -> Incoming | None:
@@ -79,9 +91,17 @@ def translate(update: Update, download: Download) -> Incoming | None:
     if message is None:
         return None
     if not is_private(message.chat):
-        if not filters.COMMAND.filter(message):
-            return None  # a group's chatter is not for us; only a command gets a pointer to a private chat
-        return Incoming(user, Refusal.GROUP_CHAT, message.chat_id, message.message_id)
+        if not is_group(message.chat):
+            if not filters.COMMAND.filter(message):
+                return None
+            return Incoming(user, Refusal.GROUP_CHAT, message.chat_id, message.message_id)
+        if filters.StatusUpdate.ALL.check_update(update):
+            return None
+        replied = message.reply_to_message
+        named = replied.from_user if replied is not None and replied.from_user is not None else None
+        candidate = user_of(named) if named is not None and not named.is_bot else None
+        return Incoming(user, event_of(message, download), message.chat_id, message.message_id,
+                        space=group_space(message.chat), candidate=candidate)  # fmt: skip
     if filters.StatusUpdate.ALL.check_update(update):
         return None  # service messages (pinned, auto-delete timer...): nothing the user said to us
     return Incoming(user, event_of(message, download), message.chat_id, message.message_id)
@@ -137,12 +157,14 @@ def _press(query: CallbackQuery, user: User) -> Incoming | None:
     shown = query.message
     if shown is None:  # a button under an inline-mode message: never ours
         return None
-    if not is_private(shown.chat):
+    group = is_group(shown.chat)
+    if not is_private(shown.chat) and not group:
         return None
     pressed = None
     if isinstance(shown, Message) and shown.is_accessible:  # Telegram leaves out the content of old messages
         pressed = Pressed(shown.message_id, shown.text or "")
-    return Incoming(user, Choice(query.data), shown.chat.id, pressed=pressed)
+    space = group_space(shown.chat) if group else None
+    return Incoming(user, Choice(query.data), shown.chat.id, pressed=pressed, space=space)
 
 
 def _source(download: Download, file_id: str, mime_type: str, filename: str, size: int | None) -> FileSource:

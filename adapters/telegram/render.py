@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
@@ -66,12 +66,26 @@ class Renderer:
         self._pressed = pressed
         self._placeholder: Message | None = None
         self._busy = asyncio.Event()
+        self.query: CallbackQuery | None = None  # a group's button press: an ephemeral reply is an alert on it
+        self.answered = False  # the press has had its answer (an alert)
 
     async def show(self, reply: Reply) -> None:
         if reply.pointer:
             return
+        if reply.ephemeral and self.query is not None and not self.answered:
+            await self._alert(self.query, reply.text)
+            return
         markup = keyboard(reply.options, reply.link)
+        if reply.dm_to:  # one person's private copy (a team interview's full report): their private chat with us
+            try:
+                await self.send(reply.text, markup, chat_id=int(reply.dm_to))
+            except TelegramError as exc:  # they never opened a private chat with the bot
+                logger.warning("could not send a private reply platform=%s user=%s: %s", PLATFORM, reply.dm_to, exc)
+            return
         chat_id = chat_of(reply.to, self.chat_id)
+        if reply.ephemeral:  # in a group without a button to alert on: a reply to the person's own message
+            await self.send(reply.text, chat_id=self.chat_id, reply_to=self._message_id)
+            return
         if reply.kind is Kind.FILE and reply.attachment is not None:
             await self._send_file(chat_id, reply.attachment, reply.text)
         elif reply.kind is Kind.PROGRESS:
@@ -82,7 +96,7 @@ class Renderer:
             placeholder, self._placeholder = self._placeholder, None
             self._remember(reply, placeholder.chat_id, placeholder.message_id)
             await self._replace(placeholder.chat_id, placeholder.message_id, reply.text, markup)
-        elif reply.edit is Edit.ANSWER and (shown := self._shown(reply)) is not None:
+        elif reply.edit is Edit.ANSWER and (shown := self._shown(reply) or self._pressed_answer()) is not None:
             await self._replace(shown[0], shown[1], reply.text, markup)
         elif reply.edit is Edit.PRESSED and self._pressed is not None:
             await self._replace(self.chat_id, self._pressed.message_id, reply.text, markup)
@@ -118,6 +132,17 @@ class Renderer:
             return
         if text and not caption:
             await self.send(text, chat_id=chat_id)
+
+    async def _alert(self, query: CallbackQuery, text: str) -> None:
+        self.answered = True
+        try:
+            await query.answer(text[:200], show_alert=True)  # Telegram shows at most 200 characters
+        except TelegramError as exc:
+            logger.info("could not answer a button press platform=%s: %s", PLATFORM, exc)
+
+    def _pressed_answer(self) -> tuple[int, int] | None:
+        """A rating pressed under an answer: that message shows the answer, even after a restart."""
+        return (self.chat_id, self._pressed.message_id) if self._pressed is not None and self.query else None
 
     def _shown(self, reply: Reply) -> tuple[int, int] | None:
         return self._answers.find(reply) if self._answers is not None else None

@@ -1,0 +1,83 @@
+"""Team interviews in the engine: the parts people play, the rules on ratings, and the team report."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import InterviewSpec, Session, User, errors, space_id
+from tests.engine_support import build_memory_engine
+
+SPACE = User("slack", space_id("C1", "1700000000.000100"), "#team")
+CAND, IVW, MATE = User("slack", "UC"), User("slack", "UI"), User("slack", "UM")
+SPEC = InterviewSpec("Backend Engineer", "TechCorp", "Tech", cv="Secret CV text", jd="Kubernetes and Go")
+
+
+async def started():
+    engine, store = build_memory_engine(None)
+    await engine.start_team(SPACE, SPEC, candidate=CAND, interviewer=IVW, place="#team", route={"channel": "C1"})
+    return engine, store
+
+
+async def test_nothing_is_answered_before_the_candidate_accepts_and_only_they_can():
+    engine, _ = await started()
+    session = await engine.get_session(SPACE)
+    assert session.spec.cv == "" and session.spec.jd == ""  # never in a shared space
+    assert all(q.category != "gap" for q in session.questions)
+    with pytest.raises(errors.NotAllowed) as refused:
+        await engine.answer_text(SPACE, "too early")
+    assert refused.value.reason == "not_accepted"
+    with pytest.raises(errors.NotAllowed):
+        await engine.accept_team(SPACE, MATE)
+    await engine.accept_team(SPACE, CAND)
+    await engine.answer_text(SPACE, "I built a queue.")
+    assert (await engine.get_session(SPACE)).answered_count == 1
+
+
+async def test_rating_rules_replacement_redelivery_and_refusals():
+    engine, _ = await started()
+    await engine.accept_team(SPACE, CAND)
+    with pytest.raises(errors.NotAllowed) as not_given:
+        await engine.rate(SPACE, MATE, 0, overall=4)
+    assert not_given.value.reason == "no_answer"
+    await engine.answer_text(SPACE, "I built a queue.")
+    with pytest.raises(errors.NotAllowed) as own:
+        await engine.rate(SPACE, CAND, 0, overall=5)
+    assert own.value.reason == "own_answer"
+    with pytest.raises(errors.InvalidInput):
+        await engine.rate(SPACE, MATE, 0, overall=9)
+    with pytest.raises(errors.InvalidInput):
+        await engine.rate(SPACE, MATE, 0, content=4)  # parts come all three, or an overall
+    await engine.rate(SPACE, MATE, 0, content=4, structure=3, delivery=5, comment="Clear", delivery_id="d1")
+    await engine.rate(SPACE, MATE, 0, content=1, structure=1, delivery=1, delivery_id="d1")  # a redelivery
+    team = (await engine.get_session(SPACE)).team
+    assert team is not None and [(r.overall, r.comment) for r in team.ratings] == [(4.0, "Clear")]
+    await engine.rate(SPACE, MATE, 0, overall=2, delivery_id="d2")  # a second rating replaces the first
+    await engine.rate(SPACE, IVW, 0, overall=3)
+    team = (await engine.get_session(SPACE)).team
+    assert team is not None and sorted((r.rater, r.overall) for r in team.ratings) == [("UI", 3.0), ("UM", 2.0)]
+    await engine.comment(SPACE, MATE, "Nice", delivery_id="d3")
+    await engine.comment(SPACE, MATE, "Nice", delivery_id="d3")
+    team = (await engine.get_session(SPACE)).team
+    assert team is not None and [(c.index, c.text) for c in team.comments] == [(0, "Nice")]
+
+
+async def test_the_interviewers_own_question_and_the_team_report():
+    engine, store = await started()
+    await engine.accept_team(SPACE, CAND)
+    with pytest.raises(errors.NotAllowed):
+        await engine.ask_own_question(SPACE, MATE, "Why?")
+    asked = await engine.ask_own_question(SPACE, IVW, "How do you debug a flaky test?")
+    assert asked.question.category == "interviewer" and asked.session.current_question == asked.question
+    await engine.answer_text(SPACE, "ok")
+    await engine.rate(SPACE, MATE, 0, overall=5)
+    await engine.rate(SPACE, IVW, 0, overall=5)
+    await engine.end(SPACE)
+    report = await engine.team_report(SPACE)
+    [line] = report.lines
+    assert line.team.count == 2 and line.team.overall == 5.0 and line.bot_score is not None
+    assert line.disagree and report.disagreements == (line,) and report.raters == 2
+    # The team's part survives the store round trip, and the admin table counts the raters.
+    doc = store.latest_for("slack", SPACE.user_id)
+    assert doc is not None and Session.from_dict(doc).team == (await engine.latest_session(SPACE)).team
+    [row] = await engine.list_sessions()
+    assert (row.place, row.candidate, row.raters) == ("#team", "UC", 2)
