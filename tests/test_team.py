@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from bot.config import HttpConfig
+from bot.server import create_app
 from engine import InterviewSpec, Session, User, errors, space_id
 from tests.engine_support import build_memory_engine
 
@@ -81,3 +84,39 @@ async def test_the_interviewers_own_question_and_the_team_report():
     assert doc is not None and Session.from_dict(doc).team == (await engine.latest_session(SPACE)).team
     [row] = await engine.list_sessions()
     assert (row.place, row.candidate, row.raters) == ("#team", "UC", 2)
+
+
+async def test_the_http_api_shows_a_team_interviews_ratings_and_comments_to_an_admin() -> None:
+    engine, _ = await started()
+    await engine.accept_team(SPACE, CAND)
+    await engine.answer_text(SPACE, "I built a queue with retries and a dead-letter topic.")
+    await engine.rate(SPACE, MATE, 0, content=4, structure=3, delivery=5, comment="Clear")
+    await engine.rate(SPACE, IVW, 0, overall=2)
+    await engine.comment(SPACE, MATE, "Say what the queue was for")
+    session = await engine.get_session(SPACE)
+    client = TestClient(TestServer(create_app(engine, HttpConfig(admin_token="a" * 24), version="test")))
+    await client.start_server()
+    try:
+        path = f"/api/interview/debug/sessions/slack/{SPACE.user_id}/{session.session_id}"
+        assert (await client.get(path)).status == 401  # admins only
+        response = await client.get(path, headers={"Authorization": "Bearer " + "a" * 24})
+        body = await response.json()
+        assert response.status == 200, body
+        [answer] = body["answers"]
+        assert sorted((r["rater"], r["overall"], r["comment"]) for r in answer["ratings"]) == [
+            ("UI", 2.0, ""),
+            ("UM", 4.0, "Clear"),
+        ]
+        assert {"rater", "content", "structure", "delivery", "overall", "comment"} == set(answer["ratings"][0])
+        assert [c["text"] for c in answer["comments"]] == ["Say what the queue was for"]
+        team = body["team"]
+        assert team["candidate"] == "UC" and team["raters"] == 2
+        assert team["per_question"][0]["team"]["overall"] == 3.0 and team["per_question"][0]["team"]["count"] == 2
+        assert "Secret CV text" not in await response.text()  # never planned into a team interview
+        bad = await client.get(
+            f"/api/interview/debug/sessions/fax/{SPACE.user_id}/{session.session_id}",
+            headers={"Authorization": "Bearer " + "a" * 24},
+        )
+        assert bad.status == 400
+    finally:
+        await client.close()

@@ -35,6 +35,8 @@ from engine import (
     Question,
     Report,
     SessionView,
+    Team,
+    TeamReport,
     Transcript,
     User,
     errors,
@@ -109,6 +111,7 @@ def create_api(
             web.get("/interview/progress/{user_id}/chart.png", progress_chart),
             web.delete("/interview/user/{user_id}", forget_user),
             web.get("/interview/debug/sessions", debug_sessions),
+            web.get("/interview/debug/sessions/{platform}/{user_id}/{session_id}", debug_session),
             web.get("/openapi.json", openapi_document),
         ]
     )
@@ -346,6 +349,50 @@ def _optional_index(payload: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise errors.InvalidInput({name: "must be a whole number from 0 (as `index` in the state)"})
     return value
+
+
+async def debug_session(request: web.Request) -> web.Response:
+    """Admin: one session of any platform (a Telegram or Slack user's, a team interview's) with its report and, for a
+    team interview, the team's ratings beside the bot's scores."""
+    _require_admin(request)
+    platform = request.match_info["platform"]
+    if platform not in PLATFORMS:
+        raise errors.InvalidInput({"platform": f"must be one of {', '.join(PLATFORMS)}"})
+    user, session_id = _path_ids(request)
+    user = User(platform, user.user_id)
+    engine = request.app[ENGINE]
+    session = await engine.get_session(user, session_id)
+    report = await engine.report(user, session_id=session_id)
+    body = {
+        "platform": platform,
+        **_session_json(session, engine),
+        "report": report.to_dict(),
+        "team": _team_json(await engine.team_report(user, session_id=session_id)) if session.team else None,
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+def _team_json(team: TeamReport) -> dict[str, Any]:
+    return {
+        "candidate": team.candidate,
+        "interviewer": team.interviewer or None,
+        "place": team.place,
+        "raters": team.raters,
+        "bot_overall": team.bot_overall,
+        "team_overall": team.team_overall,
+        "per_question": [
+            {
+                "index": line.index,
+                "label": line.label,
+                "bot_score": line.bot_score,
+                "team": {"count": line.team.count, "overall": line.team.overall, "content": line.team.content,
+                         "structure": line.team.structure, "delivery": line.team.delivery},
+                "gap": line.gap,
+                "disagree": line.disagree,
+            }
+            for line in team.lines
+        ],
+    }  # fmt: skip
 
 
 async def debug_sessions(request: web.Request) -> web.Response:
@@ -668,7 +715,10 @@ def _progress_json(session: SessionView) -> dict[str, int | None]:
     }
 
 
-def _answer_json(answer: Answer) -> dict[str, Any]:
+def _answer_json(answer: Answer, team: Team | None = None) -> dict[str, Any]:
+    """An answer; in a team interview (Slack channel, Telegram group) with the team's ratings and comments on it."""
+    ratings = team.ratings_for(answer.index) if team is not None else ()
+    comments = team.comments_for(answer.index) if team is not None else ()
     return {
         "index": answer.index,
         "question": answer.question.to_dict(),
@@ -680,6 +730,8 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "attempt": answer.attempt,
         "corrected": answer.corrected,
         "original_text": answer.original_text or None,  # what the recogniser heard, once corrected
+        "ratings": [rating.public() for rating in ratings],
+        "comments": [{"author": c.author, "text": c.text, "voice": c.voice, "at": c.at} for c in comments],
     }
 
 
@@ -691,7 +743,7 @@ def _session_json(session: SessionView, engine: InterviewEngine) -> dict[str, An
         "spec": session.spec.to_dict(),
         "progress": _progress_json(session),
         "current_question": _question_json(session.current_question, session.current_index or 0, session, engine),
-        "answers": [_answer_json(a) for a in session.answers],
+        "answers": [_answer_json(a, session.team) for a in session.answers],
         "pending_voice_answers": session.pending_count,
         "voice_available": engine.voice_available(session.language),
         "speak_questions": session.speak_questions,
@@ -724,7 +776,7 @@ def _answer_result_json(result: AnswerResult, engine: InterviewEngine | None = N
         "transcript": result.answer.text,
         "feedback": result.feedback.to_dict() if result.feedback else None,
         "speech": _speech_json(result.transcript),
-        "answer": _answer_json(result.answer),
+        "answer": _answer_json(result.answer, session.team),
         "next_question": _question_json(result.next_question, _next_index(result), session, engine),
         "finished": result.finished,
         "report": result.report.to_dict() if result.report else None,

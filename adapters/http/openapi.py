@@ -336,6 +336,35 @@ _SCHEMAS: dict[str, Any] = {
                 "nullable": True,
                 "description": "what the recogniser heard, once corrected; else null",
             },
+            "ratings": {
+                "type": "array",
+                "description": "a team interview (Slack channel, Telegram group): teammates' ratings of this answer, "
+                "1-5 (Telegram gives the overall only); empty otherwise",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "rater": {"type": "string", "description": "the rater's platform id"},
+                        "content": {"type": "integer", "nullable": True},
+                        "structure": {"type": "integer", "nullable": True},
+                        "delivery": {"type": "integer", "nullable": True},
+                        "overall": {"type": "number"},
+                        "comment": {"type": "string"},
+                    },
+                },
+            },
+            "comments": {
+                "type": "array",
+                "description": "a team interview: what teammates said about this answer in the thread or group",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "author": {"type": "string"},
+                        "text": {"type": "string"},
+                        "voice": {"type": "boolean", "description": "a voice note, kept as a comment, not transcribed"},
+                        "at": {"type": "number"},
+                    },
+                },
+            },
         },
     },
     "Progress": {
@@ -937,6 +966,36 @@ _PATHS: dict[str, Any] = {
                     ),
                 },
                 **_COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/interview/debug/sessions/{platform}/{user_id}/{session_id}": {
+        "get": {
+            "summary": "Admin: one session of any platform, with its report and a team interview's team report",
+            "description": "A team interview's user_id is its space (team:<channel>:<thread_ts> on Slack, "
+            "team:<chat_id> on Telegram), as the session list shows it. Disabled unless http.admin_token is set.",
+            "security": [{"AdminBearer": []}],
+            "parameters": [
+                {
+                    "name": "platform",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["telegram", "slack", "http"]},
+                },
+                *_PATH_IDS,
+            ],
+            "responses": {
+                "200": {
+                    "description": "The session's state (answers carry ratings and comments), its report and, for a "
+                    "team interview, the bot's score beside the team's average per answer (gap on the 5-point "
+                    "scale, disagree at 2 points or more)",
+                    "content": _json({"type": "object"}),
+                },
+                "400": _error("Invalid platform or ids"),
+                "401": _error("No Authorization: Bearer header"),
+                "403": _error("Wrong admin token"),
+                "404": _error("Session not found, or the endpoint is disabled (debug_disabled)"),
+                "500": _COMMON_ERRORS["500"],
             },
         }
     },
