@@ -722,6 +722,19 @@ class InterviewEngine:
             )  # fmt: skip
             return StartResult(SessionView.of(session), question)
 
+    async def team_interview_of(self, candidate: User, *, active_only: bool = False) -> SessionView | None:
+        """The latest team interview (on the candidate's platform) in which this person is the candidate: for /end and
+        /report from a private chat when the channel or group is out of reach (they left it, the thread is gone).
+
+        A scan of the sessions (active ones only with `active_only`), for a rare command, never on an answer's path.
+        """
+        docs = await asyncio.to_thread(self._store.list_sessions, include_finished=not active_only)
+        for doc in docs:  # most recently updated first
+            team = doc.get("team") or {}
+            if doc.get("platform") == candidate.platform and team.get("candidate") == candidate.user_id:
+                return SessionView.of(Session.from_dict(doc))
+        return None
+
     async def team_report(self, space: User, *, session_id: str | None = None) -> TeamReport:
         """The team's side of the report: per answer the bot's score beside the team's average and comments."""
         session = (

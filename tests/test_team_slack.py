@@ -237,3 +237,29 @@ async def test_not_now_ends_it_politely_and_nothing_is_asked(bot: SlackBot):
     assert fake.thread(CHANNEL, parent["ts"]) == []
     session = await bot.engine.latest_session(User("slack", space_id(CHANNEL, parent["ts"])))
     assert session.status == "ended" and session.answers == ()
+
+
+async def test_a_candidate_who_left_the_channel_ends_it_and_reads_the_report_from_their_dm(bot: SlackBot):
+    fake = bot.fake
+    parent = await invite(bot, IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp")
+    await accept(bot, parent)
+    await bot.thread_message(CAND, CHANNEL, parent["ts"], "I built a queue with retries and a dead-letter topic.")
+    await fake.wait_for(lambda: find(fake, parent["ts"], "Answer 1 of"))
+
+    # The candidate has no interview of their own: /interview end in their DM ends the team one.
+    await bot.command(CAND, "end")
+    team_report = await fake.wait_for(lambda: find(fake, parent["ts"], "Team ratings"))
+    assert "Team ratings" in team_report[0]["text"]  # the thread still gets it, where it can
+    dm = await fake.wait_for(lambda: fake.top_level("D" + CAND))
+    assert "Your full report from the team interview in #mock-interviews" in dm[-1]["text"]
+    state = await bot.engine.latest_session(User("slack", space_id(CHANNEL, parent["ts"])))
+    assert state.status == "ended"
+
+    # Later, /interview report in the DM reads it again (it was their only interview).
+    _, name = await bot.command(CAND, "report")
+    again = await fake.wait_for(lambda: fake.responses(name) or fake.top_level("D" + CAND)[len(dm) :])
+    shown_again = " ".join(m.get("text", "") for m in again)
+    assert "Overall score" in shown_again and "Team ratings" in shown_again
+    # Someone with no interview at all still gets the usual answer.
+    _, nobody = await bot.command("UNOBODY1", "end")
+    assert "There's no interview running" in (await fake.wait_for(lambda: fake.responses(nobody)))[0]["text"]

@@ -332,7 +332,13 @@ class Chat:
             async for reply in self._retry(user):
                 yield reply
         elif name == "end":
-            session = await self.engine.get_session(user)
+            try:
+                session = await self.engine.get_session(user)
+            except errors.SessionNotFound:
+                # No interview of their own: perhaps the candidate of a team one whose channel or group they left.
+                async for reply in self.team.end_privately(user):
+                    yield reply
+                return
             report = await self.engine.end(user)
             lead = words.ended()
             text = f"{lead}\n\n{words.report(report)}"
@@ -344,7 +350,11 @@ class Chat:
             try:
                 session = await self.engine.latest_session(user)
             except errors.SessionNotFound:
-                yield Reply(Kind.NOTE, words.no_report_yet())
+                try:  # only team interviews so far: the latest one's report, and the team's
+                    async for reply in self.team.report_privately(user):
+                        yield reply
+                except errors.SessionNotFound:
+                    yield Reply(Kind.NOTE, words.no_report_yet())
                 return
             report = await self.engine.report(user)
             yield Reply(Kind.REPORT, words.report(report), to=session.route, report=report, link=self.link_to(session))

@@ -341,6 +341,28 @@ class TeamChat:
         async for reply in self._team_report(ended, holder, report):
             yield reply
 
+    async def end_privately(self, person: User) -> AsyncIterator[Reply]:
+        """/end from a private chat by the candidate of a running team interview (the channel or group out of reach):
+        it ends, its reports go to the space where they can and to the candidate here. SessionNotFound if none."""
+        session = await self._engine.team_interview_of(person, active_only=True)
+        if session is None:
+            raise errors.SessionNotFound()
+        async for reply in self._end(person, User(self.platform, session.user_id, session.name), session):
+            yield reply
+
+    async def report_privately(self, person: User) -> AsyncIterator[Reply]:
+        """/report from a private chat by someone whose only interview was a team one: its report and the team's."""
+        session = await self._engine.team_interview_of(person)
+        if session is None:
+            raise errors.SessionNotFound()
+        holder = User(self.platform, session.user_id, session.name)
+        report = await self._engine.report(holder, session_id=session.session_id)
+        team_report = await self._engine.team_report(holder, session_id=session.session_id)
+        intro = self.words.private_report_intro(team_report.place)
+        team_text = self.words.report(team_report)
+        text = f"{intro}\n\n{self._chat.words.report(report)}\n\n{team_text}"
+        yield Reply(Kind.REPORT, text, report=report, lead=intro, link=self._chat.link_to(session), footer=team_text)
+
     # ----- dressing the ordinary replies ----------------------------------------------------------------------
 
     async def _dress(self, replies: AsyncIterator[Reply], holder: User, session: SessionView) -> AsyncIterator[Reply]:
