@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 
 from tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, block_text, command_body, event_body, sign
 from tests.fake_telegram import FakeTelegram
-from tests.processes import REPO, bot_config, clean_env, free_port
+from tests.processes import REPO, bot_config, clean_env, free_port, until
 from tests.redis_support import RedisServer, prefix
 
 pytestmark = pytest.mark.slow  # real processes and the real Korean Vosk model
@@ -423,10 +423,3 @@ async def test_of_two_processes_on_redis_one_polls_telegram_and_the_other_takes_
         await tg_say(telegram, CANDIDATE, "I would add an idempotency key to every payment request.", "Question 2 of")
         await asyncio.sleep(1.0)
         assert sum("Question 2 of" in m.text for m in telegram.chat(CANDIDATE)) == 1
-
-
-async def until(condition: Callable[[], object], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.1)

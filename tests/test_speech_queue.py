@@ -24,7 +24,7 @@ from engine.service import InterviewEngine
 from engine.speech.queue import Keys, QueuedSpeech, SpeechWorker
 from engine.store import RedisStore
 from tests import audio_fixtures
-from tests.processes import REPO, bot_config, clean_env, free_port
+from tests.processes import REPO, bot_config, clean_env, free_port, until
 from tests.redis_support import RedisServer, prefix
 from tests.test_engine import ScriptedSpeech, voice
 from tests.test_http_e2e import SPEC as SPEC_JSON
@@ -92,13 +92,6 @@ async def front(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[tupl
     front = FrontEnd(redis_server.url, keys, audio)
     yield front, keys, audio
     await front.close()
-
-
-async def until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not (await condition() if asyncio.iscoroutinefunction(condition) else condition()):  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_voice_answer_is_transcribed_by_a_worker_and_recorded_by_the_front_end(

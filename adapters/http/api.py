@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import json
 import re
@@ -385,8 +386,7 @@ def _team_json(team: TeamReport) -> dict[str, Any]:
                 "index": line.index,
                 "label": line.label,
                 "bot_score": line.bot_score,
-                "team": {"count": line.team.count, "overall": line.team.overall, "content": line.team.content,
-                         "structure": line.team.structure, "delivery": line.team.delivery},
+                "team": dataclasses.asdict(line.team),  # count and the averages: overall and each part
                 "gap": line.gap,
                 "disagree": line.disagree,
             }
