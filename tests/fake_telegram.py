@@ -48,6 +48,8 @@ class BotMessage:
     mime_type: str = ""
     duration: int | None = None  # sendVoice's duration, in seconds
     sent_at: float = 0.0  # time.monotonic() when the fake received it
+    reply_to: int | None = None  # reply_parameters.message_id: the message this one replies to
+    topic: int | None = None  # message_thread_id: the forum topic it was sent in
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -75,6 +77,7 @@ class FakeTelegram:
         self.downloads: list[str] = []  # file paths of downloads begun, in order
         self.alerts: list[dict[str, Any]] = []  # answerCallbackQuery calls with a text: id, text, show_alert
         self.confirmed = 0  # the highest getUpdates offset seen: updates below it are confirmed, never sent again
+        self.unstarted: set[int] = set()  # users who never opened a private chat: the bot may not write to them
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, data)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1000)
@@ -195,10 +198,18 @@ class FakeTelegram:
         text = params.get("text", "")
         _check_text(text)
         message = BotMessage(
-            int(params["chat_id"]), next(self._message_ids), text, params.get("reply_markup"), sent_at=time.monotonic()
-        )
+            self._writable(params), next(self._message_ids), text, params.get("reply_markup"),
+            sent_at=time.monotonic(), **_placed(params),
+        )  # fmt: skip
         self.messages.append(message)
         return _message_json(message)
+
+    def _writable(self, params: dict[str, Any]) -> int:
+        """The chat a send goes to; Telegram's 403 for a user who never started a private chat with the bot."""
+        chat_id = int(params["chat_id"])
+        if chat_id in self.unstarted:
+            raise _ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        return chat_id
 
     async def _m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
         """A voice note uploaded as PTB sends one: multipart, the file in the `voice` part (a FileField)."""
@@ -219,9 +230,9 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: file must be non-empty")
         duration = params.get("duration")
         message = BotMessage(
-            int(params["chat_id"]), next(self._message_ids), caption, params.get("reply_markup"), kind=kind,
+            self._writable(params), next(self._message_ids), caption, params.get("reply_markup"), kind=kind,
             data=data, filename=upload.filename, mime_type=upload.content_type,
-            duration=int(duration) if duration is not None else None, sent_at=time.monotonic(),
+            duration=int(duration) if duration is not None else None, sent_at=time.monotonic(), **_placed(params),
         )  # fmt: skip
         self.messages.append(message)
         return _message_json(message)
@@ -287,13 +298,21 @@ class FakeTelegram:
         return {"update_id": next(self._update_ids), "message": message}
 
     def group_update(
-        self, user_id: int, chat_id: int, *, reply_to: BotMessage | dict[str, Any] | None = None, **content: Any
+        self,
+        user_id: int,
+        chat_id: int,
+        *,
+        reply_to: BotMessage | dict[str, Any] | None = None,
+        topic: int | None = None,
+        **content: Any,
     ) -> dict[str, Any]:
         """A member's message in a group (`chat_id` < 0), optionally a reply to the bot's message or a member's
-        (`reply_to`: a BotMessage, or a member's message as group_update made it)."""
+        (`reply_to`: a BotMessage, or a member's message as group_update made it), or in a forum's `topic`."""
         update = self.message_update(user_id, **content)
         message = update["message"]
-        message["chat"] = _group(chat_id)
+        message["chat"] = _group(chat_id, forum=topic is not None)
+        if topic is not None:
+            message.update(message_thread_id=topic, is_topic_message=True)
         if isinstance(reply_to, BotMessage):
             message["reply_to_message"] = _message_json(reply_to)
         elif reply_to is not None:
@@ -412,8 +431,16 @@ def _user(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": "ko"}
 
 
-def _group(chat_id: int) -> dict[str, Any]:
-    return {"id": chat_id, "type": "supergroup", "title": f"Team {abs(chat_id)}"}
+def _group(chat_id: int, *, forum: bool = False) -> dict[str, Any]:
+    group: dict[str, Any] = {"id": chat_id, "type": "supergroup", "title": f"Team {abs(chat_id)}"}
+    return {**group, "is_forum": True} if forum else group
+
+
+def _placed(params: dict[str, Any]) -> dict[str, Any]:
+    """Where a sent message goes in its chat: the message it replies to and the forum topic, from the parameters."""
+    replying = params.get("reply_parameters") or {}
+    topic = params.get("message_thread_id")
+    return {"reply_to": replying.get("message_id"), "topic": int(topic) if topic is not None else None}
 
 
 def _message_json(message: BotMessage) -> dict[str, Any]:
@@ -421,9 +448,11 @@ def _message_json(message: BotMessage) -> dict[str, Any]:
     data: dict[str, Any] = {
         "message_id": message.message_id,
         "date": int(time.time()),
-        "chat": _group(message.chat_id) if message.chat_id < 0 else private,
+        "chat": _group(message.chat_id, forum=message.topic is not None) if message.chat_id < 0 else private,
         "from": BOT_USER,
     }
+    if message.topic is not None:
+        data.update(message_thread_id=message.topic, is_topic_message=True)
     file = {"file_id": f"sent-{message.message_id}", "file_unique_id": f"us{message.message_id}"}
     if message.kind == "voice":
         data["voice"] = {**file, "duration": message.duration or 0, "file_size": len(message.data)}

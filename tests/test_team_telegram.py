@@ -1,7 +1,8 @@
 """A team interview in a Telegram group, through real python-telegram-bot against the fake Bot API, with several
 members and real Vosk: /interview as a reply names the candidate, Start only for them, answers as replies to the
 question (privacy mode), teammates' comments and 1-5 ratings edited into the answer's message, refusals as alerts,
-the interviewer's /ask, and the reports in the group and in the candidate's private chat."""
+the interviewer's own question by replying to the bot's prompt or with /ask, the reports in the group and in the
+candidate's private chat (or a button to open one), one interview per group and one per forum topic."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     assert "accepted" in invite.text and {"⏭ Skip", "🗣 Ask my own question", "⏹ End"} <= {
         b["text"] for b in question.buttons
     }
+    assert question.reply_to == invite.message_id  # the interview's messages reply under its invitation
 
     # The candidate answers with a voice note replying to the question; a teammate comments by replying too.
     wav = audio_fixtures.speech_wav(audio_fixtures.KO_PHRASE)
@@ -76,11 +78,19 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     await fake.wait_until(lambda: any("own answer" in a["text"] for a in fake.alerts))
     assert "2 ratings, average 3.0/5" in answer.text
 
-    # The interviewer asks their own question; a teammate may not.
+    # The interviewer asks their own question by replying to the bot's prompt; a teammate may not ask.
     await fake.push(fake.group_update(MATE, GROUP, text="/ask What is your favourite bug?"))
     await fake.wait_until(lambda: any("Only the interviewer" in t for t in fake.texts(GROUP)))
-    await fake.push(fake.group_update(IVW, GROUP, text="/ask How do you debug a flaky test?"))
+    current = last(fake, "❓")
+    await fake.push(fake.press_update(MATE, current, current.button_data("Ask my own question")))
+    await fake.wait_until(lambda: any("Only the interviewer" in a["text"] for a in fake.alerts))
+    await fake.push(fake.press_update(IVW, current, current.button_data("Ask my own question")))
+    prompt = await fake.wait_for_text(GROUP, "Your own question, User6001")
+    await fake.push(fake.group_update(MATE, GROUP, reply_to=prompt, text="What is your favourite bug?"))
+    await fake.push(fake.group_update(IVW, GROUP, reply_to=prompt, text="How do you debug a flaky test?"))
     own = await fake.wait_for_text(GROUP, "flaky test")
+    assert own.reply_to == invite.message_id and "interviewer's own" in own.text
+    assert not any("favourite bug" in t for t in fake.texts(GROUP))  # a teammate's reply there is a comment
     await fake.push(fake.group_update(CAND, GROUP, reply_to=own, text="I rerun it with logging and bisect."))
     await fake.wait_for_text(GROUP, "Typed answer received")
 
@@ -90,4 +100,63 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     private = await fake.wait_for_text(CAND, "Your full report from the team interview")
     assert "Team ratings" in private.text and "Overall score" in private.text
     session = await bot.engine.latest_session(User("telegram", space_id(GROUP)))
-    assert session.status == "ended" and session.team is not None and len(session.team.comments) == 1
+    assert session.status == "ended" and session.team is not None and len(session.team.comments) == 2
+    assert [q.text for q in session.questions].count("How do you debug a flaky test?") == 1
+
+
+async def test_the_interviewers_ask_command_and_one_interview_at_a_time_per_place(bot: Running, fake: FakeTelegram):
+    await fake.push(fake.group_update(CAND, GROUP, text="/interview Backend Engineer at TechCorp"))
+    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
+    await fake.push(fake.group_update(IVW, GROUP, text="/interview Designer at Studio"))
+    refused = await fake.wait_for_text(GROUP, "already running here")
+    assert len([m for m in fake.chat(GROUP) if "Team mock interview" in m.text]) == 1 and refused.reply_to
+
+    # Each topic of a forum group is a place of its own: an interview there runs beside the group's.
+    await fake.push(fake.group_update(MATE, GROUP, topic=77, text="/interview Data Analyst at Numbers"))
+    other = await fake.wait_for_text(GROUP, "Team mock interview for User6003")
+    assert other.topic == 77 and invite.topic is None
+    await fake.push(fake.press_update(MATE, other, other.button_data("Start")))
+    asked = await fake.wait_for_text(GROUP, "Question 1 of")
+    assert asked.topic == 77 and asked.reply_to == other.message_id
+    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
+    await fake.wait_until(lambda: len([m for m in fake.chat(GROUP) if "Question 1 of" in m.text]) == 2)
+    first = next(m for m in fake.chat(GROUP) if "Question 1 of" in m.text and m.topic is None)
+
+    # The candidate runs it alone: /ask is the interviewer's, and there is none; /skip moves on in its place only.
+    await fake.push(fake.group_update(CAND, GROUP, text="/ask Anything?"))
+    await fake.wait_until(lambda: any("Only the interviewer" in t for t in fake.texts(GROUP)))
+    await fake.push(fake.group_update(CAND, GROUP, reply_to=first, text="/skip"))
+    skipped = await fake.wait_for_text(GROUP, "Skipped question 1")
+    assert skipped.topic is None
+    group = await bot.engine.get_session(User("telegram", space_id(GROUP)))
+    topic = await bot.engine.get_session(User("telegram", space_id(GROUP, 77)))
+    assert (group.position, topic.position) == (1, 0) and topic.team is not None and topic.team.candidate == "6003"
+
+
+async def test_a_candidate_without_a_private_chat_gets_a_button_to_open_one_for_the_report(
+    bot: Running, fake: FakeTelegram
+):
+    fake.unstarted.add(CAND)  # never opened a private chat with the bot: Telegram refuses to write to them
+    hello = fake.group_update(CAND, GROUP, text="Interview me")
+    await fake.push(hello)
+    await fake.push(fake.group_update(IVW, GROUP, reply_to=hello, text="/interview Backend Engineer at TechCorp"))
+    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
+    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
+    question = await fake.wait_for_text(GROUP, "Question 1 of")
+    await fake.push(fake.group_update(CAND, GROUP, reply_to=question, text="I led the migration to Postgres."))
+    answer = await fake.wait_for_text(GROUP, "Typed answer received")
+    await fake.push(fake.press_update(MATE, answer, answer.button_data("5")))
+    await fake.wait_until(lambda: "1 rating" in answer.text)
+    await fake.push(fake.press_update(IVW, last(fake, "❓"), last(fake, "❓").button_data("End")))
+
+    missed = await fake.wait_for_text(GROUP, "couldn't send you your full report privately")
+    assert missed.reply_to == invite.message_id
+    (button,) = missed.buttons
+    assert button["url"] == "https://t.me/interview_coach_bot?start=teamreport"
+    assert not fake.chat(CAND)
+
+    # The button opens the private chat with /start teamreport: the report arrives there.
+    fake.unstarted.clear()
+    await fake.push(fake.message_update(CAND, text="/start teamreport"))
+    private = await fake.wait_for_text(CAND, "Your full report from the team interview")
+    assert "Team ratings" in private.text and "the team 5.0/5 (1)" in private.text

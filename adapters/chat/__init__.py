@@ -46,7 +46,7 @@ from adapters.chat.replies import (
     Unsupported,
     Voice,
 )
-from adapters.chat.team import NOT_IN_CHANNEL, OpenSpace, TeamChat
+from adapters.chat.team import NOT_IN_CHANNEL, PRIVATE_REPORT_START, OpenSpace, TeamChat
 from adapters.chat.text import megabytes, split_message
 from adapters.chat.words import SORRY, Words
 
@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_INDUSTRY",
     "MAX_QUEUED_VOICE",
     "NOT_IN_CHANNEL",
+    "PRIVATE_REPORT_START",
     "READ_ONLY_COMMANDS",
     "SORRY",
     "Attachment",

@@ -36,7 +36,7 @@ from adapters.chat.replies import (
     Voice,
 )
 from adapters.chat.setup import CONFIRM, STEPS
-from adapters.chat.team import TeamChat
+from adapters.chat.team import PRIVATE_REPORT_START, TeamChat
 from adapters.chat.wizard import Step, Wizard
 from adapters.chat.words import SORRY, Words
 from engine import (
@@ -300,7 +300,13 @@ class Chat:
 
     async def _command(self, user: User, name: str, args: str, place: Place) -> AsyncIterator[Reply]:
         words = self.words
-        if name == "start":
+        if name == "start" and args == PRIVATE_REPORT_START:  # from the group, where the private copy failed
+            try:
+                async for reply in self.team.report_privately(user):
+                    yield reply
+            except errors.SessionNotFound:
+                yield Reply(Kind.NOTE, words.no_report_yet())
+        elif name == "start":
             yield Reply(Kind.HELP, words.welcome())
         elif name == "help":
             yield Reply(Kind.HELP, words.help())

@@ -80,6 +80,9 @@ class Text:
     """Typed text that is not a command: a set-up answer, or an interview answer."""
 
     text: str
+    # The text of the bot's message this one replies to, where the platform says (Telegram): a reply to the bot's
+    # "reply with your question" is the interviewer's own question.
+    quoting: str = ""
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,9 @@ class Reply:
     # button pressed, else a reply to their message).
     ephemeral: bool = False
     dm_to: str = ""  # a platform user id: sent to that person privately (the candidate's full report)
+    # dm_to only: said in the space instead when the platform refuses the private copy (Telegram: the person never
+    # opened a chat with the bot); the renderer adds its own way to open one.
+    undelivered: str = ""
     hint: str = ""  # QUESTION: the line under the question, in place of the usual answer hint
     footer: str = ""  # ANSWER: a line under the feedback (the team's ratings so far), already part of `text`
 

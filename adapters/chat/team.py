@@ -55,6 +55,8 @@ OpenSpace = Callable[[Reply], Awaitable[Space]]
 ACTION = re.compile(r"^t:(accept|decline|skip|ask|end|rate|r)(?::([0-9a-f]{1,32}))?(?::(\d{1,3}))?(?::(\d))?$")
 RATING_PARTS = ("content", "structure", "delivery")
 NOT_IN_CHANNEL = "not_in_channel"  # PlaceUnavailable's reason when the bot is not a member of the channel
+# `/start teamreport` (a Telegram deep link from the group when the private copy could not be sent): that report.
+PRIVATE_REPORT_START = "teamreport"
 
 
 class TeamChat:
@@ -70,17 +72,19 @@ class TeamChat:
     # ----- starting -----------------------------------------------------------------------------------------
 
     async def start(
-        self, person: User, candidate: User | None, args: str, space: Space | OpenSpace
+        self, person: User, candidate: User | None, args: str, space: OpenSpace, *, known: Space | None = None
     ) -> AsyncIterator[Reply]:
         """Start a team interview for `candidate` (None: `person` themself) from a one-line start in `args`.
 
-        `space` is the group it runs in, or (Slack) how to open its thread: by posting the invitation.
+        `space` opens its place by posting the invitation (Slack: a thread under it; Telegram: messages replying to
+        it). `known` is that place where it is known before (a Telegram group): one interview at a time runs there.
         """
-        async for reply in self._chat.guarded(self._start(person, candidate, args, space), person, "team start"):
+        replies = self._start(person, candidate, args, space, known)
+        async for reply in self._chat.guarded(replies, person, "team start"):
             yield reply
 
     async def _start(
-        self, person: User, candidate: User | None, args: str, space: Space | OpenSpace
+        self, person: User, candidate: User | None, args: str, space: OpenSpace, known: Space | None
     ) -> AsyncIterator[Reply]:
         words = self.words
         parsed = parse_one_line(args) if args else None
@@ -94,36 +98,39 @@ class TeamChat:
         team = Team(candidate.user_id, candidate.name, interviewer.user_id if interviewer else "",
                     interviewer.name if interviewer else "")  # fmt: skip
         options = (Option("▶️ Start", "t:accept", "primary"), Option("Not now", "t:decline"))
-        if isinstance(space, Space):
-            try:
-                started = await self._engine.start_team(
-                    self._holder(space), spec, candidate=candidate, interviewer=interviewer, place=space.name,
-                    route=space.route,
-                )  # fmt: skip
-            except errors.SessionInProgress:
-                yield Reply(Kind.NOTE, words.already_running(), ephemeral=True)
-                return
-            session = started.session
-            text = f"{words.invite(session.spec, team)}\n\n{words.how_it_works(team)}"
-            yield Reply(Kind.INTRO, text, options, to=session.route, spec=session.spec)
-        else:
-            # The thread (and so the space's key) exists once the invitation is posted: the interview is stored then.
-            text = f"{words.invite(spec, team)}\n\n{words.how_it_works(team)}"
-            try:
-                opened = await space(Reply(Kind.INTRO, text, options, opens_thread=True, spec=spec))
-            except PlaceUnavailable as exc:
-                if str(exc) != NOT_IN_CHANNEL:
-                    raise
-                yield Reply(Kind.NOTE, words.not_member(""), ephemeral=True)
-                return
+        if known is not None and await self._running_in(known):
+            yield Reply(Kind.NOTE, words.already_running(), ephemeral=True)
+            return
+        # The place's route (a Slack thread, the invitation Telegram replies under) exists once the invitation is
+        # posted: the interview is stored then.
+        text = f"{words.invite(spec, team)}\n\n{words.how_it_works(team)}"
+        try:
+            opened = await space(Reply(Kind.INTRO, text, options, opens_thread=True, spec=spec))
+        except PlaceUnavailable as exc:
+            if str(exc) != NOT_IN_CHANNEL:
+                raise
+            yield Reply(Kind.NOTE, words.not_member(""), ephemeral=True)
+            return
+        try:
             started = await self._engine.start_team(
                 self._holder(opened), spec, candidate=candidate, interviewer=interviewer, place=opened.name,
                 route=opened.route,
             )  # fmt: skip
+        except errors.SessionInProgress:  # another process started one there a moment before
+            yield Reply(Kind.NOTE, words.already_running(), ephemeral=True)
+            return
         logger.info(
             "team interview offered platform=%s space=%s candidate=%s by=%s",
             self.platform, started.session.user_id, candidate.user_id, person.user_id,
         )  # fmt: skip
+
+    async def _running_in(self, space: Space) -> bool:
+        """Whether the place holds an interview not yet ended (offered, or under way)."""
+        try:
+            await self._engine.get_session(self._holder(space))
+        except errors.SessionNotFound:
+            return False
+        return True
 
     # ----- events in the space ------------------------------------------------------------------------------
 
@@ -165,6 +172,9 @@ class TeamChat:
                 yield reply
         elif isinstance(event, Command):
             async for reply in self._command(person, holder, session, team, event):
+                yield reply
+        elif isinstance(event, Text) and person.user_id == team.interviewer and self.words.is_ask_prompt(event.quoting):
+            async for reply in self._ask(person, holder, event.text):  # a reply to "reply with your question"
                 yield reply
         elif person.user_id != team.candidate:
             await self._comment(person, holder, event, delivery_id)
@@ -228,8 +238,9 @@ class TeamChat:
             raise errors.NotAllowed("not_interviewer")
         elif self._chat.surface.forms:
             yield Reply(Kind.FORM, self.words.ask_title(), form=self._ask_form(session))
-        else:
-            yield Reply(Kind.NOTE, self.words.ask_how(), ephemeral=True)
+        else:  # no forms (Telegram): the interviewer replies to this message with the question
+            yield Reply(Kind.NOTE, self.words.ask_prompt(self.words.mention(person.user_id, person.name)),
+                        to=session.route)  # fmt: skip
 
     async def _rate_choice(
         self, person: User, holder: User, session: SessionView, verb: str, index_text: str | None,
@@ -393,8 +404,9 @@ class TeamChat:
         yield Reply(Kind.NOTE, f"{team_text}\n\n{self.words.private_report_sent()}", to=session.route)
         intro = self.words.private_report_intro(team_report.place)
         private = f"{intro}\n\n{self._chat.words.report(report)}\n\n{team_text}"
-        yield Reply(Kind.REPORT, private, dm_to=team_report.candidate, report=report, lead=intro,
-                    link=self._chat.link_to(session), footer=team_text)  # fmt: skip
+        undelivered = self.words.private_report_undelivered(team_report.candidate, team_report.candidate_name)
+        yield Reply(Kind.REPORT, private, to=session.route, dm_to=team_report.candidate, report=report, lead=intro,
+                    link=self._chat.link_to(session), footer=team_text, undelivered=undelivered)  # fmt: skip
         logger.info(
             "team report delivered platform=%s space=%s session=%s raters=%d",
             self.platform, holder.user_id, session.session_id, team_report.raters,

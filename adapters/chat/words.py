@@ -58,6 +58,7 @@ FIELD_LABELS = {
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment; your interview is safe."
 
 STILL_OPEN = "the question is still open"
+ASK_PROMPT = "🗣 Your own question,"  # opens the message a Telegram interviewer replies to with their question
 MAX_PROGRESS_LINES = 10  # /progress lists the latest interviews; the chart shows them all
 # The report's headings, shared by the plain text below and the richer layouts renderers build (Slack's blocks).
 REPORT_LABELS = {
@@ -898,6 +899,15 @@ class TeamWords:
         return f"Send {self.cmd('ask')} followed by your question; it is asked next."
 
     @staticmethod
+    def ask_prompt(mention: str) -> str:
+        """Where there are no forms: the message the interviewer answers, by replying, with their own question."""
+        return f"{ASK_PROMPT} {mention}, reply to this message with it. It is asked next, before the waiting question."
+
+    @staticmethod
+    def is_ask_prompt(text: str) -> bool:
+        return text.startswith(ASK_PROMPT)
+
+    @staticmethod
     def own_question_intro(team: Team, mention: str) -> str:
         return f"🗣 {mention} asks their own question:"
 
@@ -969,6 +979,12 @@ class TeamWords:
     def private_report_intro(place: str) -> str:
         where = f" in {place}" if place else ""
         return f"📬 Your full report from the team interview{where}, for you only:"
+
+    def private_report_undelivered(self, candidate: str, name: str) -> str:
+        return (
+            f"📬 {self.mention(candidate, name)}, I couldn't send you your full report privately: you haven't started "
+            "a chat with me yet. Start one with the button below and it's there for you."
+        )
 
     @staticmethod
     def private_report_sent() -> str:

@@ -10,6 +10,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,8 +25,10 @@ from adapters.chat import (
     Command,
     Document,
     DownloadFailed,
+    Reply,
     ReportLink,
     ShownAnswers,
+    Space,
     Surface,
     Voice,
 )
@@ -33,7 +36,7 @@ from adapters.chat.replies import saving_to
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
 from adapters.telegram.parse import PLATFORM, Incoming, Refusal, translate
-from adapters.telegram.render import Renderer, chat_of
+from adapters.telegram.render import Renderer, chat_of, keyboard
 from engine import InterviewEngine, Lease, Recovered, Regraded
 
 logger = logging.getLogger(__name__)
@@ -354,6 +357,7 @@ class TelegramAdapter:
             message_id=incoming.message_id,
             pressed=incoming.pressed,
             answers=self._answers,
+            topic=incoming.space.route.get("topic") if incoming.space is not None else None,
         )
         if isinstance(event, Refusal):
             words = self.chat.words
@@ -391,7 +395,13 @@ class TelegramAdapter:
         query = update.callback_query
         renderer.query = query
         if isinstance(event, Command) and self.chat.command_name(event) == "interview":
-            replies = self.chat.team.start(user, incoming.candidate, event.args, space)
+
+            async def open_space(invite: Reply) -> Space:
+                """Post the invitation; the interview's messages reply under it."""
+                sent = await renderer.send(invite.text, keyboard(invite.options))
+                return replace(space, route={**space.route, "reply_to": sent[0].message_id})
+
+            replies = self.chat.team.start(user, incoming.candidate, event.args, open_space, known=space)
         else:
             replies = self.chat.team.handle(user, space, event, delivery_id=str(update.update_id))
         async with renderer.working():

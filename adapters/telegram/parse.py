@@ -68,10 +68,18 @@ def is_group(chat: TelegramChat) -> bool:
     return chat.type in (TelegramChat.GROUP, TelegramChat.SUPERGROUP)
 
 
-def group_space(chat: TelegramChat) -> Space:
-    """A group as the place of a team interview. One runs at a time per group: a member's reply names only the
-    message it answers (Telegram nests one level of replies), so it could not tell two interviews apart."""
-    return Space(space_id(chat.id), {"chat_id": chat.id}, chat.title or "")
+def group_space(chat: TelegramChat, topic: int | None = None) -> Space:
+    """A group, or one topic of a forum group, as the place of a team interview. One runs at a time in each: a
+    member's reply names only the message it answers (Telegram nests one level of replies), so it could not tell
+    two interviews in one place apart; a forum's topics are separate places."""
+    if topic is None:
+        return Space(space_id(chat.id), {"chat_id": chat.id}, chat.title or "")
+    return Space(space_id(chat.id, topic), {"chat_id": chat.id, "topic": topic}, chat.title or "")
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic a group message was sent in; None outside forums and in the General topic."""
+    return message.message_thread_id if message.is_topic_message and message.message_thread_id else None
 
 
 def translate(update: Update, download: Download) -> Incoming | None:
@@ -101,7 +109,7 @@ def translate(update: Update, download: Download) -> Incoming | None:
         named = replied.from_user if replied is not None and replied.from_user is not None else None
         candidate = user_of(named) if named is not None and not named.is_bot else None
         return Incoming(user, event_of(message, download), message.chat_id, message.message_id,
-                        space=group_space(message.chat), candidate=candidate)  # fmt: skip
+                        space=group_space(message.chat, topic_of(message)), candidate=candidate)  # fmt: skip
     if filters.StatusUpdate.ALL.check_update(update):
         return None  # service messages (pinned, auto-delete timer...): nothing the user said to us
     return Incoming(user, event_of(message, download), message.chat_id, message.message_id)
@@ -113,7 +121,9 @@ def event_of(message: Message, download: Download) -> Event:
         name, args = split_command(message.text or "")
         return Command(name, args)
     if message.text is not None:
-        return Text(message.text)
+        replied = message.reply_to_message
+        bots = replied is not None and replied.from_user is not None and replied.from_user.is_bot
+        return Text(message.text, quoting=(replied.text or "") if replied is not None and bots else "")
     recording = recording_of(message, download)
     if recording is not None:
         return Voice(recording)
@@ -163,7 +173,8 @@ def _press(query: CallbackQuery, user: User) -> Incoming | None:
     pressed = None
     if isinstance(shown, Message) and shown.is_accessible:  # Telegram leaves out the content of old messages
         pressed = Pressed(shown.message_id, shown.text or "")
-    space = group_space(shown.chat) if group else None
+    topic = topic_of(shown) if isinstance(shown, Message) and shown.is_accessible else None
+    space = group_space(shown.chat, topic) if group else None
     return Incoming(user, Choice(query.data), shown.chat.id, pressed=pressed, space=space)
 
 
