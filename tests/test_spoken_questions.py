@@ -18,9 +18,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import Attachment, Chat, Command, Event, Kind, Reply, Surface, Text
+from adapters.chat import Attachment, Chat, Command, Event, Kind, Reply, Text
+from adapters.slack import SlackConfig
+from adapters.slack.app import surface as slack_surface
 from adapters.slack.send import Origin, Sender
 from adapters.telegram import TelegramAdapter, TelegramConfig
+from adapters.telegram.bot import surface as telegram_surface
 from adapters.telegram.render import Renderer
 from bot.config import HttpConfig
 from bot.server import create_app
@@ -34,17 +37,8 @@ from tests.slack_support import SlackBot
 
 pytestmark = pytest.mark.slow  # the real Piper voice
 
-TELEGRAM = Surface(platform="telegram", cmd=lambda name: f"/{name}", voice="voice note", where="this chat")
-SLACK = Surface(
-    platform="slack",
-    cmd=lambda name: "/interview" if name == "interview" else f"/interview {name}",
-    voice="audio clip",
-    where="our direct messages",
-    forms=True,
-    threads=True,
-    subcommands=True,
-    audio_format="mp3",
-)
+TELEGRAM = telegram_surface(TelegramConfig())
+SLACK = slack_surface(SlackConfig())
 ONE_LINE = "Backend Engineer at TechCorp screening"  # four questions
 ANSWER = "I profiled the checkout service, added an index, and p95 latency fell by sixty percent."
 SPEC = InterviewSpec(role_title="Backend Engineer", company_name="TechCorp", industry="Technology")
