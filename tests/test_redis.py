@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from bot.config import ConfigError, load_config
-from engine import AudioInput, InterviewSpec, Transcript, User, errors
+from engine import AudioInput, InterviewSpec, Transcript, User, errors, space_id
 from engine.store import RedisStore
 from tests.redis_support import FrontEnd, RedisServer, prefix
 from tests.test_engine import ScriptedSpeech, voice
@@ -157,6 +157,54 @@ async def test_health_names_the_backend_and_says_when_redis_is_unreachable(tmp_p
     finally:
         await a.close()
         server.stop()
+
+
+async def test_a_team_interview_on_two_front_ends_keeps_every_teammates_rating_and_comment(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A channel's team interview, its people's clicks landing on whichever front-end: two teammates rating at the
+    same moment through different front-ends both count (the space's lease puts one write after the other), and a
+    restarted front-end reads the team report from Redis."""
+    space = User("slack", space_id("C0TEAM001", "1700000000.000100"), "#mock-interviews")
+    cand, ivw, mate, peer = (User("slack", u) for u in ("UCAND001", "UIVW0001", "UMATE001", "UPEER001"))
+    keys, audio = prefix(), tmp_path / "audio"
+    a, b = FrontEnd(redis_server.url, keys, audio), FrontEnd(redis_server.url, keys, audio)
+    try:
+        await a.engine.start_team(space, SPEC, candidate=cand, interviewer=ivw, place="#mock-interviews")
+        await a.engine.accept_team(space, cand)
+        await b.engine.ask_own_question(space, ivw, "How do you find a flaky test?")
+        answered = await a.engine.answer_text(space, "I rerun it with a fixed seed and bisect the shared state.")
+        assert answered.answer.question.text == "How do you find a flaky test?"  # B's question, seen by A
+
+        await asyncio.gather(
+            a.engine.rate(space, mate, 0, content=4, structure=3, delivery=5, comment="Clear steps"),
+            b.engine.rate(space, peer, 0, overall=2),
+        )
+        team = (await b.engine.get_session(space)).team
+        assert team is not None and sorted((r.rater, r.overall) for r in team.ratings) == [
+            ("UMATE001", 4.0),
+            ("UPEER001", 2.0),
+        ]
+        await asyncio.gather(  # a re-rating (replacing the first) and a comment, also at once
+            b.engine.rate(space, mate, 0, overall=3, comment="On reflection, short on numbers"),
+            a.engine.comment(space, peer, "Say how long the bisecting took"),
+        )
+        await b.engine.end(space)
+    finally:
+        await a.close()
+        await b.close()
+
+    restarted = FrontEnd(redis_server.url, keys, audio)
+    try:
+        report = await restarted.engine.team_report(space)
+    finally:
+        await restarted.close()
+    [line] = report.lines
+    assert line.question == "How do you find a flaky test?" and line.source == "text"
+    assert line.team.count == 2 and line.team.overall == 2.5 and report.team_overall == 2.5 and report.raters == 2
+    assert [(r.rater, r.comment) for r in line.rating_comments] == [("UMATE001", "On reflection, short on numbers")]
+    assert [(c.author, c.text) for c in line.comments] == [("UPEER001", "Say how long the bisecting took")]
+    assert (report.candidate, report.interviewer, report.place) == ("UCAND001", "UIVW0001", "#mock-interviews")
 
 
 def test_the_config_chooses_redis_with_its_url_from_the_environment(tmp_path: Path) -> None:
