@@ -1,18 +1,22 @@
-"""Shared fixtures: the real Korean Vosk model, loaded once per test session, and real test audio."""
+"""Shared fixtures: the real Korean Vosk model, loaded once per test session, real test audio, a real
+redis-server, and the Slack modules' fake Web API and bot."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from engine.speech import Transcriber
 from tests import audio_fixtures
+from tests.fake_slack import FakeSlack
 from tests.redis_support import RedisServer
+from tests.slack_support import SlackBot
 
 
 def _is_local(address: Any) -> bool:
@@ -93,3 +97,37 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    """The fake Slack Web API on a port the OS picks. Modules faking another platform's API (Telegram, the model's)
+    define their own `fake`, which takes this one's place there."""
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def slack_transcriber(vosk_transcriber: Transcriber) -> Transcriber | None:
+    """What the `bot` fixture hears voice answers with: real Vosk. A module of typed answers overrides it with None,
+    and the model is never loaded for it."""
+    return vosk_transcriber
+
+
+@pytest.fixture
+def slack_engine_options() -> dict[str, Any]:
+    """More of build_engine's options for the `bot` fixture's engine; a module overrides it (a voice, say)."""
+    return {}
+
+
+@pytest.fixture
+async def bot(
+    tmp_path: Path, fake: FakeSlack, slack_transcriber: Transcriber | None, slack_engine_options: dict[str, Any]
+) -> AsyncIterator[SlackBot]:
+    """A SlackBot on tmp_path, taking in events, stopped cleanly after the test. Modules driving another platform's
+    bot (Telegram, the web pages) define their own `bot`."""
+    bot = await SlackBot(tmp_path, slack_transcriber, fake, **slack_engine_options).start()
+    yield bot
+    await bot.stop()

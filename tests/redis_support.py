@@ -12,6 +12,10 @@ from pathlib import Path
 
 import redis
 
+from engine.locks import LEASE_SECONDS, RedisLocks
+from engine.service import InterviewEngine, SpeechService
+from engine.speech.queue import QueuedSpeech
+from engine.store import RedisStore
 from tests.processes import free_port
 
 START_TIMEOUT = 10.0
@@ -91,3 +95,31 @@ class RedisServer:
 def prefix() -> str:
     """A key prefix of its own per test: tests share one server and never see each other's keys."""
     return f"t{uuid.uuid4().hex[:12]}:"
+
+
+class FrontEnd:
+    """One `interview-bot run` front-end on a shared Redis: its own RedisStore, RedisLocks (own connections, own
+    local locks) and engine, as each of several front-ends has. Voice answers are heard by `speech` in this process
+    (None: typed answers only) or, with `queued`, handed to workers through the QueuedSpeech stream, as with
+    [speech] workers = 0."""
+
+    def __init__(
+        self,
+        url: str,
+        keys: str,
+        audio: Path,
+        speech: SpeechService | None = None,
+        *,
+        queued: bool = False,
+        lease: float = LEASE_SECONDS,
+    ) -> None:
+        self.store = RedisStore(url, prefix=keys)
+        self.locks = RedisLocks(url, prefix=keys, lease_seconds=lease)
+        self.queue = QueuedSpeech(url, audio, prefix=keys, wait_seconds=30) if queued else None
+        self.engine = InterviewEngine(self.store, self.queue or speech, audio_dir=audio, locks=self.locks)
+
+    async def close(self) -> None:
+        if self.queue is not None:
+            await self.queue.close()
+        await self.locks.close()
+        self.store.close()

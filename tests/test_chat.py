@@ -24,28 +24,20 @@ from adapters.chat import (
     FileSource,
     Kind,
     Reply,
-    Surface,
     Text,
     Unsupported,
     Voice,
     parse_one_line,
 )
+from adapters.slack import SlackConfig
+from adapters.slack.app import surface as slack_surface
+from adapters.telegram import TelegramConfig
+from adapters.telegram.bot import surface as telegram_surface
 from engine import AudioInput, InterviewEngine, InterviewSpec, Transcript, User, errors
 from engine.store import MemoryStore
 
-TELEGRAM = Surface(
-    platform="telegram", cmd=lambda name: f"/{name}", voice="voice note", where="this chat", admins=frozenset({"9"})
-)
-SLACK = Surface(
-    platform="slack",
-    cmd=lambda name: "/interview" if name == "interview" else f"/interview {name}",
-    voice="audio clip",
-    where="our direct messages",
-    forms=True,
-    threads=True,
-    subcommands=True,
-    admins=frozenset({"UADMIN"}),
-)
+TELEGRAM = telegram_surface(TelegramConfig(admins=(9,)))
+SLACK = slack_surface(SlackConfig(admins=("UADMIN",)))
 
 
 class HeardSpeech:
@@ -489,6 +481,12 @@ async def test_admin_sessions_are_paged_and_refused_to_others(engine: InterviewE
     # Opening Slack's form must not wait behind a transcription (3 s to use the trigger); Telegram's set-up writes.
     assert Chat(engine, SLACK).reads_only(Command("interview")) and not chat.reads_only(Command("interview"))
     assert not Chat(engine, SLACK).reads_only(Command("interview", "Dev at Acme"))
+    # Slack has /sessions as a command of its own: its words name that, not "/interview sessions".
+    slack = Chat(engine, SLACK)
+    refused = (await run(slack, SLACK_USER, Command("sessions")))[0].text
+    assert refused == "Sorry, /sessions is only for the bot's admins."
+    usage = (await run(slack, User("slack", "UADMIN"), Command("sessions", "x")))[0].text
+    assert "Use /sessions, /sessions all or /sessions stale." in usage
 
 
 async def test_an_answer_after_a_restart_brings_the_reply_owed_for_the_earlier_voice_answer_first(

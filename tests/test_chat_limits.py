@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.chat import Chat, Choice, Command, Surface
+from adapters.chat import Chat, Choice, Command
+from adapters.telegram import TelegramConfig
+from adapters.telegram.bot import surface as telegram_surface
 from engine import InterviewEngine, User
 from engine.store import MemoryStore
 
-TELEGRAM = Surface(platform="telegram", cmd=lambda name: f"/{name}", voice="voice note", where="this chat")
+TELEGRAM = telegram_surface(TelegramConfig())
 ADA = User("telegram", "501", "Ada")
 
 

@@ -308,12 +308,13 @@ def test_llm_config(tmp_path: Path) -> None:
 
 
 async def test_the_chat_layer_puts_the_models_feedback_in_place_of_the_rules(fake: FakeOpenAI) -> None:
-    from adapters.chat import Chat, Command, Edit, Kind, Surface, Text
+    from adapters.chat import Chat, Command, Edit, Kind, Text
+    from adapters.telegram import TelegramConfig
+    from adapters.telegram.bot import surface as telegram_surface
 
     grader = LlmGrader(llm_config(fake))
     engine, seen = await engine_with(grader)
-    surface = Surface(platform="telegram", cmd=lambda name: f"/{name}", voice="voice note", where="this chat")
-    chat = Chat(engine, surface)
+    chat = Chat(engine, telegram_surface(TelegramConfig()))
     user = User("telegram", "4242", "Ada")
     place = {"chat_id": 4242}
     started = [r async for r in chat.handle(user, Command("interview", "Backend Engineer at PayCo (FinTech)"), place)]

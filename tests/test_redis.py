@@ -1,7 +1,8 @@
 """Several processes on one Redis: the Redis store and the per-user leases, on a real redis-server.
 
-Each "process" here is its own engine with its own RedisStore and RedisLocks (own connections, own local locks), as
-two `interview-bot run` front-ends would have; the real-process tests start the bot itself.
+Each "process" here is a FrontEnd (tests.redis_support): its own engine with its own RedisStore and RedisLocks (own
+connections, own local locks), as two `interview-bot run` front-ends would have; the real-process tests start the bot
+itself.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ import pytest
 import redis
 
 from bot.config import ConfigError, load_config
-from engine import AudioInput, InterviewSpec, Transcript, User, errors
-from engine.locks import RedisLocks
-from engine.service import InterviewEngine
+from engine import AudioInput, InterviewSpec, Transcript, User, errors, space_id
 from engine.store import RedisStore
-from tests.redis_support import RedisServer, prefix
+from tests.redis_support import FrontEnd, RedisServer, prefix
 from tests.test_engine import ScriptedSpeech, voice
 
 SPEC = InterviewSpec(role_title="Backend Engineer", company_name="PayCo", industry="FinTech")
@@ -39,29 +38,20 @@ class HeldSpeech(ScriptedSpeech):
         return await super().transcribe(audio, language)
 
 
-class Process:
-    """One front-end's engine on the shared Redis."""
-
-    def __init__(self, url: str, keys: str, audio: Path, speech: ScriptedSpeech | None = None, lease: float = 15.0):
-        self.store = RedisStore(url, prefix=keys)
-        self.locks = RedisLocks(url, prefix=keys, lease_seconds=lease)
-        self.engine = InterviewEngine(self.store, speech or ScriptedSpeech(), audio_dir=audio, locks=self.locks)
-
-    async def close(self) -> None:
-        await self.locks.close()
-        self.store.close()
-
-
 @pytest.fixture
-async def two(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[Process, Process]]:
+async def two(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[FrontEnd, FrontEnd]]:
     keys = prefix()
-    a, b = Process(redis_server.url, keys, tmp_path / "audio"), Process(redis_server.url, keys, tmp_path / "audio")
+    audio = tmp_path / "audio"
+    a, b = (
+        FrontEnd(redis_server.url, keys, audio, ScriptedSpeech()),
+        FrontEnd(redis_server.url, keys, audio, ScriptedSpeech()),
+    )
     yield a, b
     await a.close()
     await b.close()
 
 
-async def test_an_interview_started_on_one_process_is_answered_on_the_other(two: tuple[Process, Process]) -> None:
+async def test_an_interview_started_on_one_process_is_answered_on_the_other(two: tuple[FrontEnd, FrontEnd]) -> None:
     a, b = two
     started = await a.engine.start(ADA, SPEC)
     first = await b.engine.answer_text(ADA, "I profiled the service and cut p95 latency by 60 percent.")
@@ -82,8 +72,8 @@ async def test_one_users_answers_sent_to_two_processes_at_once_land_one_after_th
     the next question, and nothing is lost or overwritten."""
     keys = prefix()
     held = HeldSpeech()
-    a = Process(redis_server.url, keys, tmp_path / "audio", held, lease=0.6)
-    b = Process(redis_server.url, keys, tmp_path / "audio", lease=0.6)
+    a = FrontEnd(redis_server.url, keys, tmp_path / "audio", held, lease=0.6)
+    b = FrontEnd(redis_server.url, keys, tmp_path / "audio", ScriptedSpeech(), lease=0.6)
     try:
         await a.engine.start(ADA, SPEC)
         voice_answer = asyncio.create_task(a.engine.answer_audio(ADA, voice("we sharded the ledger by account")))
@@ -105,7 +95,7 @@ async def test_a_dead_processs_lease_holds_the_user_up_for_one_lease_only(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     keys = prefix()
-    a = Process(redis_server.url, keys, tmp_path / "audio", lease=0.5)
+    a = FrontEnd(redis_server.url, keys, tmp_path / "audio", ScriptedSpeech(), lease=0.5)
     try:
         await a.engine.start(ADA, SPEC)
         # A process that took the lease and died (SIGKILL): its key stays until the lease runs out.
@@ -122,7 +112,7 @@ async def test_a_dead_processs_lease_holds_the_user_up_for_one_lease_only(
         await a.close()
 
 
-async def test_a_write_from_a_stale_copy_is_refused_not_merged(two: tuple[Process, Process]) -> None:
+async def test_a_write_from_a_stale_copy_is_refused_not_merged(two: tuple[FrontEnd, FrontEnd]) -> None:
     """The revision check behind the lease: a process that lost its lease (stalled) cannot overwrite the session."""
     a, b = two
     await a.engine.start(ADA, SPEC)
@@ -138,13 +128,13 @@ async def test_sessions_survive_a_redis_restart_with_append_only_files(tmp_path:
     server = RedisServer(tmp_path / "redis", append_only=True).start()
     keys = prefix()
     try:
-        a = Process(server.url, keys, tmp_path / "audio")
+        a = FrontEnd(server.url, keys, tmp_path / "audio", ScriptedSpeech())
         await a.engine.start(ADA, SPEC)
         await a.engine.answer_text(ADA, "I would add an idempotency key to each request.")
         await a.close()
         server.kill()  # SIGKILL: appendfsync always has every acknowledged write on disk
         server.start()
-        b = Process(server.url, keys, tmp_path / "audio")
+        b = FrontEnd(server.url, keys, tmp_path / "audio", ScriptedSpeech())
         state = await b.engine.get_session(ADA)
         assert state.is_active and [x.source for x in state.answers] == ["text"]
         await b.engine.skip(ADA)  # and it carries on
@@ -156,7 +146,7 @@ async def test_sessions_survive_a_redis_restart_with_append_only_files(tmp_path:
 
 async def test_health_names_the_backend_and_says_when_redis_is_unreachable(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
-    a = Process(server.url, prefix(), tmp_path / "audio")
+    a = FrontEnd(server.url, prefix(), tmp_path / "audio", ScriptedSpeech())
     try:
         await a.engine.start(ADA, SPEC)
         health = await a.engine.health()
@@ -167,6 +157,54 @@ async def test_health_names_the_backend_and_says_when_redis_is_unreachable(tmp_p
     finally:
         await a.close()
         server.stop()
+
+
+async def test_a_team_interview_on_two_front_ends_keeps_every_teammates_rating_and_comment(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A channel's team interview, its people's clicks landing on whichever front-end: two teammates rating at the
+    same moment through different front-ends both count (the space's lease puts one write after the other), and a
+    restarted front-end reads the team report from Redis."""
+    space = User("slack", space_id("C0TEAM001", "1700000000.000100"), "#mock-interviews")
+    cand, ivw, mate, peer = (User("slack", u) for u in ("UCAND001", "UIVW0001", "UMATE001", "UPEER001"))
+    keys, audio = prefix(), tmp_path / "audio"
+    a, b = FrontEnd(redis_server.url, keys, audio), FrontEnd(redis_server.url, keys, audio)
+    try:
+        await a.engine.start_team(space, SPEC, candidate=cand, interviewer=ivw, place="#mock-interviews")
+        await a.engine.accept_team(space, cand)
+        await b.engine.ask_own_question(space, ivw, "How do you find a flaky test?")
+        answered = await a.engine.answer_text(space, "I rerun it with a fixed seed and bisect the shared state.")
+        assert answered.answer.question.text == "How do you find a flaky test?"  # B's question, seen by A
+
+        await asyncio.gather(
+            a.engine.rate(space, mate, 0, content=4, structure=3, delivery=5, comment="Clear steps"),
+            b.engine.rate(space, peer, 0, overall=2),
+        )
+        team = (await b.engine.get_session(space)).team
+        assert team is not None and sorted((r.rater, r.overall) for r in team.ratings) == [
+            ("UMATE001", 4.0),
+            ("UPEER001", 2.0),
+        ]
+        await asyncio.gather(  # a re-rating (replacing the first) and a comment, also at once
+            b.engine.rate(space, mate, 0, overall=3, comment="On reflection, short on numbers"),
+            a.engine.comment(space, peer, "Say how long the bisecting took"),
+        )
+        await b.engine.end(space)
+    finally:
+        await a.close()
+        await b.close()
+
+    restarted = FrontEnd(redis_server.url, keys, audio)
+    try:
+        report = await restarted.engine.team_report(space)
+    finally:
+        await restarted.close()
+    [line] = report.lines
+    assert line.question == "How do you find a flaky test?" and line.source == "text"
+    assert line.team.count == 2 and line.team.overall == 2.5 and report.team_overall == 2.5 and report.raters == 2
+    assert [(r.rater, r.comment) for r in line.rating_comments] == [("UMATE001", "On reflection, short on numbers")]
+    assert [(c.author, c.text) for c in line.comments] == [("UPEER001", "Say how long the bisecting took")]
+    assert (report.candidate, report.interviewer, report.place) == ("UCAND001", "UIVW0001", "#mock-interviews")
 
 
 def test_the_config_chooses_redis_with_its_url_from_the_environment(tmp_path: Path) -> None:

@@ -36,21 +36,6 @@ ALICE = "UALICE01"
 BOB = "UBOB0001"
 
 
-@pytest.fixture
-async def fake():
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def bot(tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack):
-    bot = await SlackBot(tmp_path, vosk_transcriber, fake).start()
-    yield bot
-    await bot.stop()
-
-
 @pytest.fixture(scope="module")
 def speech() -> dict[str, bytes]:
     wav = audio_fixtures.speech_wav(audio_fixtures.KO_PHRASE)

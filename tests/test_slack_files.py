@@ -84,14 +84,6 @@ class Recorder:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def other() -> AsyncIterator[Recorder]:
     recorder = Recorder()
     await recorder.start()

@@ -25,7 +25,7 @@ from engine.speech.queue import Keys, QueuedSpeech, SpeechWorker
 from engine.store import RedisStore
 from tests import audio_fixtures
 from tests.processes import REPO, bot_config, clean_env, free_port, until
-from tests.redis_support import RedisServer, prefix
+from tests.redis_support import FrontEnd, RedisServer, prefix
 from tests.test_engine import ScriptedSpeech, voice
 from tests.test_http_e2e import SPEC as SPEC_JSON
 from tests.test_http_e2e import call, curl_voice
@@ -58,21 +58,6 @@ class WorkerSpeech(ScriptedSpeech):
         return await super().transcribe(audio, language)
 
 
-class FrontEnd:
-    """What `interview-bot run` builds on Redis with [speech] workers = 0: store, leases, queue, engine."""
-
-    def __init__(self, url: str, keys: str, audio: Path) -> None:
-        self.store = RedisStore(url, prefix=keys)
-        self.locks = RedisLocks(url, prefix=keys)
-        self.queue = QueuedSpeech(url, audio, prefix=keys, wait_seconds=30)
-        self.engine = InterviewEngine(self.store, self.queue, audio_dir=audio, locks=self.locks)
-
-    async def close(self) -> None:
-        await self.queue.close()
-        await self.locks.close()
-        self.store.close()
-
-
 class Running:
     """An in-process SpeechWorker as a task."""
 
@@ -89,7 +74,7 @@ class Running:
 @pytest.fixture
 async def front(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[FrontEnd, str, Path]]:
     keys, audio = prefix(), tmp_path / "audio"
-    front = FrontEnd(redis_server.url, keys, audio)
+    front = FrontEnd(redis_server.url, keys, audio, queued=True)
     yield front, keys, audio
     await front.close()
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import Attachment, Chat, Command, Event, Kind, Reply, Surface, Text
+from adapters.chat import Attachment, Chat, Command, Event, Kind, Reply, Text
+from adapters.slack import SlackConfig
+from adapters.slack.app import surface as slack_surface
 from adapters.slack.send import Origin, Sender
 from adapters.telegram import TelegramAdapter, TelegramConfig
+from adapters.telegram.bot import surface as telegram_surface
 from adapters.telegram.render import Renderer
 from bot.config import HttpConfig
 from bot.server import create_app
@@ -28,23 +31,14 @@ from engine import InterviewEngine, InterviewSpec, Session, SpokenQuestion, User
 from engine.speech.voices import VoiceConfig, VoiceSynthesizer, for_the_ear
 from engine.store import MemoryStore, TinyDBStore
 from tests.engine_support import build_engine
-from tests.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fake_slack import BOT_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.slack_support import SlackBot
 
 pytestmark = pytest.mark.slow  # the real Piper voice
 
-TELEGRAM = Surface(platform="telegram", cmd=lambda name: f"/{name}", voice="voice note", where="this chat")
-SLACK = Surface(
-    platform="slack",
-    cmd=lambda name: "/interview" if name == "interview" else f"/interview {name}",
-    voice="audio clip",
-    where="our direct messages",
-    forms=True,
-    threads=True,
-    subcommands=True,
-    audio_format="mp3",
-)
+TELEGRAM = telegram_surface(TelegramConfig())
+SLACK = slack_surface(SlackConfig())
 ONE_LINE = "Backend Engineer at TechCorp screening"  # four questions
 ANSWER = "I profiled the checkout service, added an index, and p95 latency fell by sixty percent."
 SPEC = InterviewSpec(role_title="Backend Engineer", company_name="TechCorp", industry="Technology")
@@ -333,62 +327,60 @@ async def test_telegram_renders_an_image_with_its_caption(tmp_path: Path) -> Non
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.close()
+def slack_transcriber() -> None:
+    """The `bot` fixture (tests/conftest.py) without a speech model: typed answers only."""
+    return None
+
+
+@pytest.fixture
+def slack_engine_options(voice: VoiceSynthesizer) -> dict[str, Any]:
+    """The `bot` fixture's engine speaks its questions with the packaged voice."""
+    return {"voice": voice}
 
 
 async def test_slack_uploads_the_mp3_into_the_interview_thread_after_the_question(
-    tmp_path: Path, slack: FakeSlack, voice: VoiceSynthesizer, caplog: pytest.LogCaptureFixture
+    bot: SlackBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     user, channel = "UALICE01", "DUALICE01"
-    bot = await SlackBot(tmp_path, None, slack, voice=voice).start()
-    try:
-        await bot.command(user, ONE_LINE)
-        parent = await slack.wait_for(lambda: slack.top_level(channel))
-        thread_ts = parent[0]["ts"]
-        [upload] = await slack.wait_for(lambda: slack.uploaded)
-        question = next(m for m in slack.thread(channel, thread_ts) if "Question 1 of 4" in m["text"])
-        assert upload["channel"] == channel and upload["thread_ts"] == thread_ts
-        assert upload["ts"] > question["ts"]  # after the question's text
-        assert upload["filename"] == "question-1.mp3" and upload["title"] == "Question 1, spoken"
-        assert not upload["initial_comment"]
-        data = upload["data"]
-        assert data[:3] == b"ID3" or (data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
+    slack = bot.fake
+    await bot.command(user, ONE_LINE)
+    parent = await slack.wait_for(lambda: slack.top_level(channel))
+    thread_ts = parent[0]["ts"]
+    [upload] = await slack.wait_for(lambda: slack.uploaded)
+    question = next(m for m in slack.thread(channel, thread_ts) if "Question 1 of 4" in m["text"])
+    assert upload["channel"] == channel and upload["thread_ts"] == thread_ts
+    assert upload["ts"] > question["ts"]  # after the question's text
+    assert upload["filename"] == "question-1.mp3" and upload["title"] == "Question 1, spoken"
+    assert not upload["initial_comment"]
+    data = upload["data"]
+    assert data[:3] == b"ID3" or (data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
 
-        # A failed upload: one warning, and the interview goes on in text.
-        slack.fail_uploads = True
-        with caplog.at_level(logging.WARNING, logger="adapters.slack.send"):
-            await bot.message(user, ANSWER, thread_ts=thread_ts)
-            await slack.wait_for(lambda: any("Question 2 of 4" in m["text"] for m in slack.thread(channel, thread_ts)))
-            await slack.wait_for(lambda: [r for r in caplog.records if "upload failed" in r.getMessage()])
-        assert len(slack.uploaded) == 1
-        [warning] = [r for r in caplog.records if "upload failed" in r.getMessage()]
-        assert warning.levelno == logging.WARNING
-    finally:
-        await bot.stop()
+    # A failed upload: one warning, and the interview goes on in text.
+    slack.fail_uploads = True
+    with caplog.at_level(logging.WARNING, logger="adapters.slack.send"):
+        await bot.message(user, ANSWER, thread_ts=thread_ts)
+        await slack.wait_for(lambda: any("Question 2 of 4" in m["text"] for m in slack.thread(channel, thread_ts)))
+        await slack.wait_for(lambda: [r for r in caplog.records if "upload failed" in r.getMessage()])
+    assert len(slack.uploaded) == 1
+    [warning] = [r for r in caplog.records if "upload failed" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
 
 
-async def test_slack_uploads_an_image_with_its_text_as_the_comment(tmp_path: Path, slack: FakeSlack) -> None:
+async def test_slack_uploads_an_image_with_its_text_as_the_comment(bot: SlackBot) -> None:
     user = User("slack", "UBOB0001")
-    bot = await SlackBot(tmp_path, None, slack).start()
-    try:
-        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
-        sender = Sender(client, bot.adapter.chat, user, Origin(), None)
-        chart = Attachment(kind="image", data=tiny_png(), mime_type="image/png", filename="report.png", title="Chart")
-        route = {"channel": "DUBOB0001", "thread_ts": "1700000000.000001"}
-        await sender.send(Reply(Kind.FILE, "Your interview in a chart", to=route, attachment=chart))
-        [upload] = slack.uploaded
-        assert upload["data"] == tiny_png() and upload["title"] == "Chart"
-        assert upload["initial_comment"] == "Your interview in a chart"
-        assert (upload["channel"], upload["thread_ts"]) == (route["channel"], route["thread_ts"])
-        # No route and no place the user spoke in (a slash command): the user's DM.
-        await sender.send(Reply(Kind.FILE, "", attachment=chart))
-        assert slack.uploaded[-1]["channel"] == "DUBOB0001" and slack.uploaded[-1]["thread_ts"] is None
-    finally:
-        await bot.stop()
+    slack = bot.fake
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    sender = Sender(client, bot.adapter.chat, user, Origin(), None)
+    chart = Attachment(kind="image", data=tiny_png(), mime_type="image/png", filename="report.png", title="Chart")
+    route = {"channel": "DUBOB0001", "thread_ts": "1700000000.000001"}
+    await sender.send(Reply(Kind.FILE, "Your interview in a chart", to=route, attachment=chart))
+    [upload] = slack.uploaded
+    assert upload["data"] == tiny_png() and upload["title"] == "Chart"
+    assert upload["initial_comment"] == "Your interview in a chart"
+    assert (upload["channel"], upload["thread_ts"]) == (route["channel"], route["thread_ts"])
+    # No route and no place the user spoke in (a slash command): the user's DM.
+    await sender.send(Reply(Kind.FILE, "", attachment=chart))
+    assert slack.uploaded[-1]["channel"] == "DUBOB0001" and slack.uploaded[-1]["thread_ts"] is None
 
 
 # ----- HTTP ----------------------------------------------------------------------------------------------------

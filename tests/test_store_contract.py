@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import errors
+from engine import Comment, InterviewSpec, Rating, Session, Team, errors, space_id
 from engine.store import MemoryStore, RedisStore, SessionStore, TinyDBStore
 from tests.redis_support import prefix
 
@@ -242,3 +242,22 @@ def test_a_save_from_a_stale_copy_is_refused_and_changes_nothing(store: SessionS
     with pytest.raises(errors.SessionChanged):
         store.save({**first, "rev": 2})  # a copy of a session deleted meanwhile is not brought back
     assert store.get("telegram", "u1", "s1") is None
+
+
+def test_a_team_interviews_people_ratings_and_comments_come_back_as_saved(store: SessionStore) -> None:
+    """A team interview is held by a space (a key with colons in it) and carries the team's part: what teammates
+    rated and said must read back whole, or the team report loses it after a restart."""
+    rated = Rating(0, "UM", 4.0, content=4, structure=3, delivery=5, comment="Clear, 명확", at=5.5, delivery_id="d1")
+    said = (Comment(0, "UM", "Say what the queue was for", at=7.0), Comment(-1, "UP", "", voice=True))
+    ratings = (rated, Rating(0, "UI", 2.0))
+    team = Team("UC", "Cand", "UI", "Ivy", "#backend", accepted=True, ratings=ratings, comments=said)
+    space = space_id("C1", "1700000000.000100")
+    spec = InterviewSpec("Dev", "Acme", "IT")
+    session = Session("slack", space, "s1", spec, seed=1, questions=[], created_at=1.0, updated_at=1.0, team=team)
+    assert store.save(session.to_dict()) == 1
+    got = store.get("slack", space, "s1")
+    assert got is not None and Session.from_dict(got).team == team
+    latest = store.latest_for("slack", space)
+    assert latest is not None and Session.from_dict(latest).team == team
+    # Found by its candidate in the full list (how /end and /report reach it from a private chat).
+    assert [d["team"]["candidate"] for d in store.list_sessions()] == ["UC"]

@@ -24,21 +24,6 @@ MATE = "UMATE001"  # a teammate
 CV = "Secret CV: twelve years at Initech keeping the TPS reports flowing"
 
 
-@pytest.fixture
-async def fake():
-    fake = FakeSlack()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def bot(tmp_path: Path, vosk_transcriber: Transcriber, fake: FakeSlack):
-    bot = await SlackBot(tmp_path, vosk_transcriber, fake).start()
-    yield bot
-    await bot.stop()
-
-
 @pytest.fixture(scope="module")
 def clip() -> bytes:
     return audio_fixtures.encode(audio_fixtures.speech_wav(audio_fixtures.KO_PHRASE), "mp4_aac")

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.chat import Chat, Kind, Link, Option, Reply, Surface
+from adapters.chat import Chat, Kind, Link, Option, Reply
 from adapters.slack.blocks import LINK_ACTION, message
+from adapters.telegram import TelegramConfig
+from adapters.telegram.bot import surface as telegram_surface
 from adapters.telegram.render import keyboard
 from adapters.web import ReportLinks, load_secret
 from adapters.web.pages import SECURITY_HEADERS
@@ -382,7 +384,7 @@ async def test_the_access_log_never_holds_a_token(
 
 async def test_every_report_in_the_chat_offers_the_link_and_none_while_links_are_off(engine: InterviewEngine) -> None:
     links = make_links()
-    surface = Surface(platform="telegram", cmd=lambda name: f"/{name}", voice="voice note", where="this chat")
+    surface = telegram_surface(TelegramConfig())
     chat = Chat(engine, surface, report_link=links.url_for)
     await interview(engine)
 

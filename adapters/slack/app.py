@@ -57,6 +57,23 @@ def slack_command(name: str) -> str:
     return "/interview" if name == "interview" else "/sessions" if name == "sessions" else f"/interview {name}"
 
 
+def surface(config: SlackConfig) -> Surface:
+    """Slack as the chat layer sees it: /interview subcommands, audio clips, the set-up modal, a DM thread each."""
+    return Surface(
+        platform=PLATFORM,
+        cmd=slack_command,
+        voice="audio clip",
+        where="our direct messages",
+        forms=True,
+        threads=True,
+        subcommands=True,
+        admins=frozenset(config.admins),
+        no_place=NO_DM,
+        audio_format="mp3",  # Slack plays an uploaded MP3 inline
+        mention=lambda user_id, name: f"<@{user_id}>",
+    )
+
+
 class SlackAdapter:
     """Slash commands, buttons, the set-up modal and DM messages, run through the one chat conversation.
 
@@ -68,20 +85,7 @@ class SlackAdapter:
     def __init__(self, engine: InterviewEngine, config: SlackConfig, *, report_link: ReportLink | None = None) -> None:
         self._config = config
         self._client = AsyncWebClient(token=config.bot_token, base_url=config.api_base_url)
-        surface = Surface(
-            platform=PLATFORM,
-            cmd=slack_command,
-            voice="audio clip",
-            where="our direct messages",
-            forms=True,
-            threads=True,
-            subcommands=True,
-            admins=frozenset(config.admins),
-            no_place=NO_DM,
-            audio_format="mp3",  # Slack plays an uploaded MP3 inline
-            mention=lambda user_id, name: f"<@{user_id}>",
-        )
-        self.chat = Chat(engine, surface, report_link=report_link)
+        self.chat = Chat(engine, surface(config), report_link=report_link)
         self._answers: ShownAnswers[tuple[str, str]] = ShownAnswers()  # where each answer's feedback was shown
         engine.add_graded_listener(self.deliver_regraded)
         self._files = Files(config.bot_token, self.chat.max_file_bytes, api_base_url=config.api_base_url)
