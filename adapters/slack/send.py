@@ -27,7 +27,9 @@ SEND_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError)
 def slack_error(exc: BaseException) -> str:
     """Slack's own error code for a refused call (never the request, which carries the token)."""
     if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
+        data = exc.response.data
+        # A body that is not Slack's JSON (a proxy's error page) has no code: its HTTP status stands in.
+        return str(data.get("error")) if isinstance(data, dict) else f"http_{exc.response.status_code}"
     return type(exc).__name__
 
 
