@@ -46,7 +46,7 @@ from adapters.chat.replies import (
     Unsupported,
     Voice,
 )
-from adapters.chat.team import NOT_IN_CHANNEL, OpenSpace, TeamChat
+from adapters.chat.team import NOT_IN_CHANNEL, START_FORM, OpenSpace, TeamChat
 from adapters.chat.text import megabytes, split_message
 from adapters.chat.words import SORRY, Words
 
@@ -56,6 +56,7 @@ __all__ = [
     "NOT_IN_CHANNEL",
     "READ_ONLY_COMMANDS",
     "SORRY",
+    "START_FORM",
     "Attachment",
     "Chat",
     "Choice",
