@@ -51,7 +51,9 @@ class FakeSlack:
         self._upload_ids = itertools.count(1)
         self._files: dict[str, tuple[bytes, str]] = {}
         self._ts = itertools.count(1)
-        self.not_member: set[str] = set()  # channels the bot is not in: chat.postMessage answers not_in_channel
+        # Channels the bot is not in: chat.postMessage answers not_in_channel, conversations.info is_member false.
+        self.not_member: set[str] = set()
+        self.bots: set[str] = {BOT_USER_ID}  # users.info says is_bot for these; any other user id is a person
         self.ephemeral: list[dict[str, Any]] = []  # chat.postEphemeral calls: channel, user, thread_ts, text, blocks
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -60,6 +62,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # users.info, conversations.info: slack_sdk GETs these
         app.router.add_post("/hooks/{name}", self._hook)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files-pri/{file_id}/{name}", self._download)
@@ -225,6 +228,14 @@ class FakeSlack:
 
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"view": {"id": "V0000001", **(args.get("view") or {})}}
+
+    def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        return {"channel": {"id": channel, "is_channel": True, "is_member": channel not in self.not_member}}
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user", ""))
+        return {"user": {"id": user, "name": user.lower(), "deleted": False, "is_bot": user in self.bots}}
 
     def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": {"id": "D" + str(args.get("users", "")).split(",")[0]}}

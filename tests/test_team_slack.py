@@ -4,6 +4,8 @@ modal), the interviewer's own question, refusals, the reports in the thread and 
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from engine import InterviewSpec, User, space_id
 from engine.speech import Transcriber
 from tests import audio_fixtures
-from tests.fake_slack import FakeSlack, block_text
+from tests.fake_slack import BOT_USER_ID, FakeSlack, block_text
 from tests.slack_support import SlackBot
 
 pytestmark = pytest.mark.slow
@@ -248,3 +250,151 @@ async def test_a_candidate_who_left_the_channel_ends_it_and_reads_the_report_fro
     # Someone with no interview at all still gets the usual answer.
     _, nobody = await bot.command("UNOBODY1", "end")
     assert "There's no interview running" in (await fake.wait_for(lambda: fake.responses(nobody)))[0]["text"]
+
+
+# ----- the team interview modal: `/interview` alone in a channel ------------------------------------------------
+
+
+async def open_team_modal(bot: SlackBot, by: str) -> dict[str, Any]:
+    """`/interview` alone in the channel; returns the modal the bot opened."""
+    fake = bot.fake
+    opened = len(fake.calls_to("views.open"))
+    await bot.channel_command(by, "", CHANNEL)
+    return (await fake.wait_for(lambda: fake.calls_to("views.open")[opened:]))[0].args["view"]
+
+
+async def submit_team_modal(bot: SlackBot, by: str, view: dict[str, Any], values: dict[str, str | None]):
+    """Submit the team interview modal as Slack does: the picker's user as `selected_user`, an empty input as None."""
+    state: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "candidate":
+            element: dict[str, Any] = {"type": "users_select", "selected_user": value}
+        elif key == "round":
+            element = {"type": "static_select", "selected_option": {"value": value}}
+        else:
+            element = {"type": "plain_text_input", "value": value}
+        state[key] = {"value": element}
+    return await bot.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": by, "username": by.lower(), "name": by.lower()},
+            "trigger_id": "trigger-submit",
+            "view": {**view, "id": "V0000002", "state": {"values": state}},
+        }
+    )
+
+
+def _channel_messages(fake: FakeSlack) -> list[dict[str, Any]]:
+    return [m for m in fake.posted.values() if m["channel"] == CHANNEL]
+
+
+async def test_interview_alone_in_a_channel_opens_the_team_modal_and_submitting_it_starts_the_interview(
+    bot: SlackBot,
+):
+    fake = bot.fake
+    view = await open_team_modal(bot, IVW)
+    assert view["callback_id"] == "team_start"
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert list(inputs) == ["candidate", "role", "company", "industry", "round"]  # no CV, no job description
+    picker = inputs["candidate"]["element"]
+    assert picker["type"] == "users_select" and picker["initial_user"] == IVW  # left alone: for yourself
+    assert inputs["industry"]["optional"] is True
+    private_rounds = [o["value"] for o in inputs["round"]["element"]["options"]]
+    assert private_rounds == ["full", "screening", "behavioral", "technical"]
+    note = block_text(view["blocks"])
+    assert "visible to everyone in #mock-interviews" in note and "/interview in a direct message" in note
+
+    values = {"candidate": CAND, "role": "Backend Engineer", "company": "TechCorp", "industry": None}
+    submitted = await submit_team_modal(bot, IVW, view, {**values, "round": "behavioral"})
+    assert submitted.status == 200 and await submitted.text() == ""  # the modal closes
+
+    # Just as `/interview @candidate Role at Company`: the invitation in the channel, its thread the interview's.
+    parent = (await fake.wait_for(lambda: fake.top_level(CHANNEL)))[0]
+    await fake.wait_for(lambda: _session_stored(bot, parent))
+    text = shown(parent)
+    assert f"<@{CAND}>" in text and f"run by <@{IVW}>" in text and "Backend Engineer at TechCorp" in text
+    assert "Everyone here can see this interview" in text and "Round: Behavioural" in text
+    refused = await bot.click_message(MATE, parent, "Start")
+    assert "Only the candidate can do that" in (await fake.wait_for(lambda: fake.responses(refused)))[0]["text"]
+    await accept(bot, parent)
+    await bot.thread_message(CAND, CHANNEL, parent["ts"], "I split the monolith along its busiest seams first.")
+    await fake.wait_for(lambda: find(fake, parent["ts"], "Answer 1 of"))
+    session = await bot.engine.get_session(User("slack", space_id(CHANNEL, parent["ts"])))
+    assert session.team is not None and (session.team.candidate, session.team.interviewer) == (CAND, IVW)
+    assert session.spec.round_type == "behavioral" and session.spec.cv == "" and session.spec.jd == ""
+    assert [a.text for a in session.answers] == ["I split the monolith along its busiest seams first."]
+
+
+async def test_the_team_modal_shows_its_problems_under_the_fields_and_stores_nothing(bot: SlackBot):
+    fake = bot.fake
+    fake.bots.add("UAPP0001")
+    view = await open_team_modal(bot, IVW)
+    base = {"candidate": IVW, "role": "Backend Engineer", "company": "TechCorp", "round": "full"}
+    for values, field, words in [
+        ({**base, "role": None}, "role", "Please enter the role"),
+        ({**base, "company": " "}, "company", "Please enter the company"),
+        ({**base, "candidate": None}, "candidate", "Please pick the candidate"),
+        ({**base, "candidate": BOT_USER_ID}, "candidate", "a bot or an app can't be interviewed"),
+        ({**base, "candidate": "UAPP0001"}, "candidate", "a bot or an app can't be interviewed"),  # users.info
+    ]:
+        response = await submit_team_modal(bot, IVW, view, values)
+        body = await response.json()
+        assert body["response_action"] == "errors" and list(body["errors"]) == [field]
+        assert words in body["errors"][field]
+    assert [c.args["user"] for c in fake.calls_to("users.info")] == ["UAPP0001"]
+    assert _channel_messages(fake) == [] and bot.store.list_sessions(include_finished=True) == []
+
+    # Fixed, with the picker left alone: a team interview for the person who typed it, with no interviewer.
+    response = await submit_team_modal(bot, IVW, view, base)
+    assert await response.text() == ""
+    parent = (await fake.wait_for(lambda: fake.top_level(CHANNEL)))[0]
+    await fake.wait_for(lambda: _session_stored(bot, parent))
+    assert f"for <@{IVW}>" in shown(parent) and "run by" not in shown(parent)
+
+
+async def test_a_team_modal_with_a_tampered_or_missing_channel_stores_nothing(
+    bot: SlackBot, caplog: pytest.LogCaptureFixture
+):
+    fake = bot.fake
+    view = await open_team_modal(bot, IVW)
+    assert json.loads(view["private_metadata"]) == {"channel": CHANNEL, "name": "#mock-interviews"}
+    values = {"candidate": CAND, "role": "Backend Engineer", "company": "TechCorp", "round": "full"}
+    with caplog.at_level(logging.WARNING, logger="adapters.slack.app"):
+        for meta in [json.dumps({"channel": "D" + IVW, "name": "#dm"}), json.dumps({"channel": "<#C1>"}), "{", ""]:
+            response = await submit_team_modal(bot, IVW, {**view, "private_metadata": meta}, values)
+            assert response.status == 200 and await response.text() == ""
+    warnings = [r for r in caplog.records if "team start form without a channel" in r.getMessage()]
+    assert len(warnings) == 4 and all(f"user={IVW}" in r.getMessage() for r in warnings)
+    assert fake.calls_to("chat.postMessage") == [] and bot.store.list_sessions(include_finished=True) == []
+
+
+async def test_interview_alone_in_a_dm_still_opens_the_private_set_up_modal(bot: SlackBot):
+    fake = bot.fake
+    await bot.command(IVW, "")
+    view = (await fake.wait_for(lambda: fake.calls_to("views.open")))[0].args["view"]
+    assert view["callback_id"] == "interview_setup"
+    assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == [
+        "role", "company", "industry", "round", "cv", "jd",
+    ]  # fmt: skip
+    assert fake.calls_to("conversations.info") == []
+
+
+async def test_interview_alone_in_a_channel_without_the_bot_gets_the_one_line_and_no_modal(bot: SlackBot):
+    fake = bot.fake
+    fake.not_member.add(CHANNEL)
+    name = await bot.channel_command(IVW, "", CHANNEL)
+    replies = await fake.wait_for(lambda: fake.responses(name))
+    assert len(replies) == 1 and replies[0]["response_type"] == "ephemeral"
+    assert "I'm not in" in replies[0]["text"] and "/invite @Interview Coach" in replies[0]["text"]
+    assert fake.calls_to("views.open") == []
+
+    # Removed between the modal opening and its submission: the line reaches the person in their DM (a modal has no
+    # response_url, and the bot can show nothing in a channel it is not in), and nothing is stored.
+    fake.not_member.clear()
+    view = await open_team_modal(bot, IVW)
+    fake.not_member.add(CHANNEL)
+    values = {"candidate": CAND, "role": "Backend Engineer", "company": "TechCorp", "round": "full"}
+    assert await (await submit_team_modal(bot, IVW, view, values)).text() == ""
+    dm = await fake.wait_for(lambda: fake.top_level("D" + IVW))
+    assert len(dm) == 1 and "I'm not in" in dm[0]["text"]
+    assert _channel_messages(fake) == [] and bot.store.list_sessions(include_finished=True) == []

@@ -46,7 +46,7 @@ from adapters.chat.replies import (
     Unsupported,
     Voice,
 )
-from adapters.chat.team import NOT_IN_CHANNEL, PRIVATE_REPORT_START, OpenSpace, TeamChat
+from adapters.chat.team import NOT_IN_CHANNEL, PRIVATE_REPORT_START, START_FORM, OpenSpace, TeamChat
 from adapters.chat.text import megabytes, split_message
 from adapters.chat.words import SORRY, Words
 
@@ -57,6 +57,7 @@ __all__ = [
     "PRIVATE_REPORT_START",
     "READ_ONLY_COMMANDS",
     "SORRY",
+    "START_FORM",
     "Attachment",
     "Chat",
     "Choice",

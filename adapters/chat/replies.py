@@ -189,7 +189,7 @@ class SessionsPage:
 class FormField:
     """One field of the set-up form; the Telegram wizard asks the same fields one step at a time."""
 
-    key: str  # role, company, industry, round, cv, jd
+    key: str  # role, company, industry, round, cv, jd (a team start: candidate)
     label: str
     max_length: int
     placeholder: str = ""
@@ -197,6 +197,8 @@ class FormField:
     optional: bool = False
     multiline: bool = False
     choices: tuple[Option, ...] = ()  # a pick-one field (round type); Option.action is the value
+    # A person of the workspace (Slack: a user picker); the value, and `initial`, is a platform user id.
+    person: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,8 @@ class SetupForm:
     note: str = ""
     submit: str = "Start"
     close: str = "Cancel"
-    # Not the set-up: what submitting it does in a team interview ("rate:<session>:<index>", "ask:<session>").
+    # Not the set-up: what submitting it does in a team interview ("rate:<session>:<index>", "ask:<session>", or
+    # adapters.chat.team.START_FORM: start one in a shared space).
     action: str = ""
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from adapters.chat import setup
 from adapters.chat.parse import parse_one_line
 from adapters.chat.replies import (
     Choice,
@@ -57,6 +58,9 @@ RATING_PARTS = ("content", "structure", "delivery")
 NOT_IN_CHANNEL = "not_in_channel"  # PlaceUnavailable's reason when the bot is not a member of the channel
 # `/start teamreport` (a Telegram deep link from the group when the private copy could not be sent): that report.
 PRIVATE_REPORT_START = "teamreport"
+START_FORM = "start"  # SetupForm.action of the team start form
+# The set-up fields a team start takes: never a CV or job description, which would be shown to the whole space.
+START_FIELDS = ("role", "company", "industry", "round")
 
 
 class TeamChat:
@@ -86,14 +90,60 @@ class TeamChat:
     async def _start(
         self, person: User, candidate: User | None, args: str, space: OpenSpace, known: Space | None
     ) -> AsyncIterator[Reply]:
-        words = self.words
         parsed = parse_one_line(args) if args else None
         if parsed is None:
-            yield Reply(Kind.NOTE, words.usage() if not args else self._chat.words.one_line_usage(ROUND_TYPES),
+            yield Reply(Kind.NOTE, self.words.usage() if not args else self._chat.words.one_line_usage(ROUND_TYPES),
                         ephemeral=True)  # fmt: skip
             return
         spec = InterviewSpec(parsed.role, parsed.company, parsed.industry, round_type=parsed.round_type)
-        candidate = candidate or person
+        async for reply in self._offer(person, candidate or person, spec, space, known):
+            yield reply
+
+    def start_form(self, person: User, place: str, *, member: bool = True) -> Reply:
+        """The team start as one form (surfaces with forms): the candidate, `person` unless they pick someone, and the
+        set-up's fields but the CV and job description; when the bot is not a `member` of the space, the line on
+        adding it instead, before anyone fills in a form that could not be posted."""
+        words = self.words
+        if not member:
+            return Reply(Kind.NOTE, words.not_member(""), ephemeral=True)
+        own = {f.key: f for f in setup.setup_form().fields}
+        fields = (
+            FormField("candidate", words.candidate_label(), 32, initial=person.user_id, person=True),
+            own["role"],
+            own["company"],
+            replace(own["industry"], label=words.industry_label(), initial="", optional=True),
+            own["round"],
+        )
+        title, note = words.start_form_title(), words.start_form_note(place)
+        form = SetupForm(title, fields, note=note, submit=words.start_submit(), action=START_FORM)
+        return Reply(Kind.FORM, title, form=form)
+
+    def start_problems(self, values: Mapping[str, str], *, not_a_person: bool = False) -> dict[str, str]:
+        """Problems with a submitted team start form, per field key: the set-up's own, and a candidate missing or, as
+        the surface found out, not a person (a bot, an app)."""
+        problems = setup.spec_from_form({key: values.get(key, "") for key in START_FIELDS})[1]
+        if not values.get("candidate"):
+            problems["candidate"] = self.words.pick_candidate()
+        elif not_a_person:
+            problems["candidate"] = self.words.not_a_person()
+        return problems
+
+    async def start_from_form(self, person: User, values: Mapping[str, str], space: OpenSpace) -> AsyncIterator[Reply]:
+        """A submitted team start form (start_problems already shown under its fields): started as `start` does."""
+        spec, problems = setup.spec_from_form({key: values.get(key, "") for key in START_FIELDS})
+        candidate = values.get("candidate", "")
+        if problems or not candidate:  # a form that reached us past its checks
+            yield Reply(Kind.NOTE, " ".join(problems.values()) or self.words.pick_candidate(), ephemeral=True)
+            return
+        offered = self._offer(person, User(self.platform, candidate), spec, space, None)
+        async for reply in self._chat.guarded(offered, person, "team start"):
+            yield reply
+
+    async def _offer(
+        self, person: User, candidate: User, spec: InterviewSpec, space: OpenSpace, known: Space | None
+    ) -> AsyncIterator[Reply]:
+        """Post the invitation the candidate accepts or declines, and store the interview in its space."""
+        words = self.words
         interviewer = person if person.user_id != candidate.user_id else None
         team = Team(candidate.user_id, candidate.name, interviewer.user_id if interviewer else "",
                     interviewer.name if interviewer else "")  # fmt: skip

@@ -849,6 +849,37 @@ class TeamWords:
         )
 
     @staticmethod
+    def start_form_title() -> str:
+        return "Team interview"
+
+    @staticmethod
+    def start_submit() -> str:
+        return "Post the invitation"
+
+    @staticmethod
+    def candidate_label() -> str:
+        return "Candidate (you, unless you pick someone)"
+
+    @staticmethod
+    def industry_label() -> str:
+        return "Industry (optional)"
+
+    def start_form_note(self, place: str) -> str:
+        return (
+            f"👀 The interview will be visible to everyone in {place or 'this channel'}: the questions, the answers "
+            "(transcripts included), the feedback and the ratings. No CV or job description here; to practise "
+            f"privately, with them, send {self.cmd('interview')} in a direct message with me."
+        )
+
+    @staticmethod
+    def pick_candidate() -> str:
+        return "Please pick the candidate."
+
+    @staticmethod
+    def not_a_person() -> str:
+        return "Please pick a person: a bot or an app can't be interviewed."
+
+    @staticmethod
     def not_member(channel: str) -> str:
         return (
             f"I'm not in {channel or 'this channel'} yet, so I can't post the interview there. Add me first: "

@@ -10,6 +10,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from adapters.chat import (
     Command,
     Event,
     Kind,
+    OpenSpace,
     PlaceUnavailable,
     Reply,
     ReportLink,
@@ -41,7 +43,7 @@ from adapters.slack import blocks, parse
 from adapters.slack.blocks import LINK_ACTION, SETUP_CALLBACK
 from adapters.slack.config import SlackConfig
 from adapters.slack.files import Files
-from adapters.slack.parse import PLATFORM, TEAM_CALLBACK
+from adapters.slack.parse import PLATFORM, START_CALLBACK, TEAM_CALLBACK
 from adapters.slack.send import SEND_ERRORS, DirectMessage, Origin, Sender, slack_error
 from engine import InterviewEngine, Recovered, Regraded, User
 
@@ -106,6 +108,7 @@ class SlackAdapter:
         self._app.block_action(re.compile(".*"))(self._on_choice)
         self._app.view(SETUP_CALLBACK)(self._on_form)
         self._app.view(TEAM_CALLBACK)(self._on_team_form)
+        self._app.view(START_CALLBACK)(self._on_team_start)
         self._app.event("message")(self._on_message)
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -205,23 +208,26 @@ class SlackAdapter:
         logger.info("slack command platform=slack user=%s command=/%s", user.user_id, event.name)
         origin = Origin(respond=_usable(respond), trigger_id=str(command.get("trigger_id") or ""))
         if self._team_start(event, command):
-            self._spawn(self._start_team(user, event, command, origin), "team start", user)
+            candidate, args = parse.candidate_of(event.args)
+            replies = self.chat.team.start(user, candidate, args, self._opener(*parse.channel_of(command)))
+            self._spawn(self._start_team(user, replies, origin), "team start", user)
+            return
+        if event.name == "interview" and not event.args and parse.in_channel(command):
+            channel, name = parse.channel_of(command)
+            origin = replace(origin, channel=channel, place=name)
+            self._spawn(self._team_form(user, origin), "team start form", user)
             return
         self._spawn(self._converse(user, event, origin, DirectMessage(self._client, user)), "command", user)
 
     def _team_start(self, event: Command, command: Mapping[str, Any]) -> bool:
-        """`/interview [@candidate] Role at Company` in a channel starts a team interview there; a subcommand (or
-        `/interview` alone, the private set-up modal) is the person's own, wherever it is typed."""
+        """`/interview [@candidate] Role at Company` in a channel starts a team interview there (`/interview` alone
+        opens its modal); a subcommand is the person's own, wherever it is typed."""
         if event.name != "interview" or not event.args or not parse.in_channel(command):
             return False
         return self.chat.command_name(event) == "interview"
 
-    async def _start_team(self, user: User, event: Command, command: Mapping[str, Any], origin: Origin) -> None:
-        """Post the invitation in the channel (its thread becomes the interview's place) and store the interview."""
-        await self._started.wait()
-        channel = str(command.get("channel_id") or "")
-        name = f"#{command['channel_name']}" if command.get("channel_name") else ""
-        candidate, args = parse.candidate_of(event.args)
+    def _opener(self, channel: str, name: str) -> OpenSpace:
+        """How a team start in `channel` opens its place: the invitation posted there, its thread the interview's."""
 
         async def open_space(invite: Reply) -> Space:
             text, shown = blocks.message(invite, self.chat.words)
@@ -236,8 +242,51 @@ class SlackAdapter:
                 raise PlaceUnavailable(reason) from exc
             return parse.space_of(channel, str(response["ts"]), name)
 
-        sender = Sender(self._client, self.chat, user, origin, self._answers)
-        await self._render(self.chat.team.start(user, candidate, args, open_space), sender)
+        return open_space
+
+    async def _start_team(self, user: User, replies: AsyncIterator[Reply], origin: Origin) -> None:
+        """Post the invitation in the channel (its thread becomes the interview's place) and store the interview."""
+        await self._started.wait()
+        await self._render(replies, Sender(self._client, self.chat, user, origin, self._answers))
+
+    async def _team_form(self, user: User, origin: Origin) -> None:
+        """`/interview` alone in a channel: the team interview modal, or the one line on adding the bot to the channel
+        when it is not in it."""
+        await self._started.wait()
+        member = await self._member_of(origin.channel, user)
+        reply = self.chat.team.start_form(user, origin.place, member=member)
+        await Sender(self._client, self.chat, user, origin, self._answers).send(reply)
+
+    async def _member_of(self, channel: str, user: User) -> bool:
+        """Whether the bot is in `channel` (conversations.info); when Slack won't say (a scope the app was installed
+        without), True: the invitation's post finds out."""
+        try:
+            response = await self._client.conversations_info(channel=channel)
+        except SEND_ERRORS as exc:
+            code = slack_error(exc)
+            if code == "channel_not_found":  # a private channel the bot is not in
+                return False
+            logger.warning("slack conversations.info failed platform=slack user=%s channel=%s error=%s",
+                           user.user_id, channel, code)  # fmt: skip
+            return True
+        return bool((response.get("channel") or {}).get("is_member", True))
+
+    async def _not_a_person(self, candidate: str, by: User, bot_user_id: str) -> bool:
+        """Whether a picked candidate is a bot, an app or a deactivated account (Slack's user picker offers them all);
+        when Slack won't say, only the bot itself is refused."""
+        if not candidate or candidate == by.user_id:  # none picked (a problem of its own), or themself
+            return False
+        if candidate in (bot_user_id, "USLACKBOT"):
+            return True
+        try:
+            response = await self._client.users_info(user=candidate)
+        except SEND_ERRORS as exc:
+            code = slack_error(exc)
+            logger.warning("slack users.info failed platform=slack user=%s candidate=%s error=%s",
+                           by.user_id, candidate, code)  # fmt: skip
+            return code == "user_not_found"
+        info = response.get("user") or {}
+        return bool(info.get("is_bot") or info.get("is_app_user") or info.get("deleted"))
 
     async def _on_choice(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
@@ -306,6 +355,34 @@ class SlackAdapter:
         self._spawn(
             self._in_space(user, space, None, origin, form=(action, parse.form_values(view))), "team form", user
         )
+
+    async def _on_team_start(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """The team interview modal submitted: its problems shown under its fields, else the start in its channel."""
+        user = parse.payload_user(body)
+        place = parse.start_place(view)
+        if place is None:
+            logger.warning("slack team start form without a channel in its metadata platform=slack user=%s",
+                           user.user_id)  # fmt: skip
+            await ack()
+            return
+        values = parse.form_values(view)
+        bot_user_id = context.bot_user_id or self._bot_user_id
+        not_a_person = await self._not_a_person(values.get("candidate", ""), user, bot_user_id)
+        problems = self.chat.team.start_problems(values, not_a_person=not_a_person)
+        if problems:
+            await ack(response_action="errors", errors=problems)
+            return
+        await ack()
+        channel, name = place
+        logger.info("slack team start form submitted platform=slack user=%s channel=%s candidate=%s",
+                    user.user_id, channel, values.get("candidate"))  # fmt: skip
+        replies = self.chat.team.start_from_form(user, values, self._opener(channel, name))
+        # No response_url comes with a modal: what is for this person only (the bot is no longer in the channel, an
+        # error) goes to their DM.
+        origin = Origin(dm=DirectMessage(self._client, user))
+        self._spawn(self._start_team(user, replies, origin), "team start", user)
 
     async def _in_space(
         self,

@@ -10,7 +10,7 @@ from typing import Any
 from adapters.chat import Kind, Link, Option, Reply, SetupForm, Words, split_message
 from adapters.chat.text import STATE_LABELS, category_label, counts, duration, mark_unsure, shorten
 from adapters.chat.words import REPORT_LABELS
-from adapters.slack.parse import REPLACING, TEAM_CALLBACK
+from adapters.slack.parse import REPLACING, START_CALLBACK, TEAM_CALLBACK
 from engine import AnswerResult, Question, Report
 
 Block = dict[str, Any]
@@ -197,7 +197,11 @@ def setup_view(form: SetupForm) -> Block:
     blocks: list[Block] = [context(escape(form.note))] if form.note else []
     for field in form.fields:
         element: Block
-        if field.choices:
+        if field.person:  # Slack's picker can't leave bots out: the submission is checked (SlackAdapter._not_a_person)
+            element = {"type": "users_select", "action_id": "value"}
+            if field.initial:
+                element["initial_user"] = field.initial
+        elif field.choices:
             options = [{"text": plain(o.label, 75), "value": o.action} for o in field.choices]
             element = {"type": "static_select", "action_id": "value", "options": options}
             initial = next((o for o in options if o["value"] == field.initial), None)
@@ -239,3 +243,10 @@ def team_view(form: SetupForm, *, channel: str, thread_ts: str, message_ts: str)
     does and where it belongs in its private metadata (see parse.team_form)."""
     meta = {"action": form.action, "channel": channel, "thread_ts": thread_ts, "message_ts": message_ts}
     return {**setup_view(form), "callback_id": TEAM_CALLBACK, "private_metadata": json.dumps(meta)}
+
+
+def start_view(form: SetupForm, *, channel: str, name: str) -> Block:
+    """The team interview modal of `/interview` alone in a channel: the set-up modal's layout, with the channel it
+    starts in as its private metadata (see parse.start_place)."""
+    meta = {"channel": channel, "name": name}
+    return {**setup_view(form), "callback_id": START_CALLBACK, "private_metadata": json.dumps(meta)}

@@ -21,6 +21,9 @@ NEW_MESSAGES = frozenset({None, "file_share", "thread_broadcast"})
 # Shared conversations a team interview can run in: public and private channels, group DMs.
 SHARED = frozenset({"channel", "group", "mpim"})
 TEAM_CALLBACK = "team_form"  # the rating and own-question modals
+START_CALLBACK = "team_start"  # the team interview modal of `/interview` alone in a channel
+# A channel a team interview can start in: public or private channel, group DM (never a DM, "D...").
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 # A user mention as Slack escapes it in a slash command's text: <@U123|name> (or <@U123>).
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>\s*")
 
@@ -38,6 +41,12 @@ def command_event(command: Mapping[str, Any]) -> tuple[User, Command]:
 def in_channel(command: Mapping[str, Any]) -> bool:
     """Whether a slash command was run in a shared conversation (a channel, a private channel, a group DM)."""
     return not str(command.get("channel_id") or "").startswith("D") and command.get("channel_name") != "directmessage"
+
+
+def channel_of(command: Mapping[str, Any]) -> tuple[str, str]:
+    """The conversation a slash command was run in: its id, and its name as people know it ("#backend", or "")."""
+    name = str(command.get("channel_name") or "")
+    return str(command.get("channel_id") or ""), f"#{name}" if name else ""
 
 
 def candidate_of(text: str) -> tuple[User | None, str]:
@@ -141,12 +150,16 @@ def pressed_text(body: Mapping[str, Any]) -> str:
 
 
 def form_values(view: Mapping[str, Any]) -> dict[str, str]:
-    """A submitted modal's inputs by block id ({role, company, industry, round, cv, jd}); empty inputs are ""."""
+    """A submitted modal's inputs by block id ({role, company, industry, round, cv, jd}, a picked user's id);
+    empty inputs are ""."""
     values: dict[str, str] = {}
     for block_id, actions in (view.get("state") or {}).get("values", {}).items():
         for element in actions.values():
             selected = element.get("selected_option")
-            value = selected.get("value") if isinstance(selected, Mapping) else element.get("value")
+            if isinstance(selected, Mapping):
+                value = selected.get("value")
+            else:
+                value = element.get("selected_user") if element.get("type") == "users_select" else element.get("value")
             values[block_id] = str(value or "")
     return values
 
@@ -159,6 +172,19 @@ def team_form(view: Mapping[str, Any]) -> tuple[str, Space, tuple[str, str]] | N
     except (ValueError, KeyError, TypeError):
         return None
     return action, space_of(channel, thread_ts), (channel, ts)
+
+
+def start_place(view: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The channel (id, name) a submitted team interview modal starts in, from its private metadata (see
+    blocks.start_view); None when it is missing or not a channel's."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "")
+        channel, name = meta["channel"], meta.get("name", "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(channel, str) or not CHANNEL_ID.fullmatch(channel) or not isinstance(name, str):
+        return None
+    return channel, name[:100]
 
 
 def replacing(view: Mapping[str, Any]) -> bool:

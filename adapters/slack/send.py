@@ -13,7 +13,18 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat import SORRY, Attachment, Chat, Edit, Kind, PlaceUnavailable, Reply, SetupForm, ShownAnswers
+from adapters.chat import (
+    SORRY,
+    START_FORM,
+    Attachment,
+    Chat,
+    Edit,
+    Kind,
+    PlaceUnavailable,
+    Reply,
+    SetupForm,
+    ShownAnswers,
+)
 from adapters.slack import blocks
 from adapters.slack.blocks import Block
 from engine import User
@@ -27,7 +38,9 @@ SEND_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError)
 def slack_error(exc: BaseException) -> str:
     """Slack's own error code for a refused call (never the request, which carries the token)."""
     if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
+        data = exc.response.data
+        # A body that is not Slack's JSON (a proxy's error page) has no code: its HTTP status stands in.
+        return str(data.get("error")) if isinstance(data, dict) else f"http_{exc.response.status_code}"
     return type(exc).__name__
 
 
@@ -61,9 +74,10 @@ class Origin:
     respond: AsyncRespond | None = None  # a slash command or button press: its response_url (ephemeral)
     trigger_id: str = ""  # a command or button may open a modal with it (for 3 seconds)
     pressed: str | None = None  # a button press: the pressed message's text ("" if Slack left it out)
-    channel: str = ""  # a DM message: its conversation...
+    channel: str = ""  # a DM message: its conversation (a team start: the channel it starts in)...
     thread_ts: str | None = None  # ...and thread (None: the top level)
     dm: DirectMessage | None = None  # a modal submission: the user's DM
+    place: str = ""  # `/interview` alone in a channel: the channel's name ("#backend") for the team interview modal
     # A team interview: the message (channel, ts) whose button was pressed or whose Rate button opened the modal;
     # edits of it (Edit.CHOSEN, an answer's new rating count) go there with chat.update, for everyone to see.
     message: tuple[str, str] | None = None
@@ -148,11 +162,16 @@ class Sender:
                                slack_error(exc))  # fmt: skip
             return
         channel = self._origin.channel or (self._origin.message[0] if self._origin.message else "")
+        text, shown = blocks.message(reply, self._chat.words)
+        if not channel and self._origin.dm is not None:  # a modal's submission: the person's DM is theirs alone
+            where = await self._where({})
+            if where is not None:
+                await self._post(where[0], text, shown, None)
+            return
         if not channel:
             logger.warning("slack ephemeral reply dropped: nowhere to send it platform=slack user=%s",
                            self._user.user_id)  # fmt: skip
             return
-        text, shown = blocks.message(reply, self._chat.words)
         try:
             await self._client.chat_postEphemeral(
                 channel=channel, user=self._user.user_id, text=text, blocks=shown, thread_ts=self._origin.thread_ts
@@ -233,7 +252,9 @@ class Sender:
             logger.warning("slack form dropped: no trigger_id platform=slack user=%s", self._user.user_id)
             return
         view = blocks.setup_view(form)
-        if form.action:
+        if form.action == START_FORM:
+            view = blocks.start_view(form, channel=self._origin.channel, name=self._origin.place)
+        elif form.action:
             if self._origin.message is None or not self._origin.thread_ts:
                 logger.warning("slack team form dropped: no message platform=slack user=%s", self._user.user_id)
                 return
