@@ -216,6 +216,15 @@ async def test_a_channel_without_the_bot_gets_one_line_on_how_to_add_it(bot: Sla
     assert bot.store.list_sessions(include_finished=True) == []
 
 
+async def test_a_typed_start_naming_a_bot_as_the_candidate_gets_one_line_and_stores_nothing(bot: SlackBot):
+    bot.fake.bots.add("UAPP0001")
+    name = await bot.channel_command(IVW, "<@UAPP0001|helper> Backend Engineer at TechCorp", CHANNEL)
+    replies = await bot.fake.wait_for(lambda: bot.fake.responses(name))
+    assert len(replies) == 1 and replies[0]["response_type"] == "ephemeral"
+    assert "a bot or an app can't be interviewed" in replies[0]["text"]
+    assert bot.fake.top_level(CHANNEL) == [] and bot.store.list_sessions(include_finished=True) == []
+
+
 async def test_not_now_ends_it_politely_and_nothing_is_asked(bot: SlackBot):
     fake = bot.fake
     parent = await invite(bot, IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp")

@@ -210,7 +210,8 @@ class SlackAdapter:
         if self._team_start(event, command):
             candidate, args = parse.candidate_of(event.args)
             replies = self.chat.team.start(user, candidate, args, self._opener(*parse.channel_of(command)))
-            self._spawn(self._start_team(user, replies, origin), "team start", user)
+            named = candidate.user_id if candidate is not None else ""
+            self._spawn(self._start_team(user, replies, origin, candidate=named), "team start", user)
             return
         if event.name == "interview" and not event.args and parse.in_channel(command):
             channel, name = parse.channel_of(command)
@@ -244,10 +245,17 @@ class SlackAdapter:
 
         return open_space
 
-    async def _start_team(self, user: User, replies: AsyncIterator[Reply], origin: Origin) -> None:
-        """Post the invitation in the channel (its thread becomes the interview's place) and store the interview."""
+    async def _start_team(
+        self, user: User, replies: AsyncIterator[Reply], origin: Origin, *, candidate: str = ""
+    ) -> None:
+        """Post the invitation in the channel (its thread becomes the interview's place) and store the interview; a
+        typed start naming a bot or an app as its `candidate` gets one line instead."""
         await self._started.wait()
-        await self._render(replies, Sender(self._client, self.chat, user, origin, self._answers))
+        sender = Sender(self._client, self.chat, user, origin, self._answers)
+        if await self._not_a_person(candidate, user, self._bot_user_id):
+            await sender.send(Reply(Kind.NOTE, self.chat.team.words.not_a_person(), ephemeral=True))
+            return
+        await self._render(replies, sender)
 
     async def _team_form(self, user: User, origin: Origin) -> None:
         """`/interview` alone in a channel: the team interview modal, or the one line on adding the bot to the channel
