@@ -1022,14 +1022,48 @@ class InterviewEngine:
         return rows
 
     async def forget(self, user: User) -> int:
-        """Delete every session and every saved recording of this user; returns how many sessions went."""
+        """Delete every session and every saved recording of this user, and what team interviews keep of them: those
+        they were the candidate of go whole, and elsewhere their ratings, comments and name as the interviewer.
+        Returns how many sessions went."""
         _check_user(user)
         async with self._lock(user):
             docs = await asyncio.to_thread(self._store.delete_user, user.platform, user.user_id)
             if self._audio_dir is not None:
                 await asyncio.to_thread(self._delete_user_audio, user)
-        logger.info("user forgotten platform=%s user=%s sessions=%d", user.platform, user.user_id, len(docs))
-        return len(docs)
+        deleted, redacted = await self._forget_in_teams(user)
+        logger.info(
+            "user forgotten platform=%s user=%s sessions=%d team_interviews_deleted=%d team_interviews_redacted=%d",
+            user.platform, user.user_id, len(docs), deleted, redacted,
+        )  # fmt: skip
+        return len(docs) + deleted
+
+    async def _forget_in_teams(self, user: User) -> tuple[int, int]:
+        """The team interviews (held by their spaces) that keep something of `user`: deleted with their recordings
+        where they were the candidate, else rid of them. A scan of every session, for a rare command."""
+        docs = await asyncio.to_thread(self._store.list_sessions, include_finished=True)
+        deleted = redacted = 0
+        for doc in docs:
+            team = doc.get("team")
+            if doc.get("platform") != user.platform or not team or not Team.from_dict(team).involves(user.user_id):
+                continue
+            space = User(user.platform, doc["user_id"], doc.get("name", ""))
+            async with self._lock(space):
+                session = await self._find(space, doc["session_id"], active_only=False)
+                if session.team is None:
+                    continue
+                if session.team.candidate == user.user_id:
+                    sid = session.session_id
+                    await asyncio.to_thread(self._store.delete_session, space.platform, space.user_id, sid)
+                    recordings = [a.audio_file for a in session.answers] + [p["audio_file"] for p in session.pending]
+                    for recording in recordings:
+                        await asyncio.to_thread(self._delete_audio, recording)
+                    deleted += 1
+                else:
+                    session.team = session.team.without(user.user_id)
+                    session.updated_at = self._clock()
+                    await self._save(session)
+                    redacted += 1
+        return deleted, redacted
 
     async def get_draft(self, user: User) -> dict[str, Any] | None:
         """A set-up form the user is part-way through (e.g. Telegram's /interview wizard), if any."""

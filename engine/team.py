@@ -8,7 +8,7 @@ interviews in one channel never mix. `Team` records the people and what they sai
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -125,6 +125,26 @@ class Team:
     @property
     def raters(self) -> frozenset[str]:
         return frozenset(r.rater for r in self.ratings)
+
+    def involves(self, user_id: str) -> bool:
+        """Whether anything of this person is kept here: as candidate, interviewer, rater or author of a comment."""
+        return (
+            user_id in (self.candidate, self.interviewer)
+            or user_id in self.raters
+            or any(c.author == user_id for c in self.comments)
+        )
+
+    def without(self, user_id: str) -> Team:
+        """The team with nothing left of someone other than the candidate who asked to be forgotten: their ratings and
+        comments go, and as the interviewer their id and name (the candidate then runs the interview alone)."""
+        ran_it = self.interviewer == user_id
+        return replace(
+            self,
+            interviewer="" if ran_it else self.interviewer,
+            interviewer_name="" if ran_it else self.interviewer_name,
+            ratings=tuple(r for r in self.ratings if r.rater != user_id),
+            comments=tuple(c for c in self.comments if c.author != user_id),
+        )
 
     def seen(self, delivery_id: str) -> bool:
         """Whether a rating or comment came with this delivery id already (a platform's redelivery)."""

@@ -89,6 +89,24 @@ def test_delete_user_removes_sessions_and_draft_of_that_user_only(store: Session
     assert store.delete_user("telegram", "u1") == []
 
 
+def test_delete_session_removes_that_one_session_from_every_read(store: SessionStore) -> None:
+    space = space_id(-100, 7)
+    store.save(doc(space, "first", status="ended", updated_at=1.0, finished_at=1.0))
+    store.save(doc(space, "second", updated_at=2.0, pending=[{"id": "p1", "audio_file": "a.ogg"}]))
+    store.save(doc("u2", "c", updated_at=3.0))
+    removed = store.delete_session("telegram", space, "second")
+    assert removed is not None and removed["session_id"] == "second" and removed["pending"][0]["id"] == "p1"
+    assert store.get("telegram", space, "second") is None and store.active_for("telegram", space) is None
+    assert [d["session_id"] for d in store.sessions_for("telegram", space)] == ["first"]
+    assert [d["session_id"] for d in store.list_sessions()] == ["c", "first"]
+    assert store.list_sessions(include_finished=False)[0]["session_id"] == "c" and store.pending_sessions() == []
+    assert store.delete_session("telegram", space, "second") is None
+    assert store.delete_session("telegram", space, "first") is not None
+    assert store.latest_for("telegram", space) is None and len(store.list_sessions()) == 1
+    store.save(doc(space, "second"))  # the key is free again: a new session there starts from revision 1
+    assert store.get("telegram", space, "second")["rev"] == 1  # type: ignore[index]
+
+
 def test_drafts_are_kept_copied_replaced_and_purged(store: SessionStore) -> None:
     assert store.get_draft("telegram", "u1") is None
     draft = {"step": "company", "fields": {"role": "Data Engineer"}}

@@ -9,6 +9,7 @@ from bot.config import HttpConfig
 from bot.server import create_app
 from engine import InterviewSpec, Session, User, errors, space_id
 from tests.engine_support import build_memory_engine
+from tests.test_engine import ScriptedSpeech, voice
 
 SPACE = User("slack", space_id("C1", "1700000000.000100"), "#team")
 CAND, IVW, MATE = User("slack", "UC"), User("slack", "UI"), User("slack", "UM")
@@ -120,3 +121,37 @@ async def test_the_http_api_shows_a_team_interviews_ratings_and_comments_to_an_a
         assert bad.status == 400
     finally:
         await client.close()
+
+
+async def test_forget_takes_a_person_out_of_every_team_interview(tmp_path):
+    """/forget deletes the team interviews of its candidate whole (recordings too) and elsewhere leaves nothing of the
+    person: their ratings, comments and name as the interviewer go; the other people's part stays."""
+    engine, store = build_memory_engine(ScriptedSpeech(("ko",)), audio_dir=tmp_path, default_language="ko")
+    other = User("slack", space_id("C1", "1700000000.000200"), "#team")
+    await engine.start_team(SPACE, SPEC, candidate=CAND, interviewer=IVW, place="#team", route={"channel": "C1"})
+    await engine.start_team(other, SPEC, candidate=MATE, interviewer=CAND, place="#team", route={"channel": "C1"})
+    await engine.accept_team(SPACE, CAND)
+    await engine.answer_audio(SPACE, voice("I built a queue"))
+    recording = tmp_path / (await engine.get_session(SPACE)).answers[0].audio_file
+    await engine.rate(SPACE, MATE, 0, overall=4)
+    await engine.accept_team(other, MATE)
+    await engine.answer_text(other, "I shipped the search service.")
+    await engine.rate(other, CAND, 0, overall=2, comment="More numbers")
+    await engine.rate(other, IVW, 0, overall=4)
+    await engine.comment(other, CAND, "Good start")
+    await engine.comment(other, IVW, "Agreed")
+    assert recording.is_file()
+
+    assert await engine.forget(CAND) == 1  # no interview of their own; the team interview they were candidate of
+    assert not recording.exists()
+    with pytest.raises(errors.SessionNotFound):
+        await engine.latest_session(SPACE)
+    kept = (await engine.get_session(other)).team
+    assert kept is not None and kept.candidate == MATE.user_id and (kept.interviewer, kept.interviewer_name) == ("", "")
+    assert [(r.rater, r.overall) for r in kept.ratings] == [(IVW.user_id, 4.0)]
+    assert [(c.author, c.text) for c in kept.comments] == [(IVW.user_id, "Agreed")]
+    assert all(CAND.user_id not in str(doc) for doc in store.list_sessions())
+    # With no interviewer left, the candidate runs it: they may skip and end it.
+    await engine.skip(other)
+    report = await engine.team_report(other, session_id=(await engine.end(other)).session_id)
+    assert report.lines[0].team.count == 1 and report.interviewer == ""

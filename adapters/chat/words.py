@@ -526,7 +526,10 @@ class Words:
 
     @staticmethod
     def forget_confirm() -> str:
-        return "This deletes all your interviews, answers, reports and recordings. It can't be undone. Are you sure?"
+        return (
+            "This deletes all your interviews, answers, reports and recordings, team interviews you were the candidate "
+            "of included, and your ratings and comments in teammates' interviews. It can't be undone. Are you sure?"
+        )
 
     @staticmethod
     def forgotten(count: int) -> str:

@@ -67,6 +67,10 @@ class SessionStore(Protocol):
         """Remove every session and the draft of the user; returns the sessions removed."""
         ...
 
+    def delete_session(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
+        """Remove one session (a team interview whose candidate asked to be forgotten); returns it, None if absent."""
+        ...
+
     def get_draft(self, platform: str, user_id: str) -> dict[str, Any] | None:
         """The user's set-up draft, or None."""
         ...

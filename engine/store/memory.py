@@ -109,6 +109,11 @@ class MemoryStore:
             self._drafts.pop((platform, user_id), None)
             return removed  # no longer held by the store: no copy needed
 
+    def delete_session(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
+        with self._lock:
+            self._check_open()
+            return self._sessions.pop((platform, user_id, session_id), None)
+
     # -- set-up drafts ---------------------------------------------------------------------------------------
 
     def get_draft(self, platform: str, user_id: str) -> dict[str, Any] | None:

@@ -220,6 +220,21 @@ class RedisStore:
         pipe.execute()
         return removed
 
+    def delete_session(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
+        self._check_open()
+        found = self.get(platform, user_id, session_id)
+        if found is None:
+            return None
+        member = SEP.join((platform, user_id, session_id))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self._session_key(platform, user_id, session_id))
+        pipe.zrem(self._user_key(platform, user_id), session_id)
+        for index in ("all", ACTIVE):
+            pipe.zrem(self._k(index), member)
+        pipe.srem(self._k("pending"), member)
+        pipe.execute()
+        return found
+
     # -- set-up drafts ---------------------------------------------------------------------------------------
 
     def get_draft(self, platform: str, user_id: str) -> dict[str, Any] | None:

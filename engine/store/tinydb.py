@@ -841,23 +841,39 @@ class TinyDBStore:
             self._check_open(writing=True)
             found = self._user_keys(platform, user_id)
             removed = self._read_all([key for _, key in sorted(found, key=lambda item: item[0].recency, reverse=True)])
-            try:
-                for shelf in (self._active, self._archive):
-                    shelf.remove([key for _, key in found if key in shelf.entries])
-            finally:
-                # After a failure part way, whatever copy is left is what reads see (and a retry removes).
-                for _, key in found:
-                    left = [shelf for shelf in self._shelves if key in shelf.entries]
-                    if left:
-                        self._where[key] = max(left, key=lambda shelf: shelf.entries[key].rev)
-                    else:
-                        self._where.pop(key, None)
-                        self._users.get((platform, user_id), set()).discard(key[2])
-                if not self._users.get((platform, user_id), True):
-                    del self._users[(platform, user_id)]
+            self._remove([key for _, key in found])
             self._drop_draft(platform, user_id)
             logger.info("deleted %d sessions of %s/%s", len(removed), platform, user_id)
             return removed
+
+    def delete_session(self, platform: str, user_id: str, session_id: str) -> SessionDoc | None:
+        with self._lock:
+            self._check_open(writing=True)
+            key = (platform, user_id, session_id)
+            found = self._read_all([key]) if key in self._where else []
+            if not found:
+                return None
+            self._remove([key])
+            logger.info("deleted session %s of %s/%s", session_id, platform, user_id)
+            return found[0]
+
+    def _remove(self, keys: list[SessionKey]) -> None:
+        """Remove sessions from both folders. After a failure part way, whatever copy is left is what reads see
+        (and a retry removes)."""
+        try:
+            for shelf in (self._active, self._archive):
+                shelf.remove([key for key in keys if key in shelf.entries])
+        finally:
+            for key in keys:
+                left = [shelf for shelf in self._shelves if key in shelf.entries]
+                if left:
+                    self._where[key] = max(left, key=lambda shelf: shelf.entries[key].rev)
+                    continue
+                self._where.pop(key, None)
+                owner = (key[0], key[1])
+                self._users.get(owner, set()).discard(key[2])
+                if not self._users.get(owner, True):
+                    del self._users[owner]
 
     # -- set-up drafts: what a candidate typed into a set-up form before the interview exists ---------------
 
