@@ -160,3 +160,16 @@ async def test_a_candidate_without_a_private_chat_gets_a_button_to_open_one_for_
     await fake.push(fake.message_update(CAND, text="/start teamreport"))
     private = await fake.wait_for_text(CAND, "Your full report from the team interview")
     assert "Team ratings" in private.text and "the team 5.0/5 (1)" in private.text
+
+
+async def test_commands_in_a_group_without_an_interview_and_commands_for_another_bot(bot: Running, fake: FakeTelegram):
+    await fake.push(fake.group_update(MATE, GROUP, text="/help"))
+    told = await fake.wait_for_text(GROUP, "No interview is running here")
+    assert "reply to a member's message with /interview" in told.text and told.reply_to is not None
+
+    # A group with two bots: a command addressed to the other one is left alone; one addressed to us is ours.
+    await fake.push(fake.group_update(MATE, GROUP, text="/interview@other_bot Designer at Studio"))
+    await fake.push(fake.group_update(MATE, GROUP, text="/interview@interview_coach_bot Backend Engineer at TechCorp"))
+    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6003")
+    assert "Backend Engineer" in invite.text
+    assert not any("Designer" in text for text in fake.texts(GROUP))

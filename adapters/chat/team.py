@@ -211,7 +211,10 @@ class TeamChat:
         try:
             session = await self._engine.get_session(holder)
         except errors.SessionNotFound:
-            if isinstance(event, Choice | Command):
+            if isinstance(event, Command):
+                yield Reply(Kind.NOTE, self.words.none_running_here(), ephemeral=True)
+                return
+            if isinstance(event, Choice):
                 raise
             return  # chatter in a thread or group that holds no interview: not for us
         team = session.team

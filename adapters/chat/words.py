@@ -964,6 +964,10 @@ class TeamWords:
     def no_interview() -> str:
         return "This interview is no longer running."
 
+    def none_running_here(self) -> str:
+        """A command in a group that holds no interview (/help, /start when the bot was just added)."""
+        return f"No interview is running here. {self.usage()}"
+
     def ended_by(self, mention: str) -> str:
         return f"Interview ended by {mention}."
 

@@ -103,7 +103,7 @@ def translate(update: Update, download: Download) -> Incoming | None:
             if not filters.COMMAND.filter(message):
                 return None
             return Incoming(user, Refusal.GROUP_CHAT, message.chat_id, message.message_id)
-        if filters.StatusUpdate.ALL.check_update(update):
+        if filters.StatusUpdate.ALL.check_update(update) or for_another_bot(message):
             return None
         replied = message.reply_to_message
         named = replied.from_user if replied is not None and replied.from_user is not None else None
@@ -113,6 +113,20 @@ def translate(update: Update, download: Download) -> Incoming | None:
     if filters.StatusUpdate.ALL.check_update(update):
         return None  # service messages (pinned, auto-delete timer...): nothing the user said to us
     return Incoming(user, event_of(message, download), message.chat_id, message.message_id)
+
+
+def for_another_bot(message: Message) -> bool:
+    """A command addressed to another bot of the group (/help@OtherBot): not ours to answer."""
+    if not filters.COMMAND.filter(message):
+        return False
+    _, at, name = (message.text or "").split(maxsplit=1)[0].partition("@")
+    if not at:
+        return False
+    try:
+        ours = message.get_bot().username
+    except RuntimeError:  # no bot attached, or not initialised: nobody to compare with
+        return False
+    return name.lower() != ours.lower()
 
 
 def event_of(message: Message, download: Download) -> Event:
