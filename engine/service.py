@@ -501,7 +501,8 @@ class InterviewEngine:
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
             self._require_active(session)
-            session.status = ENDED
+            # A finished interview reopened for a retake goes back to how it finished.
+            session.status, session.reopened, session.retake = session.reopened or ENDED, "", None
             session.finished_at = session.updated_at = self._clock()
             unfinished = self._settle_pending(session, "the interview was ended")
             await self._save(session)
@@ -764,12 +765,15 @@ class InterviewEngine:
     ) -> SessionView:
         """Ask question `question_index` (0-based; default the last one answered) again: the next answer is a new
         attempt at it, compared with the one before, and the interview then carries on where it was. Every attempt
-        is kept; the report counts the best."""
+        is kept; the report counts the best.
+
+        Without a running interview (or with the id of a finished one) it is the latest finished interview that is
+        reopened for this one retake: after the answer it is finished again, with its report brought up to date.
+        """
         if question_index is not None and (isinstance(question_index, bool) or not isinstance(question_index, int)):
             raise errors.InvalidInput({"question_index": "must be a whole number"})
         async with self._lock(user):
-            session = await self._find(user, session_id, active_only=session_id is None)
-            self._require_active(session)
+            session = await self._retakeable(user, session_id)
             reached = sorted({a.index for a in session.answers})
             if not reached:
                 raise errors.NoAnswerYet()
@@ -782,14 +786,36 @@ class InterviewEngine:
                 index = question_index
             if session.pending:
                 raise errors.InvalidInput({"question_index": "a voice answer is still being processed; retry after"})
+            if not session.is_active:
+                session.reopened, session.status = session.status, ACTIVE
             session.retake = index
             session.updated_at = self._clock()
             await self._save(session)
             logger.info(
-                "retake asked platform=%s user=%s session=%s question=%d attempt=%d",
+                "retake asked platform=%s user=%s session=%s question=%d attempt=%d reopened=%s",
                 session.platform, session.user_id, session.session_id, index + 1, len(session.attempts(index)) + 1,
+                session.reopened or "-",
             )  # fmt: skip
             return SessionView.of(session)
+
+    async def _retakeable(self, user: User, session_id: str | None) -> Session:
+        """The interview a retake goes to: the running one, else the latest finished (completed or ended early) one
+        while no other runs. An abandoned interview or a team one (held by its space) is not reopened."""
+        if session_id is None:
+            try:
+                return await self._find(user, None, active_only=True)
+            except errors.SessionNotFound:
+                session = await self._latest(user)
+        else:
+            session = await self._find(user, session_id, active_only=False)
+        if session.is_active:
+            return session
+        if session.status not in (COMPLETED, ENDED) or session.team is not None:
+            raise errors.SessionCompleted(SessionView.of(session))
+        active = await asyncio.to_thread(self._store.active_for, user.platform, user.user_id)
+        if active is not None:
+            raise errors.SessionInProgress(SessionView.of(Session.from_dict(active)))
+        return session
 
     async def correct(
         self, user: User, text: str, *, session_id: str | None = None, answer_index: int | None = None
@@ -1146,6 +1172,15 @@ class InterviewEngine:
                     if session is None or not session.is_active or _last_activity(session) >= idle_before:
                         continue  # answered, ended or forgotten meanwhile
                     if any(not entry.get("failed") for entry in session.pending):
+                        continue
+                    if session.reopened:  # a retake of a finished interview left unanswered: back to how it was
+                        session.status, session.reopened, session.retake = session.reopened, "", None
+                        session.updated_at = self._clock()
+                        await self._save(session)
+                        logger.info(
+                            "retake left unanswered; interview finished as before platform=%s user=%s session=%s",
+                            user.platform, user.user_id, session.session_id,
+                        )  # fmt: skip
                         continue
                     self._settle_pending(session, "the interview was abandoned")
                     session.status = ABANDONED
@@ -1518,14 +1553,19 @@ class InterviewEngine:
         )
         session.answers.append(answer)
         comparison = None
-        if session.retake is not None:
+        retook = session.retake is not None
+        if retook:
             session.retake = None
             comparison = compare(earlier[-1], answer) if earlier else None
         else:
             session.position += 1
         session.updated_at = now
         report = None
-        if session.position >= session.total and comparison is None:
+        if session.reopened and retook:  # a finished interview's one retake: finished again, as it was
+            session.status, session.reopened = session.reopened, ""
+            session.finished_at = now
+            report = build_report(session)
+        elif session.position >= session.total and not retook:
             session.status = COMPLETED
             session.finished_at = now
             # Nothing can be recorded any more: failed answers leave (their recordings stay until the retention

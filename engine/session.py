@@ -179,6 +179,8 @@ class Session(Progress):
     # The question (index) the candidate asked to answer again: the next answer goes to it, then the interview
     # carries on from where it was.
     retake: int | None = None
+    # A finished interview reopened for one retake: the status ("completed", "ended") it goes back to after it.
+    reopened: str = ""
     # Whether questions also go out spoken (a voice note, an audio_url): the candidate's /voice on|off.
     speak_questions: bool = True
     # A team interview in a shared space (a Slack thread, a Telegram group): its people, ratings and comments.
@@ -216,6 +218,7 @@ class Session(Progress):
             # Only when there is one, so sessions graded by the rules alone are stored exactly as before.
             **({"summary": self.summary} if self.summary else {}),
             **({"retake": self.retake} if self.retake is not None else {}),
+            **({"reopened": self.reopened} if self.reopened else {}),
             **({"speak_questions": False} if not self.speak_questions else {}),
             **({"team": self.team.to_dict()} if self.team is not None else {}),
             "rev": self.rev,
@@ -241,6 +244,7 @@ class Session(Progress):
             finished_at=data.get("finished_at"),
             summary=data.get("summary", ""),
             retake=data.get("retake"),
+            reopened=data.get("reopened", ""),
             speak_questions=bool(data.get("speak_questions", True)),  # sessions from before spoken questions: on
             team=Team.from_dict(data["team"]) if data.get("team") else None,
             rev=int(data.get("rev", 0)),

@@ -37,6 +37,7 @@ class SessionView(Progress):
     pending_count: int
     failed_voice_answers: int
     retake: int | None = None  # the question being answered again, if any
+    reopened: str = ""  # a finished interview reopened for that retake: the status it goes back to
     speak_questions: bool = True  # questions go out spoken too, where a voice is installed (/voice on|off)
     team: Team | None = None  # a team interview in a shared space; None for a candidate's own
 
@@ -60,6 +61,7 @@ class SessionView(Progress):
             pending_count=session.pending_count,
             failed_voice_answers=session.failed_voice_answers,
             retake=session.retake,
+            reopened=session.reopened,
             speak_questions=session.speak_questions,
             team=session.team,
         )

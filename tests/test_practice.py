@@ -229,6 +229,13 @@ async def test_http_retake_correct_progress_and_charts(tmp_path: Path) -> None:
 
         report = await (await client.post("/api/interview/end", json=IDS)).json()
         assert report["report"]["per_question"][0]["attempts"] == 2
+        reopened = await client.post("/api/interview/retake", json={**IDS, "question_index": 0})
+        state = await reopened.json()
+        assert reopened.status == 200 and state["status"] == "active" and state["progress"]["reopened"] == "ended"
+        redone = await (await client.post("/api/interview/answer", json={**IDS, "text": "I am not sure"})).json()
+        assert redone["answer"]["attempt"] == 3 and redone["next_question"] is None
+        assert redone["report"]["per_question"][0]["attempts"] == 3 and redone["progress"]["reopened"] is None
+        assert redone["report"]["overall_score"] == report["report"]["overall_score"]  # the best attempt still counts
         progress = await (await client.get("/api/interview/progress/cand-1")).json()
         [entry] = progress["interviews"]
         assert entry["session_id"] == "s-1" and entry["score"] == report["report"]["overall_score"]
@@ -238,3 +245,73 @@ async def test_http_retake_correct_progress_and_charts(tmp_path: Path) -> None:
         assert hostile.status in (400, 404)
     finally:
         await client.close()
+
+
+async def finished(engine: InterviewEngine, *, answers: int | None = None) -> None:
+    """An interview of ADA answered to the end, or ended early after `answers` answers."""
+    started = await engine.start(ADA, SPEC)
+    for _ in range(answers if answers is not None else len(started.session.questions)):
+        await engine.answer_text(ADA, "I am not sure really")
+    if answers is not None:
+        await engine.end(ADA)
+
+
+async def test_a_finished_interview_reopens_for_one_retake_and_its_report_is_brought_up_to_date(
+    tmp_path: Path,
+) -> None:
+    engine = make(tmp_path)
+    await finished(engine)
+    before = await engine.report(ADA)
+    view = await engine.retake(ADA, question_index=1)
+    assert view.status == "active" and view.reopened == "completed" and view.retake == 1
+    with pytest.raises(errors.SessionInProgress):  # one interview at a time, a reopened one included
+        await engine.start(ADA, SPEC)
+
+    again = await engine.answer_text(ADA, STRONG)
+    assert again.answer.attempt == 2 and again.comparison is not None and again.next_question is None
+    assert again.report is not None and again.report.per_question[1].attempts == 2
+    assert again.report.overall_score > before.overall_score
+    session = await engine.latest_session(ADA)
+    assert session.status == "completed" and session.reopened == "" and session.retake is None
+    assert [e.score for e in await engine.progress(ADA)] == [again.report.overall_score]
+
+
+async def test_an_interview_ended_early_stays_ended_after_its_retake_and_end_leaves_one_as_it_was(
+    tmp_path: Path,
+) -> None:
+    engine = make(tmp_path)
+    await finished(engine, answers=2)
+    await engine.retake(ADA)  # the last answered: question 2
+    again = await engine.answer_text(ADA, STRONG)
+    assert again.answer.index == 1 and again.next_question is None and again.report is not None
+    session = await engine.latest_session(ADA)
+    assert (session.status, session.position, len(session.answers)) == ("ended", 2, 3)  # nothing more asked
+
+    await engine.retake(ADA, question_index=0)
+    report = await engine.end(ADA)  # changed their mind: the interview is as it was, and no attempt was added
+    session = await engine.latest_session(ADA)
+    assert (session.status, session.retake, session.reopened, len(session.answers)) == ("ended", None, "", 3)
+    assert report.per_question[1].attempts == 2
+
+
+async def test_only_the_latest_finished_interview_reopens_and_never_beside_a_running_one(tmp_path: Path) -> None:
+    engine = make(tmp_path)
+    await finished(engine, answers=1)
+    old = (await engine.latest_session(ADA)).session_id
+    await engine.start(ADA, SPEC)
+    await engine.answer_text(ADA, "First answer of the new one")
+    with pytest.raises(errors.SessionInProgress):
+        await engine.retake(ADA, session_id=old)
+    view = await engine.retake(ADA)  # with one running, a retake is of that one
+    assert view.session_id != old and view.reopened == ""
+
+
+async def test_a_reopened_retake_left_unanswered_goes_back_to_how_the_interview_finished(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    engine = InterviewEngine(MemoryStore(), SpeechWithDelivery(), audio_dir=tmp_path / "audio", clock=lambda: now[0])
+    await finished(engine)
+    await engine.retake(ADA, question_index=0)
+    now[0] += 31 * 86400  # past abandon_after_days
+    await engine.housekeeping()
+    session = await engine.latest_session(ADA)
+    assert (session.status, session.retake, session.reopened) == ("completed", None, "")

@@ -96,6 +96,19 @@ async def test_retake_fix_report_chart_and_progress_on_telegram(
     charts = await fake.wait_until(lambda: fake.files(USER, "photo")[1:] or None)
     assert charts[0].text == "Your progress over time" and png_width(charts[0].data) >= 800
 
+    # /retake after the end: the finished interview reopens for one answer, then its report is brought up to date
+    # and nothing more is asked.
+    reopened = await send(fake, "/retake 1", "Question 1 again")
+    assert "finished interview reopens for this one answer" in reopened
+    before = len(fake.chat(USER))
+    await fake.push(fake.text_update(USER, STRONG))
+    await fake.wait_for_text(USER, "Compared with attempt 2", after=before)
+    updated = await fake.wait_for_text(USER, "best of 3 attempts", after=before)
+    assert "Overall score" in updated.text
+    assert not any("Question 2 of" in m.text for m in fake.chat(USER)[before:])
+    session = await engine.latest_session(User("telegram", str(USER)))
+    assert (session.status, session.reopened) == ("ended", "")
+
 
 async def test_fix_and_progress_before_any_answer_explain_themselves(
     telegram: tuple[FakeTelegram, InterviewEngine],

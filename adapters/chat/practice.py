@@ -27,9 +27,13 @@ class Practice:
         self._ask_current = ask_current
 
     async def retake(self, user: User, args: str) -> AsyncIterator[Reply]:
-        """/retake [N]: the question N (as numbered for people, "3" or "3a"; default the last answered) again."""
+        """/retake [N]: the question N (as numbered for people, "3" or "3a"; default the last answered) again; with
+        no interview running, of the latest finished one, reopened for that answer."""
         words = self._words
-        session = await self._engine.get_session(user)
+        try:
+            session = await self._engine.get_session(user)
+        except errors.SessionNotFound:
+            session = await self._engine.latest_session(user)
         index: int | None = None
         if args.strip():
             index = _index_of(session, args.strip())
@@ -48,7 +52,8 @@ class Practice:
         assert retaken is not None  # the engine just set it
         previous = session.attempts(retaken)[-1]
         score = previous.feedback.score if previous.feedback and previous.source != "skipped" else None
-        yield Reply(Kind.NOTE, words.retake_started(session.label(retaken), score), to=session.route)
+        started = words.retake_started(session.label(retaken), score, finished=bool(session.reopened))
+        yield Reply(Kind.NOTE, started, to=session.route)
         async for reply in self._ask_current(session):
             yield reply
         yield Reply(Kind.NOTE, words.question_elsewhere(session.label(retaken)), pointer=True)

@@ -618,9 +618,15 @@ class Words:
 
     # ----- practising again ------------------------------------------------------------------------------------
 
-    def retake_started(self, label: str, previous_score: int | None) -> str:
+    def retake_started(self, label: str, previous_score: int | None, *, finished: bool = False) -> str:
         before = f" Your last attempt scored {previous_score}/100." if previous_score is not None else ""
-        return f"🔁 Question {label} again.{before} Answer it once more and I'll compare the two."
+        after = (
+            f" Your finished interview reopens for this one answer; then its report is brought up to date "
+            f"({self.cmd('end')} leaves it as it was)."
+            if finished
+            else ""
+        )
+        return f"🔁 Question {label} again.{before} Answer it once more and I'll compare the two.{after}"
 
     def retake_nothing_yet(self) -> str:
         return f"There's nothing to retake yet: answer a question first, then send {self.cmd('retake')}."

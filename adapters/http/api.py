@@ -704,7 +704,7 @@ def _audio_url(session: SessionView, index: int) -> str:
     )
 
 
-def _progress_json(session: SessionView) -> dict[str, int | None]:
+def _progress_json(session: SessionView) -> dict[str, int | str | None]:
     return {
         "position": session.position,
         "total": session.total,
@@ -712,6 +712,7 @@ def _progress_json(session: SessionView) -> dict[str, int | None]:
         "skipped": session.skipped_count,
         "remaining": max(session.total - session.position, 0) if session.is_active else 0,
         "retake": session.retake,  # the index of the question being answered again, or null
+        "reopened": session.reopened or None,  # a finished interview reopened for that retake: its status after
     }
 
 

@@ -380,6 +380,13 @@ _SCHEMAS: dict[str, Any] = {
                 "nullable": True,
                 "description": "index of the question being answered again (POST retake), else null",
             },
+            "reopened": {
+                "type": "string",
+                "nullable": True,
+                "enum": ["completed", "ended", None],
+                "description": "a finished interview reopened for one retake: the status it returns to after that "
+                "answer (or POST end), else null",
+            },
         },
     },
     "Spec": {
@@ -845,7 +852,9 @@ _PATHS: dict[str, Any] = {
             "summary": "Answer a question again; the next answer is compared with the attempt before",
             "description": "question_index (0-based, as `index` in the state) defaults to the last question answered. "
             "The state's current_question becomes that question until it is answered; then the interview carries on "
-            "where it was. Every attempt is kept; the report counts the best.",
+            "where it was. Every attempt is kept; the report counts the best. A finished interview (completed or ended "
+            "early) reopens for that one answer while no other interview of the user runs: progress.reopened says so, "
+            "and the answer's response carries the report brought up to date.",
             "security": _API_KEY_SECURITY,
             "requestBody": {
                 "required": True,
@@ -865,7 +874,10 @@ _PATHS: dict[str, Any] = {
                 "200": _ok("The session, its current_question the one to answer again", "SessionState"),
                 "400": _error("question_index not answered yet, or a voice answer is still being processed"),
                 "404": _error("Session not found"),
-                "409": _error("Interview already completed (session_completed), or nothing answered (no_answer_yet)"),
+                "409": _error(
+                    "An abandoned or team interview (session_completed), another interview running "
+                    "(session_in_progress), or nothing answered (no_answer_yet)"
+                ),
                 **{k: v for k, v in _COMMON_ERRORS.items() if k != "400"},
             },
         }
