@@ -670,10 +670,18 @@ class InterviewEngine:
             return AnswerResult(session=SessionView.of(session), answer=answer)
 
     async def comment(
-        self, space: User, author: User, text: str, *, voice: bool = False, delivery_id: str = ""
+        self,
+        space: User,
+        author: User,
+        text: str,
+        *,
+        voice: bool = False,
+        index: int | None = None,
+        delivery_id: str = "",
     ) -> SessionView:
-        """Keep what a teammate said in the space, on the latest answer (the report shows it beside that answer).
-        A voice note from anyone but the candidate is a comment too, never transcribed."""
+        """Keep what a teammate said in the space, on answer `index` (the question's, where they replied to it) or the
+        latest answer: the report shows it beside that answer. A voice note from anyone but the candidate is a
+        comment too, never transcribed."""
         _check_user(author)
         _check_delivery_id(delivery_id)
         text = (text or "").strip()[:MAX_COMMENT]
@@ -685,8 +693,10 @@ class InterviewEngine:
             if team.seen(delivery_id):
                 return SessionView.of(session)
             latest = max(session.answers, key=lambda a: a.answered_at, default=None)
+            if index is None or not any(a.index == index for a in session.answers):
+                index = latest.index if latest is not None else -1
             note = Comment(
-                index=latest.index if latest is not None else -1, author=author.user_id, author_name=author.name,
+                index=index, author=author.user_id, author_name=author.name,
                 text=text, at=self._clock(), delivery_id=delivery_id, voice=voice,
             )  # fmt: skip
             session.team = replace(team, comments=(*team.comments, note))

@@ -107,7 +107,7 @@ async def test_a_team_interview_in_a_channel_from_invitation_to_both_reports(bot
     await bot.thread_message(CAND, CHANNEL, thread_ts, files=[fake.add_file("F1", clip, "audio/mp4", "clip.mp4")])
     await fake.wait_for(lambda: find(fake, thread_ts, "Question 2 of"))
     answer1 = find(fake, thread_ts, "Answer 1 of")[0]
-    assert "안녕하세요" in shown(answer1) and "Team: no ratings yet" in shown(answer1)
+    assert "안녕하세요" in shown(answer1) and "Team on answer 1: no ratings yet" in shown(answer1)
 
     # A teammate comments (also with a voice note: a comment, never an answer) and rates with the modal.
     posted_before = len(fake.posted)

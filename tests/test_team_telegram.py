@@ -66,7 +66,7 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     await fake.push(voice)
     await fake.wait_for_text(GROUP, "Question 2 of")
     answer = last(fake, "I heard")
-    assert "안녕하세요" in answer.text and "Team: no ratings yet" in answer.text
+    assert "안녕하세요" in answer.text and "Team on answer 1: no ratings yet" in answer.text
     await fake.push(fake.group_update(MATE, GROUP, reply_to=answer, text="Good energy, add numbers."))
 
     # Ratings with the 1-5 buttons: the count and average edited into the same message; the candidate refused.
@@ -92,15 +92,20 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     assert own.reply_to == invite.message_id and "interviewer's own" in own.text
     assert not any("favourite bug" in t for t in fake.texts(GROUP))  # a teammate's reply there is a comment
     await fake.push(fake.group_update(CAND, GROUP, reply_to=own, text="I rerun it with logging and bisect."))
-    await fake.wait_for_text(GROUP, "Typed answer received")
+    second = await fake.wait_for_text(GROUP, "Typed answer received")
+    assert "Team on answer 2: no ratings yet" in second.text
 
+    # A teammate's reply to the first answer's message, after the second answer: a comment on the first.
+    await fake.push(fake.group_update(MATE, GROUP, reply_to=answer, text="Looking back, a strong opening."))
     await fake.push(fake.press_update(IVW, last(fake, "❓"), last(fake, "❓").button_data("End")))
     team = await fake.wait_for_text(GROUP, "Team ratings")
     assert "the team 3.0/5 (2)" in team.text and "Good energy, add numbers." in team.text
+    first_line, second_line = team.text.index("\n1. "), team.text.index("\n2. ")
+    assert first_line < team.text.index("Looking back, a strong opening.") < second_line
     private = await fake.wait_for_text(CAND, "Your full report from the team interview")
     assert "Team ratings" in private.text and "Overall score" in private.text
     session = await bot.engine.latest_session(User("telegram", space_id(GROUP)))
-    assert session.status == "ended" and session.team is not None and len(session.team.comments) == 2
+    assert session.status == "ended" and session.team is not None and len(session.team.comments) == 3
     assert [q.text for q in session.questions].count("How do you debug a flaky test?") == 1
 
 

@@ -81,7 +81,7 @@ class Text:
 
     text: str
     # The text of the bot's message this one replies to, where the platform says (Telegram): a reply to the bot's
-    # "reply with your question" is the interviewer's own question.
+    # "reply with your question" is the interviewer's own question; a teammate's reply to an answer comments on it.
     quoting: str = ""
 
 
@@ -90,6 +90,7 @@ class Voice:
     """A recording meant as an answer: voice note, audio file, video note, audio clip."""
 
     file: FileSource
+    quoting: str = ""  # as Text.quoting: the bot's message this one replies to (a teammate's voice comment on it)
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ class TeamChat:
             async for reply in self._ask(person, holder, event.text):  # a reply to "reply with your question"
                 yield reply
         elif person.user_id != team.candidate:
-            await self._comment(person, holder, event, delivery_id)
+            await self._comment(person, holder, session, event, delivery_id)
         elif not team.accepted:
             raise errors.NotAllowed("not_accepted")
         elif isinstance(event, Text | Voice):
@@ -247,14 +247,15 @@ class TeamChat:
                 event.what if isinstance(event, Unsupported) else "files", step=None, interviewing=True),
                 ephemeral=True)  # fmt: skip
 
-    async def _comment(self, person: User, holder: User, event: Event, delivery_id: str) -> None:
-        """Anyone else's message in the space is a comment on the latest answer; a voice note is never an answer."""
-        if isinstance(event, Text):
-            await self._engine.comment(holder, person, event.text, delivery_id=delivery_id)
-        elif isinstance(event, Voice):
-            await self._engine.comment(holder, person, "", voice=True, delivery_id=delivery_id)
-        else:
+    async def _comment(self, person: User, holder: User, session: SessionView, event: Event, delivery_id: str) -> None:
+        """Anyone else's message in the space is a comment: on the answer it replies to (Telegram), else on the latest
+        one; a voice note is never an answer."""
+        if not isinstance(event, Text | Voice):
             return
+        label = self.words.answer_quoted(event.quoting)
+        index = next((n for n in range(session.total) if session.label(n) == label), None) if label else None
+        text, voice = (event.text, False) if isinstance(event, Text) else ("", True)
+        await self._engine.comment(holder, person, text, voice=voice, index=index, delivery_id=delivery_id)
         logger.info(
             "team comment kept platform=%s space=%s author=%s kind=%s",
             self.platform, holder.user_id, person.user_id, type(event).__name__,
@@ -474,7 +475,7 @@ class TeamChat:
         assert team is not None
         index = result.answer.index
         score = TeamScore.of(team.ratings_for(index))
-        footer = self.words.team_line(score.count, score.overall)
+        footer = self.words.team_line(session.label(index), score.count, score.overall)
         body = self._chat.words.answer(result)
         text = f"{lead}\n\n{body}" if lead else body
         options: tuple[Option, ...] = ()

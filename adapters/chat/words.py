@@ -6,6 +6,7 @@ renderer escapes it for its platform and may lay it out richer (Slack blocks), b
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -58,6 +59,8 @@ FIELD_LABELS = {
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment; your interview is safe."
 
 STILL_OPEN = "the question is still open"
+TEAM_LINE = "👥 Team on answer "  # opens the line under a team interview's answer; a reply to it comments on it
+TEAM_LINE_LABEL = re.compile(re.escape(TEAM_LINE) + r"(\d{1,3}[a-z]?):")
 ASK_PROMPT = "🗣 Your own question,"  # opens the message a Telegram interviewer replies to with their question
 MAX_PROGRESS_LINES = 10  # /progress lists the latest interviews; the chart shows them all
 # The report's headings, shared by the plain text below and the richer layouts renderers build (Slack's blocks).
@@ -909,11 +912,17 @@ class TeamWords:
         return f"{self.candidate_of(team)}: answer {where}, with your {self.voice} or by typing."
 
     @staticmethod
-    def team_line(count: int, average: float | None) -> str:
-        """Under an answer's feedback: how the team rated it so far."""
+    def team_line(label: str, count: int, average: float | None) -> str:
+        """Under an answer's feedback: how the team rated it so far (and which answer it is, for a reply to it)."""
         if not count or average is None:
-            return "👥 Team: no ratings yet."
-        return f"👥 Team: {count} rating{'s' if count != 1 else ''}, average {average:.1f}/5"
+            return f"{TEAM_LINE}{label}: no ratings yet."
+        return f"{TEAM_LINE}{label}: {count} rating{'s' if count != 1 else ''}, average {average:.1f}/5"
+
+    @staticmethod
+    def answer_quoted(text: str) -> str | None:
+        """The label of the answer whose message `text` is (its team line names it), or None."""
+        found = TEAM_LINE_LABEL.findall(text)
+        return found[-1] if found else None
 
     @staticmethod
     def rated(overall: float, replaced: bool) -> str:

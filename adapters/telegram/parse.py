@@ -135,17 +135,23 @@ def event_of(message: Message, download: Download) -> Event:
         name, args = split_command(message.text or "")
         return Command(name, args)
     if message.text is not None:
-        replied = message.reply_to_message
-        bots = replied is not None and replied.from_user is not None and replied.from_user.is_bot
-        return Text(message.text, quoting=(replied.text or "") if replied is not None and bots else "")
+        return Text(message.text, quoting=quoting(message))
     recording = recording_of(message, download)
     if recording is not None:
-        return Voice(recording)
+        return Voice(recording, quoting=quoting(message))
     document = message.document
     if document is not None:
         mime_type, name = document.mime_type or "", document.file_name or ""
         return Document(_source(download, document.file_id, mime_type, name, document.file_size))
     return Unsupported(unsupported_kind(message))
+
+
+def quoting(message: Message) -> str:
+    """The text of the bot's message this one replies to; "" when it replies to none, or to a person's."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+        return ""
+    return replied.text or replied.caption or ""
 
 
 def recording_of(message: Message, download: Download) -> FileSource | None:
