@@ -3,6 +3,7 @@ Range, the admin sign-in, the security headers, and that nothing a candidate sai
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ from adapters.telegram.render import keyboard
 from adapters.web import ReportLinks, load_secret
 from adapters.web.pages import SECURITY_HEADERS
 from bot.config import ConfigError, load_config
-from engine import AudioInput, InterviewEngine, InterviewSpec, User
+from engine import AudioInput, InterviewEngine, InterviewSpec, User, space_id
 from engine.store import MemoryStore
 from tests.web_support import ADMIN_TOKEN, SECRET, TimedSpeech, make_links, web_app
 
@@ -177,6 +178,32 @@ async def test_the_report_page_shows_the_whole_interview(engine: InterviewEngine
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt;" in page
     assert "<script>alert" not in page and "<img src=x" not in page and "SECRET-CV-LINE" not in page
     assert len(page.encode()) < 300_000
+
+
+async def test_a_team_interviews_page_shows_the_teams_ratings_and_comments_beside_the_bot(
+    engine: InterviewEngine, serve: Served
+) -> None:
+    links = make_links()
+    group = User("telegram", space_id(-100777), "Team")
+    mate = User("telegram", "4444", XSS[1])
+    await engine.start_team(group, SPEC, candidate=ANN, interviewer=BOB, place="Backend guild", route={"chat_id": 1})
+    await engine.accept_team(group, ANN)
+    await engine.answer_text(group, "I led the migration of our payments service to PostgreSQL and cut latency.")
+    await engine.answer_text(group, "no idea")
+    await engine.rate(group, mate, 0, content=5, structure=4, delivery=3, comment=XSS[0])
+    await engine.rate(group, BOB, 1, overall=5)
+    await engine.comment(group, BOB, "Strong <b>opening</b>", index=0)
+    session = await engine.latest_session(group)
+    client = await serve(engine, links)
+    page = _main(await (await client.get(path_of(links.url_for(session) or ""))).text())
+    assert "Your team's view</h2>" in page and "A team interview in Backend guild, run by Bob: 2 teammates" in page
+    team = page.split('id="t1-h"', 1)[1].split("</section>", 1)[0]
+    assert "1 rating, average 4.0/5 (content 5.0, structure 4.0, delivery 3.0) · the bot " in team
+    assert f"<strong>{html.escape(XSS[1])}:</strong> {html.escape(XSS[0])}" in team
+    assert "<strong>Bob:</strong> Strong &lt;b&gt;opening&lt;/b&gt;" in team
+    # Question 2: the bot found little, the team gave 5: they disagree, and the summary links to it.
+    assert '<a href="#q2">Question 2</a>' in page and "(the team liked it more)" in page
+    assert "<script>alert" not in page and "<img src=x" not in page and "SECRET-CV-LINE" not in page
 
 
 async def test_a_role_typed_as_markup_is_text_everywhere(engine: InterviewEngine, serve: Served) -> None:

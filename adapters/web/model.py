@@ -33,7 +33,10 @@ from engine import (
     ProgressEntry,
     Report,
     SessionView,
+    TeamLine,
+    TeamReport,
     compare_attempts,
+    on_five,
 )
 
 # Fillers that are fillers wherever they stand: marked in transcripts stored before filler positions were kept.
@@ -110,6 +113,37 @@ class AttemptView:
 
 
 @dataclass(frozen=True)
+class TeamNote:
+    """What a teammate said about an answer: a rating's comment or a comment in the thread or group."""
+
+    who: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TeamAnswerView:
+    """A team interview's answer as the teammates rated it, beside the bot's score (both on the 1-5 scale)."""
+
+    count: int
+    overall: float | None
+    parts: tuple[tuple[str, float], ...]  # content, structure, delivery averages where raters gave them
+    bot: float | None
+    notes: tuple[TeamNote, ...]
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """A team interview's side of the report: where it ran, who rated, and where the team and the bot disagree."""
+
+    place: str
+    interviewer: str
+    raters: int
+    team_overall: float | None
+    bot_overall: float
+    disagreements: tuple[tuple[str, float, str], ...]  # (answer label, points apart, which side liked it more)
+
+
+@dataclass(frozen=True)
 class QuestionView:
     index: int
     label: str
@@ -117,6 +151,7 @@ class QuestionView:
     text: str
     spoken_url: str | None
     attempts: tuple[AttemptView, ...]
+    team: TeamAnswerView | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +178,7 @@ class ReportView:
     top_words: tuple[tuple[str, int], ...]
     charts: tuple[Chart, ...]
     questions: tuple[QuestionView, ...]
+    team: TeamView | None = None
 
 
 @dataclass(frozen=True)
@@ -162,8 +198,11 @@ def report_view(
     recording_url: Any,
     spoken_url: Any,
     speaks: bool,
+    team: TeamReport | None = None,
 ) -> ReportView:
-    """The report page of one session. `recording_url(index, attempt)` and `spoken_url(index)` build the links."""
+    """The report page of one session. `recording_url(index, attempt)` and `spoken_url(index)` build the links; a
+    team interview's `team` report puts the teammates' ratings and comments beside the bot's."""
+    team_lines = {line.index: line for line in team.lines} if team is not None else {}
     counted = [a for a in session.counted() if a.source != "skipped" and a.feedback is not None]
     questions = []
     for index in sorted({a.index for a in session.answers}):
@@ -187,6 +226,7 @@ def report_view(
                 text=question.text,
                 spoken_url=spoken_url(index) if speaks else None,
                 attempts=tuple(views),
+                team=_team_answer(team_lines[index]) if index in team_lines else None,
             )
         )
     score_points = [
@@ -223,7 +263,36 @@ def report_view(
         top_words=report.top_words,
         charts=tuple(charts),
         questions=tuple(questions),
+        team=_team_view(team) if team is not None else None,
     )
+
+
+def _team_view(report: TeamReport) -> TeamView:
+    gaps = ((line.label, line.gap or 0.0) for line in report.disagreements)
+    wide = tuple((label, abs(gap), f"the {'team' if gap > 0 else 'bot'} liked it more") for label, gap in gaps)
+    return TeamView(
+        place=report.place,
+        interviewer=report.interviewer_name or report.interviewer,
+        raters=report.raters,
+        team_overall=report.team_overall,
+        bot_overall=on_five(report.bot_overall),
+        disagreements=wide,
+    )
+
+
+def _team_answer(line: TeamLine) -> TeamAnswerView:
+    score = line.team
+    parts = tuple(
+        (name, value)
+        for name, value in (("content", score.content), ("structure", score.structure), ("delivery", score.delivery))
+        if value is not None
+    )
+    notes = [TeamNote(r.rater_name or "A teammate", r.comment) for r in line.rating_comments]
+    notes += [
+        TeamNote(c.author_name or "A teammate", c.text if c.text or not c.voice else "(a voice note)")
+        for c in line.comments
+    ]
+    return TeamAnswerView(score.count, score.overall, parts, line.bot_on_five, tuple(notes))
 
 
 def progress_view(entries: Sequence[ProgressEntry], current: str) -> ProgressView:

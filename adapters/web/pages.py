@@ -160,6 +160,7 @@ class WebPages:
         target, session = await self._opened(request)
         user = User(target.platform, target.user_id)
         report = await self._engine.report(user, session_id=target.session_id)
+        team = await self._engine.team_report(user, session_id=target.session_id) if session.team else None
         token = request.match_info["token"]
         speaks = self._engine.voice_for(session)
 
@@ -170,6 +171,7 @@ class WebPages:
                 recording_url=lambda index, attempt: f"{token}/audio/{index}/{attempt}",
                 spoken_url=lambda index: f"{token}/question/{index}",
                 speaks=speaks,
+                team=team,
             )
             return self._render("report.html", request, r=view, progress_url=f"{token}/progress")
 
