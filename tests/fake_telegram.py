@@ -17,6 +17,12 @@ from aiohttp import web
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Interview Coach", "username": "interview_coach_bot"}
 MAX_TEXT = 4096
+# What Telegram says of an administrator's rights (ChatMemberAdministrator requires every one).
+ADMIN_RIGHTS = (
+    "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+    "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+    "can_edit_stories", "can_delete_stories",
+)  # fmt: skip
 MAX_CAPTION = 1024
 # Parameters PTB sends as plain strings; every other form value is JSON-encoded by PTB.
 STRING_PARAMS = {
@@ -341,6 +347,24 @@ class FakeTelegram:
         document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name,
                     "mime_type": mime_type, "file_size": len(data)}  # fmt: skip
         return self.message_update(user_id, document=document)
+
+    def membership_update(self, user_id: int, chat_id: int, old: str, new: str) -> dict[str, Any]:
+        """`user_id` changed the bot's membership of a group, from status `old` to `new` ("left", "member"...)."""
+
+        def member(status: str) -> dict[str, Any]:
+            rights = dict.fromkeys(ADMIN_RIGHTS, False) if status == "administrator" else {}
+            return {"user": BOT_USER, "status": status, **rights}
+
+        return {
+            "update_id": next(self._update_ids),
+            "my_chat_member": {
+                "chat": _group(chat_id),
+                "from": _user(user_id),
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            },
+        }
 
     def press_update(self, user_id: int, message: BotMessage, data: str) -> dict[str, Any]:
         """The user tapping an inline button under one of the bot's messages."""

@@ -178,3 +178,15 @@ async def test_commands_in_a_group_without_an_interview_and_commands_for_another
     invite = await fake.wait_for_text(GROUP, "Team mock interview for User6003")
     assert "Backend Engineer" in invite.text
     assert not any("Designer" in text for text in fake.texts(GROUP))
+
+
+async def test_the_bot_added_to_a_group_says_hello_once_and_how_team_interviews_run(bot: Running, fake: FakeTelegram):
+    await fake.push(fake.membership_update(IVW, GROUP, "left", "member"))
+    hello = await fake.wait_for_text(GROUP, "Hi! I run mock interviews")
+    assert "reply to a member's message with /interview" in hello.text and "replying to my question" in hello.text
+    # Made an admin, or removed: no more hellos.
+    await fake.push(fake.membership_update(IVW, GROUP, "member", "administrator"))
+    await fake.push(fake.membership_update(IVW, GROUP, "administrator", "left"))
+    await fake.push(fake.group_update(IVW, GROUP, text="/help"))
+    await fake.wait_for_text(GROUP, "No interview is running here")
+    assert len([t for t in fake.texts(GROUP) if "Hi! I run" in t]) == 1

@@ -979,6 +979,14 @@ class TeamWords:
     def no_interview() -> str:
         return "This interview is no longer running."
 
+    def hello_group(self) -> str:
+        """When the bot is added to a group: what it does there, and how to answer when it sees only replies."""
+        return (
+            f"👋 Hi! I run mock interviews where the team can watch, comment and rate each answer. {self.usage()}\n"
+            "The candidate answers by replying to my question (a voice note or text); teammates comment by replying "
+            f"to my messages. Private practice stays in a private chat with me ({self.cmd('interview')} there)."
+        )
+
     def none_running_here(self) -> str:
         """A command in a group that holds no interview (/help, /start when the bot was just added)."""
         return f"No interview is running here. {self.usage()}"

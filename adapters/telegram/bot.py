@@ -360,8 +360,7 @@ class TelegramAdapter:
             topic=incoming.space.route.get("topic") if incoming.space is not None else None,
         )
         if isinstance(event, Refusal):
-            words = self.chat.words
-            await renderer.send(words.private_only() if event is Refusal.GROUP_CHAT else words.edits_ignored())
+            await renderer.send(self._refusal(event))
             return
         if self._order.overflowed(update):
             logger.info(
@@ -386,6 +385,12 @@ class TelegramAdapter:
             replies = self.chat.handle(user, event, {"chat_id": incoming.chat_id}, delivery_id=str(update.update_id))
             async for reply in replies:
                 await renderer.show(reply)
+
+    def _refusal(self, refusal: Refusal) -> str:
+        words = self.chat.words
+        if refusal is Refusal.ADDED:
+            return self.chat.team.words.hello_group()
+        return words.private_only() if refusal is Refusal.GROUP_CHAT else words.edits_ignored()
 
     async def _in_group(self, update: Update, incoming: Incoming, renderer: Renderer) -> None:
         """A team interview's event in a group: /interview starts one (for the member whose message it replies to,

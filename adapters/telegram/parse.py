@@ -7,7 +7,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import CallbackQuery, Message, Update
+from telegram import CallbackQuery, ChatMember, ChatMemberUpdated, Message, Update
 from telegram import Chat as TelegramChat
 from telegram import User as TelegramUser
 from telegram.ext import filters
@@ -33,6 +33,7 @@ class Refusal(enum.Enum):
 
     GROUP_CHAT = "group_chat"  # a command in a channel: interviews happen in private chats and groups only
     EDITED = "edited"  # an edited message: we use messages as first sent
+    ADDED = "added"  # the bot was added to a group: it says how team interviews run there
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def translate(update: Update, download: Download) -> Incoming | None:
     user = user_of(account)
     if update.callback_query is not None:
         return _press(update.callback_query, user)
+    if update.my_chat_member is not None:
+        return _membership(update.my_chat_member, user)
     if update.edited_message is not None:
         edited = update.edited_message
         if not is_private(edited.chat):
@@ -179,6 +182,15 @@ def unsupported_kind(message: Message) -> str:
         if getattr(message, attribute, None):
             return words
     return "that kind of message"
+
+
+def _membership(change: ChatMemberUpdated, user: User) -> Incoming | None:
+    """The bot joined a group (someone added it): a hello there; any other change of its membership, nothing."""
+    joined = change.new_chat_member.status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR)
+    was_out = change.old_chat_member.status in (ChatMember.LEFT, ChatMember.BANNED)
+    if not (is_group(change.chat) and joined and was_out):
+        return None
+    return Incoming(user, Refusal.ADDED, change.chat.id, space=group_space(change.chat))
 
 
 def _press(query: CallbackQuery, user: User) -> Incoming | None:
