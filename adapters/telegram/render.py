@@ -130,13 +130,10 @@ class Renderer:
         try:
             await self.send(reply.text, markup, chat_id=int(reply.dm_to))
             return
-        except Forbidden as exc:
-            logger.warning("could not send a private reply platform=%s user=%s: %s", PLATFORM, reply.dm_to, exc)
         except TelegramError as exc:
             logger.warning("could not send a private reply platform=%s user=%s: %s", PLATFORM, reply.dm_to, exc)
-            return
-        if not reply.undelivered:
-            return
+            if not isinstance(exc, Forbidden) or not reply.undelivered:
+                return
         url = deep_link(self._bot, PRIVATE_REPORT_START)
         opener = InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_PRIVATE_CHAT, url=url)]]) if url else None
         chat_id = chat_of(reply.to, self.chat_id)
