@@ -1957,7 +1957,12 @@ def _team_columns(doc: Mapping[str, Any]) -> dict[str, Any]:
     if not team:
         return {}
     raters = {r["rater"] for r in team.get("ratings", ())}
-    return {"place": team.get("place", ""), "candidate": team["candidate"], "raters": len(raters)}
+    return {
+        "place": team.get("place", ""),
+        "candidate": team["candidate"],
+        "candidate_name": team.get("candidate_name", ""),
+        "raters": len(raters),
+    }
 
 
 def _listing(folder: Path) -> list[Path]:

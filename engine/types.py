@@ -252,6 +252,7 @@ class SessionSummary:
     failed_answers: int = 0  # voice answers whose transcription failed, waiting for a retry
     place: str = ""  # a team interview: the channel or group it runs in (empty for a candidate's own)
     candidate: str = ""  # a team interview: the candidate's platform id (user_id is then the space's key)
+    candidate_name: str = ""
     raters: int = 0  # a team interview: how many teammates rated at least one answer
 
     def to_dict(self) -> dict[str, Any]:

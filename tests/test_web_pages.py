@@ -349,6 +349,8 @@ async def test_admin_sign_in_sets_a_strict_cookie_and_shows_progress_not_cvs(
     links = make_links()
     session = await interview(engine)
     await engine.start(BOB, SPEC)
+    group = User("telegram", space_id(-100777), "Team")
+    await engine.start_team(group, SPEC, candidate=BOB, interviewer=ANN, place="Backend guild", route={"chat_id": 1})
     client = await serve(engine, links, public_url="https://coach.example.com")
     form = await client.get("/admin")
     assert form.status == 200 and 'name="token"' in await form.text()
@@ -370,7 +372,8 @@ async def test_admin_sign_in_sets_a_strict_cookie_and_shows_progress_not_cvs(
     page = await client.get("/admin", cookies={"interview_admin": value.group(1)})
     text = await page.text()
     assert page.status == 200 and "Sessions overview" in text and "Backend Engineer" in text
-    assert 'data-active="2"' in text and "Bob" in text and "SECRET-CV-LINE" not in text
+    assert 'data-active="3"' in text and "Bob" in text and "SECRET-CV-LINE" not in text
+    assert 'Bob <span class="muted">(team interview in Backend guild, 0 rated)</span>' in text
     assert_secure(page.headers)
 
 

@@ -593,7 +593,8 @@ class Words:
             ]
             if row.place or row.candidate:  # a team interview: where it runs, for whom, how many rated
                 rated = f"{row.raters} teammate{'s' if row.raters != 1 else ''} rated"
-                parts.insert(1, f"team interview in {row.place or 'a shared space'} for {row.candidate} · {rated}")
+                candidate = f"{row.candidate_name} ({row.candidate})" if row.candidate_name else row.candidate
+                parts.insert(1, f"team interview in {row.place or 'a shared space'} for {candidate} · {rated}")
             if row.status != ACTIVE:
                 parts.append(row.status)
             if row.stale:
