@@ -737,12 +737,12 @@ class InterviewEngine:
         """The latest team interview (on the candidate's platform) in which this person is the candidate: for /end and
         /report from a private chat when the channel or group is out of reach (they left it, the thread is gone).
 
-        A scan of the sessions (active ones only with `active_only`), for a rare command, never on an answer's path.
+        A look through the platform's team interviews, for a rare command, never on an answer's path.
         """
-        docs = await asyncio.to_thread(self._store.list_sessions, include_finished=not active_only)
+        docs = await asyncio.to_thread(self._store.space_sessions, candidate.platform)
         for doc in docs:  # most recently updated first
             team = doc.get("team") or {}
-            if doc.get("platform") == candidate.platform and team.get("candidate") == candidate.user_id:
+            if team.get("candidate") == candidate.user_id and (doc.get("status") == ACTIVE or not active_only):
                 return SessionView.of(Session.from_dict(doc))
         return None
 
@@ -1075,12 +1075,12 @@ class InterviewEngine:
 
     async def _forget_in_teams(self, user: User) -> tuple[int, int]:
         """The team interviews (held by their spaces) that keep something of `user`: deleted with their recordings
-        where they were the candidate, else rid of them. A scan of every session, for a rare command."""
-        docs = await asyncio.to_thread(self._store.list_sessions, include_finished=True)
+        where they were the candidate, else rid of them. A look through the platform's team interviews."""
+        docs = await asyncio.to_thread(self._store.space_sessions, user.platform)
         deleted = redacted = 0
         for doc in docs:
             team = doc.get("team")
-            if doc.get("platform") != user.platform or not team or not Team.from_dict(team).involves(user.user_id):
+            if not team or not Team.from_dict(team).involves(user.user_id):
                 continue
             space = User(user.platform, doc["user_id"], doc.get("name", ""))
             async with self._lock(space):

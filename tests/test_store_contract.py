@@ -107,6 +107,16 @@ def test_delete_session_removes_that_one_session_from_every_read(store: SessionS
     assert store.get("telegram", space, "second")["rev"] == 1  # type: ignore[index]
 
 
+def test_space_sessions_are_the_team_interviews_of_one_platform(store: SessionStore) -> None:
+    store.save(doc(space_id(-100, 7), "old", status="ended", updated_at=1.0, finished_at=1.0))
+    store.save(doc(space_id(-100), "new", updated_at=3.0))
+    store.save(doc("u1", "own", updated_at=2.0))  # a person's own interview
+    store.save({**doc(space_id("C1", "1.2"), "slack-one"), "platform": "slack"})
+    assert [d["session_id"] for d in store.space_sessions("telegram")] == ["new", "old"]
+    assert [d["session_id"] for d in store.space_sessions("slack")] == ["slack-one"]
+    assert store.space_sessions("http") == []
+
+
 def test_drafts_are_kept_copied_replaced_and_purged(store: SessionStore) -> None:
     assert store.get_draft("telegram", "u1") is None
     draft = {"step": "company", "fields": {"role": "Data Engineer"}}

@@ -42,6 +42,11 @@ class SessionStore(Protocol):
         """Every session, most recently updated first; only status "active" ones unless include_finished."""
         ...
 
+    def space_sessions(self, platform: str) -> list[SessionDoc]:
+        """Every session held by a shared space (a team interview, engine.team.is_space) on the platform, whatever its
+        status, most recently updated first: found by key, so no other session is read."""
+        ...
+
     def pending_sessions(self) -> list[SessionDoc]:
         """Sessions holding voice answers saved but not yet recorded, most recently updated first."""
         ...

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from engine.store.base import REV, SessionDoc, SessionKey, copy_doc, next_rev, recency, session_key
+from engine.team import is_space
 
 ACTIVE = "active"
 
@@ -65,6 +66,12 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             docs = [doc for doc in self._sessions.values() if include_finished or doc.get("status") == ACTIVE]
+            return [copy_doc(doc) for doc in sorted(docs, key=recency, reverse=True)]
+
+    def space_sessions(self, platform: str) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            docs = [doc for (p, user_id, _), doc in self._sessions.items() if p == platform and is_space(user_id)]
             return [copy_doc(doc) for doc in sorted(docs, key=recency, reverse=True)]
 
     def pending_sessions(self) -> list[SessionDoc]:

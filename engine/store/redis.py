@@ -30,6 +30,7 @@ import redis
 
 from engine.errors import SessionChanged
 from engine.store.base import REV, SessionDoc, copy_doc, recency, session_key
+from engine.team import is_space
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,12 @@ class RedisStore:
         if not include_finished:
             docs = [doc for doc in docs if doc.get("status") == ACTIVE]
         return sorted(docs, key=recency, reverse=True)
+
+    def space_sessions(self, platform: str) -> list[SessionDoc]:
+        self._check_open()
+        parts = (m.split(SEP) for m in _names(self._redis.zrange(self._k("all"), 0, -1)))
+        keys = [self._session_key(*p) for p in parts if len(p) == 3 and p[0] == platform and is_space(p[1])]
+        return sorted(self._read_many(keys), key=recency, reverse=True)
 
     def pending_sessions(self) -> list[SessionDoc]:
         self._check_open()

@@ -27,6 +27,7 @@ from engine.durable import fsync_dir
 from engine.errors import EngineError, StoreLocked
 from engine.store.base import REV as SESSION_REV
 from engine.store.base import SessionDoc, SessionKey, copy_doc, next_rev, session_key
+from engine.team import is_space
 
 logger = logging.getLogger(__name__)
 
@@ -780,6 +781,12 @@ class TinyDBStore:
         with self._lock:
             self._check_open()
             return self._read_all(self._keys(lambda entry: include_finished or entry.status == ACTIVE))
+
+    def space_sessions(self, platform: str) -> list[SessionDoc]:
+        with self._lock:
+            self._check_open()
+            keys = [key for key in self._keys(lambda entry: True) if key[0] == platform and is_space(key[1])]
+            return self._read_all(keys)
 
     def pending_sessions(self) -> list[SessionDoc]:
         """Sessions holding voice answers saved but not transcribed (to finish after a crash), newest first."""
