@@ -1183,6 +1183,7 @@ class InterviewEngine:
                         continue  # answered, ended or forgotten meanwhile
                     if any(not entry.get("failed") for entry in session.pending):
                         continue
+                    self._settle_pending(session, "the interview was abandoned")
                     if session.reopened:  # a retake of a finished interview left unanswered: back to how it was
                         session.status, session.reopened, session.retake = session.reopened, "", None
                         session.updated_at = self._clock()
@@ -1192,7 +1193,6 @@ class InterviewEngine:
                             user.platform, user.user_id, session.session_id,
                         )  # fmt: skip
                         continue
-                    self._settle_pending(session, "the interview was abandoned")
                     session.status = ABANDONED
                     session.finished_at = self._clock()
                     await self._save(session)
@@ -1574,6 +1574,7 @@ class InterviewEngine:
         if session.reopened and retook:  # a finished interview's one retake: finished again, as it was
             session.status, session.reopened = session.reopened, ""
             session.finished_at = now
+            self._settle_pending(session, "the interview finished")
             report = build_report(session)
         elif session.position >= session.total and not retook:
             session.status = COMPLETED

@@ -279,13 +279,19 @@ async def test_a_finished_interview_reopens_for_one_retake_and_its_report_is_bro
 async def test_an_interview_ended_early_stays_ended_after_its_retake_and_end_leaves_one_as_it_was(
     tmp_path: Path,
 ) -> None:
-    engine = make(tmp_path)
+    speech = SpeechWithDelivery()
+    engine = InterviewEngine(MemoryStore(), speech, audio_dir=tmp_path / "audio")
     await finished(engine, answers=2)
     await engine.retake(ADA)  # the last answered: question 2
+    speech.fail_next = errors.TranscriptionFailed()  # a voice retake fails; the candidate types it instead
+    with pytest.raises(errors.TranscriptionFailed):
+        await engine.answer_audio(ADA, voice("cached the hot queries"))
+    assert (await engine.get_session(ADA)).failed_voice_answers == 1
     again = await engine.answer_text(ADA, STRONG)
     assert again.answer.index == 1 and again.next_question is None and again.report is not None
     session = await engine.latest_session(ADA)
     assert (session.status, session.position, len(session.answers)) == ("ended", 2, 3)  # nothing more asked
+    assert session.pending_count == 0  # the failed attempt is settled as when an interview finishes
 
     await engine.retake(ADA, question_index=0)
     report = await engine.end(ADA)  # changed their mind: the interview is as it was, and no attempt was added
