@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.reports import AnswerPoint, ProgressPoint
-from engine.session import ACTIVE, Answer, Progress, Session
+from engine.session import Answer, Progress, Session
 from engine.types import Feedback
 
 # The parts of the score that judge what was said; delivery (pace, fillers, pauses) judges how, from the audio.
@@ -101,11 +101,11 @@ class ProgressEntry:
 
 
 def progress(sessions: Iterable[Session], scores: dict[str, int]) -> list[ProgressEntry]:
-    """The finished interviews with at least one answer, oldest first; `scores` holds each one's overall score
-    (from its report, so both say the same)."""
+    """The finished interviews with at least one answer, oldest first (one reopened for a retake still counts as
+    finished); `scores` holds each one's overall score (from its report, so both say the same)."""
     entries = []
     for session in sessions:
-        if session.status == ACTIVE or not session.answered_count or session.session_id not in scores:
+        if not session.finished or not session.answered_count or session.session_id not in scores:
             continue
         counted = [a for a in session.counted() if a.source != "skipped" and a.feedback is not None]
         words = sum(a.feedback.word_count for a in counted if a.feedback)
@@ -118,7 +118,7 @@ def progress(sessions: Iterable[Session], scores: dict[str, int]) -> list[Progre
                 finished_at=session.finished_at or session.updated_at,
                 role_title=session.spec.role_title,
                 company_name=session.spec.company_name,
-                status=session.status,
+                status=session.reopened or session.status,
                 score=scores[session.session_id],
                 answered=session.answered_count,
                 wpm=round(sum(voiced) / len(voiced), 1) if voiced else None,

@@ -898,7 +898,7 @@ class InterviewEngine:
         _check_user(user)
         docs = await asyncio.to_thread(self._store.sessions_for, user.platform, user.user_id)
         sessions = [Session.from_dict(doc) for doc in docs]
-        scores = {s.session_id: build_report(s).overall_score for s in sessions if not s.is_active}
+        scores = {s.session_id: build_report(s).overall_score for s in sessions if s.finished}
         return progress_entries(sessions, scores)
 
     async def report_chart(self, user: User, *, session_id: str | None = None) -> bytes:

@@ -84,6 +84,7 @@ class Progress:
     questions: Sequence[Question]
     answers: Sequence[Answer]
     retake: int | None
+    reopened: str
 
     @property
     def language(self) -> str:
@@ -113,6 +114,11 @@ class Progress:
     @property
     def is_active(self) -> bool:
         return self.status == ACTIVE
+
+    @property
+    def finished(self) -> bool:
+        """Over (completed, ended, abandoned), or reopened for one retake of a finished interview."""
+        return not self.is_active or bool(self.reopened)
 
     @property
     def current_index(self) -> int | None:

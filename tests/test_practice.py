@@ -264,6 +264,8 @@ async def test_a_finished_interview_reopens_for_one_retake_and_its_report_is_bro
     before = await engine.report(ADA)
     view = await engine.retake(ADA, question_index=1)
     assert view.status == "active" and view.reopened == "completed" and view.retake == 1
+    # Still a finished interview on the progress line while its retake waits.
+    assert [(e.status, e.score) for e in await engine.progress(ADA)] == [("completed", before.overall_score)]
     with pytest.raises(errors.SessionInProgress):  # one interview at a time, a reopened one included
         await engine.start(ADA, SPEC)
 
