@@ -435,6 +435,44 @@ async def test_telegram_edits_the_answer_in_place_and_asks_the_follow_up(fake: F
         await telegram.close()
 
 
+async def test_in_a_telegram_team_interview_the_models_feedback_keeps_the_teams_line_and_buttons(
+    fake: FakeOpenAI,
+) -> None:
+    from adapters.telegram import TelegramAdapter, TelegramConfig
+    from tests.fake_telegram import FakeTelegram
+
+    group, candidate, mate = -100555, 71, 72
+    telegram = FakeTelegram()
+    await telegram.start()
+    grader = LlmGrader(llm_config(fake))
+    engine = InterviewEngine(MemoryStore(), None, grader=grader)
+    adapter = TelegramAdapter(
+        engine,
+        TelegramConfig(token=telegram.token, api_base_url=telegram.base_url, file_base_url=telegram.file_base_url),
+    )
+    await adapter.open()
+    await adapter.start()
+    try:
+        fake.gate = asyncio.Event()  # the model answers once the rule reply is out
+        await telegram.push(telegram.group_update(candidate, group, text="/interview Senior Backend Engineer at PayCo"))
+        invite = await telegram.wait_for_text(group, "Team mock interview")
+        await telegram.push(telegram.press_update(candidate, invite, invite.button_data("Start")))
+        question = await telegram.wait_for_text(group, "Question 1 of")
+        await telegram.push(telegram.group_update(candidate, group, reply_to=question, text=ANSWER))
+        answer = await telegram.wait_for_text(group, "Typed answer received")
+        await telegram.push(telegram.press_update(mate, answer, answer.button_data("4")))
+        await telegram.wait_until(lambda: "1 rating, average 4.0/5" in answer.text)
+        fake.gate.set()
+        await telegram.wait_until(lambda: answer.text.startswith("🔄 Answer 1: feedback updated by the model."))
+        assert "Say what happens when two retries race." in answer.text
+        assert "👥 Team on answer 1: 1 rating, average 4.0/5" in answer.text  # the team's line stays
+        assert [b["text"] for b in answer.buttons] == ["1⭐", "2⭐", "3⭐", "4⭐", "5⭐"]  # and so do the buttons
+    finally:
+        await adapter.stop()
+        await grader.close()
+        await telegram.close()
+
+
 async def test_a_finished_interview_gets_the_models_summary_in_its_report(fake: FakeOpenAI, tmp_path: Path) -> None:
     from engine.store import TinyDBStore
 

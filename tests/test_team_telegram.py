@@ -6,16 +6,18 @@ candidate's private chat (or a button to open one), one interview per group and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine import User, space_id
+from engine import AudioInput, User, space_id
 from tests import audio_fixtures
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.test_telegram import Running, start_bot
+from tests.test_telegram import GatedTranscriber, Running, start_bot
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +192,42 @@ async def test_the_bot_added_to_a_group_says_hello_once_and_how_team_interviews_
     await fake.push(fake.group_update(IVW, GROUP, text="/help"))
     await fake.wait_for_text(GROUP, "No interview is running here")
     assert len([t for t in fake.texts(GROUP) if "Hi! I run" in t]) == 1
+
+
+async def test_a_team_voice_answer_a_restart_interrupted_is_delivered_in_the_group_as_a_team_answer(
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram, voice_ogg: bytes
+):
+    gated = GatedTranscriber(vosk_transcriber)
+    first = await start_bot(tmp_path, gated, fake)
+    await fake.push(fake.group_update(CAND, GROUP, text="/interview Backend Engineer at TechCorp"))
+    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
+    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
+    await fake.wait_for_text(GROUP, "Question 1 of")
+    await first.adapter.stop()
+
+    # A crash in the middle of the candidate's voice answer: saved, its transcription never finishes.
+    gated.gate.clear()
+    space = User("telegram", space_id(GROUP))
+    answer = asyncio.create_task(first.engine.answer_audio(space, AudioInput(voice_ogg, "audio/ogg")))
+    await asyncio.to_thread(gated.entered.wait, 30)
+    answer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answer
+    gated.gate.set()
+    assert first.pipeline is not None
+    await first.pipeline.close()
+    first.store.close()
+
+    before = len(fake.chat(GROUP))
+    second = await start_bot(tmp_path, vosk_transcriber, fake)
+    try:
+        recovered = await fake.wait_for_text(GROUP, "before I restarted", after=before)
+        assert "안녕하세요" in recovered.text and "Team on answer 1: no ratings yet" in recovered.text
+        assert [b["text"] for b in recovered.buttons] == ["1⭐", "2⭐", "3⭐", "4⭐", "5⭐"]
+        assert recovered.reply_to == invite.message_id
+        question = await fake.wait_for_text(GROUP, "Question 2 of", after=before)
+        assert {"⏭ Skip", "⏹ End"} <= {b["text"] for b in question.buttons} and question.reply_to == invite.message_id
+        await fake.push(fake.press_update(MATE, recovered, recovered.button_data("3")))
+        await fake.wait_until(lambda: "1 rating, average 3.0/5" in recovered.text)
+    finally:
+        await second.stop()

@@ -196,9 +196,14 @@ class Chat:
         async for reply in self._guarded(self._start(user, spec, place, replace=replace), user, "form"):
             yield reply
 
-    async def regraded(self, item: Regraded) -> AsyncIterator[Reply]:
+    def regraded(self, item: Regraded) -> AsyncIterator[Reply]:
         """The model's feedback on an answer already replied to with the rules', in place of that reply; then the
-        model's follow-up question when it added one (asked before the question the candidate already has)."""
+        model's follow-up question when it added one (asked before the question the candidate already has). In a
+        team interview, with the team's parts (its ratings line and buttons stay on the answer)."""
+        replies = self._regraded(item)
+        return self.team.dressed(replies, item.session) if item.session.team is not None else replies
+
+    async def _regraded(self, item: Regraded) -> AsyncIterator[Reply]:
         session = item.session
         result = AnswerResult(session=session, answer=item.answer)
         label = session.label(item.answer.index)
@@ -219,8 +224,13 @@ class Chat:
             async for reply in self._spoken(session, asked):
                 yield reply
 
-    async def recovered(self, item: Recovered, *, edit: Edit = Edit.NONE) -> AsyncIterator[Reply]:
-        """The replies owed for a voice answer that a restart interrupted and the engine has now finished."""
+    def recovered(self, item: Recovered) -> AsyncIterator[Reply]:
+        """The replies owed for a voice answer that a restart interrupted and the engine has now finished; in a team
+        interview, with the team's parts."""
+        replies = self._recovered(item)
+        return self.team.dressed(replies, item.session) if item.session.team is not None else replies
+
+    async def _recovered(self, item: Recovered, *, edit: Edit = Edit.NONE) -> AsyncIterator[Reply]:
         route = item.session.route
         if item.delivery_id:
             self._recovered_ids.add(item.delivery_id)
@@ -516,7 +526,7 @@ class Chat:
         reply of all takes the place of the progress message (`edit`), so the chat reads in the order answered.
         """
         for item in result.earlier:
-            async for reply in self.recovered(item, edit=edit):
+            async for reply in self._recovered(item, edit=edit):
                 yield reply
                 edit = Edit.NONE
         session = result.session

@@ -412,7 +412,7 @@ class TeamChat:
         session = await self._engine.team_interview_of(person, active_only=True)
         if session is None:
             raise errors.SessionNotFound()
-        async for reply in self._end(person, User(self.platform, session.user_id, session.name), session):
+        async for reply in self._end(person, self._holder_of(session), session):
             yield reply
 
     async def report_privately(self, person: User) -> AsyncIterator[Reply]:
@@ -420,7 +420,7 @@ class TeamChat:
         session = await self._engine.team_interview_of(person)
         if session is None:
             raise errors.SessionNotFound()
-        holder = User(self.platform, session.user_id, session.name)
+        holder = self._holder_of(session)
         report = await self._engine.report(holder, session_id=session.session_id)
         team_report = await self._engine.team_report(holder, session_id=session.session_id)
         intro = self.words.private_report_intro(team_report.place)
@@ -429,6 +429,11 @@ class TeamChat:
         yield Reply(Kind.REPORT, text, report=report, lead=intro, link=self._chat.link_to(session), footer=team_text)
 
     # ----- dressing the ordinary replies ----------------------------------------------------------------------
+
+    def dressed(self, replies: AsyncIterator[Reply], session: SessionView) -> AsyncIterator[Reply]:
+        """Replies owed outside any event in the space (a recovered voice answer, the model's feedback), dressed as
+        the space's own."""
+        return self._dress(replies, self._holder_of(session), session)
 
     async def _dress(self, replies: AsyncIterator[Reply], holder: User, session: SessionView) -> AsyncIterator[Reply]:
         """The ordinary interview's replies, with the team's parts: buttons for the interviewer under questions,
@@ -515,3 +520,6 @@ class TeamChat:
 
     def _holder(self, space: Space) -> User:
         return User(self.platform, space.key, space.name)
+
+    def _holder_of(self, session: SessionView) -> User:
+        return User(self.platform, session.user_id, session.name)

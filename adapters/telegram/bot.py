@@ -36,8 +36,8 @@ from adapters.chat.replies import saving_to
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.ordering import Turn, UserOrder
 from adapters.telegram.parse import PLATFORM, Incoming, Refusal, translate
-from adapters.telegram.render import Renderer, chat_of, keyboard
-from engine import InterviewEngine, Lease, Recovered, Regraded
+from adapters.telegram.render import Renderer, keyboard
+from engine import InterviewEngine, Lease, Recovered, Regraded, SessionView
 
 logger = logging.getLogger(__name__)
 
@@ -269,9 +269,7 @@ class TelegramAdapter:
         if session.platform != PLATFORM:
             return
         try:
-            renderer = Renderer(
-                self.application.bot, chat_of(session.route, int(session.user_id)), answers=self._answers
-            )
+            renderer = self._renderer_for(session)
             async for reply in self.chat.regraded(item):
                 await renderer.show(reply)
         except Exception:  # the rule feedback already reached the user: log, never raise
@@ -280,12 +278,19 @@ class TelegramAdapter:
     async def deliver_recovered(self, item: Recovered) -> None:
         """The replies owed for a voice answer a restart interrupted, which the engine has now finished."""
         session = item.session
-        renderer = Renderer(self.application.bot, chat_of(session.route, int(session.user_id)), answers=self._answers)
+        renderer = self._renderer_for(session)
         async for reply in self.chat.recovered(item):
             await renderer.show(reply)
         logger.info(
             "recovered answer delivered platform=%s user=%s session=%s", PLATFORM, session.user_id, session.session_id
         )
+
+    def _renderer_for(self, session: SessionView) -> Renderer:
+        """A renderer for replies owed outside any update: in the session's chat (a group's, from its route; a private
+        chat's id is its user's) and forum topic."""
+        route = session.route
+        chat_id = int(route["chat_id"]) if route.get("chat_id") is not None else int(session.user_id)
+        return Renderer(self.application.bot, chat_id, answers=self._answers, topic=route.get("topic"))
 
     async def _webhook_update(self, request: web.Request) -> web.Response:
         """Check Telegram's secret header, queue the update, answer 200 at once (processing happens after)."""
