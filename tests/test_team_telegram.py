@@ -102,6 +102,8 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     await fake.push(fake.press_update(IVW, last(fake, "❓"), last(fake, "❓").button_data("End")))
     team = await fake.wait_for_text(GROUP, "Team ratings")
     assert "the team 3.0/5 (2)" in team.text and "Good energy, add numbers." in team.text
+    chart = await fake.wait_until(lambda: next(iter(fake.files(GROUP, "photo")), None))
+    assert chart.text == "Your interview in a chart" and chart.reply_to == invite.message_id
     first_line, second_line = team.text.index("\n1. "), team.text.index("\n2. ")
     assert first_line < team.text.index("Looking back, a strong opening.") < second_line
     private = await fake.wait_for_text(CAND, "Your full report from the team interview")

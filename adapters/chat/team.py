@@ -405,6 +405,8 @@ class TeamChat:
         ended = Reply(Kind.REPORT, text, to=session.route, report=report, lead=lead)
         async for reply in self._team_report(ended, holder, report):
             yield reply
+        async for reply in self._chat.practice.report(holder, report, session):  # its chart, as a finished one has
+            yield reply
 
     async def end_privately(self, person: User) -> AsyncIterator[Reply]:
         """/end from a private chat by the candidate of a running team interview (the channel or group out of reach):
