@@ -233,3 +233,48 @@ async def test_a_team_voice_answer_a_restart_interrupted_is_delivered_in_the_gro
         await fake.wait_until(lambda: "1 rating, average 3.0/5" in recovered.text)
     finally:
         await second.stop()
+
+
+class FailingOnce:
+    """The real Vosk transcriber, whose first job fails (the recogniser crashed): the recording is kept for /retry."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.failed = False
+
+    def transcribe(self, pcm: Any, language: str, **kwargs: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("recogniser crashed")
+        return self._real.transcribe(pcm, language, **kwargs)
+
+    def languages(self) -> list[str]:
+        return self._real.languages()
+
+    def has_language(self, language: str) -> bool:
+        return self._real.has_language(language)
+
+
+async def test_the_candidate_retries_a_failed_voice_answer_in_the_group(
+    tmp_path: Path, vosk_transcriber: Any, fake: FakeTelegram, voice_ogg: bytes
+):
+    running = await start_bot(tmp_path, FailingOnce(vosk_transcriber), fake)
+    try:
+        await fake.push(fake.group_update(CAND, GROUP, text="/interview Backend Engineer at TechCorp"))
+        invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
+        await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
+        question = await fake.wait_for_text(GROUP, "Question 1 of")
+        voice = fake.voice_update(CAND, voice_ogg)
+        voice["message"].update(chat={"id": GROUP, "type": "supergroup", "title": "Team"}, reply_to_message=None)
+        await fake.push(voice)
+        failed = await fake.wait_for_text(GROUP, "Speech recognition failed")
+        assert "/retry" in failed.text
+        await fake.push(fake.group_update(MATE, GROUP, reply_to=question, text="/retry"))  # not theirs to retry
+        await fake.push(fake.group_update(CAND, GROUP, reply_to=question, text="/retry"))
+        answer = await fake.wait_for_text(GROUP, "I heard")
+        assert "안녕하세요" in answer.text and "Team on answer 1: no ratings yet" in answer.text
+        await fake.wait_for_text(GROUP, "Question 2 of")
+        session = await running.engine.get_session(User("telegram", space_id(GROUP)))
+        assert [a.source for a in session.answers] == ["voice"] and session.pending_count == 0
+    finally:
+        await running.stop()

@@ -255,6 +255,9 @@ class Chat:
     def after_answer(self, result: AnswerResult) -> AsyncIterator[Reply]:
         return self._after_answer(result)
 
+    def retry_answer(self, user: User) -> AsyncIterator[Reply]:
+        return self._retry(user)
+
     # ----- dispatch -------------------------------------------------------------------------------------------
 
     async def _guarded(self, replies: AsyncIterator[Reply], user: User, what: str) -> AsyncIterator[Reply]:

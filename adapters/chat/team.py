@@ -373,6 +373,9 @@ class TeamChat:
         elif name == "end":
             async for reply in self._end(person, holder, session):
                 yield reply
+        elif name == "retry" and person.user_id == team.candidate:  # a voice answer whose transcription failed
+            async for reply in self._dress(self._chat.retry_answer(holder), holder, session):
+                yield reply
         elif name in ("repeat", "status") and team.accepted:
             async for reply in self._dress(self._chat.ask_current(session), holder, session):
                 yield reply
