@@ -14,7 +14,7 @@ import pytest
 from engine import InterviewSpec, User, space_id
 from engine.speech import Transcriber
 from tests import audio_fixtures
-from tests.fake_slack import BOT_USER_ID, FakeSlack, block_text
+from tests.fake_slack import BOT_USER_ID, FakeSlack, block_text, event_body
 from tests.slack_support import SlackBot
 
 pytestmark = pytest.mark.slow
@@ -407,3 +407,23 @@ async def test_interview_alone_in_a_channel_without_the_bot_gets_the_one_line_an
     dm = await fake.wait_for(lambda: fake.top_level("D" + IVW))
     assert len(dm) == 1 and "I'm not in" in dm[0]["text"]
     assert _channel_messages(fake) == [] and bot.store.list_sessions(include_finished=True) == []
+
+
+async def test_added_to_a_channel_the_bot_says_hello_once_and_not_when_others_join(bot: SlackBot):
+    fake = bot.fake
+
+    async def joined(user: str, event_id: str) -> None:
+        event = {"type": "member_joined_channel", "user": user, "channel": CHANNEL, "channel_type": "C",
+                 "team": "T0000001", "inviter": IVW}  # fmt: skip
+        response = await bot.post(event_body(event, event_id), "application/json")
+        assert response.status == 200
+
+    await joined(BOT_USER_ID, "EvJoin0001")
+    hello = (await fake.wait_for(lambda: fake.top_level(CHANNEL)))[0]
+    assert "Hi! I run mock interviews" in hello["text"] and "/interview @candidate" in hello["text"]
+    assert "in its own thread" in hello["text"]
+    await joined(BOT_USER_ID, "EvJoin0001")  # Slack's retry of the same event
+    await joined(MATE, "EvJoin0002")  # a person joining
+    await bot.channel_command(IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp", CHANNEL)
+    await fake.wait_for(lambda: len(fake.top_level(CHANNEL)) == 2)
+    assert sum("Hi! I run" in m["text"] for m in fake.top_level(CHANNEL)) == 1

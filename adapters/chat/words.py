@@ -981,11 +981,16 @@ class TeamWords:
         return "This interview is no longer running."
 
     def hello_group(self) -> str:
-        """When the bot is added to a group: what it does there, and how to answer when it sees only replies."""
+        """When the bot is added to a group or channel: what it does there, and where answers and comments go."""
+        if self.forms:
+            how = f"Each interview runs in its own thread: the candidate answers there (an {self.voice} or text), and "
+            how += "teammates comment there too."
+        else:  # a Telegram bot in privacy mode sees only commands and replies to its own messages
+            how = f"The candidate answers by replying to my question (a {self.voice} or text); teammates comment by "
+            how += "replying to my messages."
         return (
             f"👋 Hi! I run mock interviews where the team can watch, comment and rate each answer. {self.usage()}\n"
-            "The candidate answers by replying to my question (a voice note or text); teammates comment by replying "
-            f"to my messages. Private practice stays in a private chat with me ({self.cmd('interview')} there)."
+            f"{how} Private practice stays in a private chat with me ({self.cmd('interview')} there)."
         )
 
     def none_running_here(self) -> str:

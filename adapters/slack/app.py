@@ -110,6 +110,7 @@ class SlackAdapter:
         self._app.view(TEAM_CALLBACK)(self._on_team_form)
         self._app.view(START_CALLBACK)(self._on_team_start)
         self._app.event("message")(self._on_message)
+        self._app.event("member_joined_channel")(self._on_joined)
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._voice_in_flight: Counter[str] = Counter()  # voice answers waiting or being worked on, per user
@@ -348,6 +349,22 @@ class SlackAdapter:
             logger.info("slack duplicate delivery ignored platform=slack event=%s", event_id)
             return
         self._message(body, event_id)
+
+    async def _on_joined(
+        self, ack: AsyncAck, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """The bot was added to a channel: a hello there with how team interviews run (once, whatever Slack retries)."""
+        await ack()
+        if event.get("user") != (context.bot_user_id or self._bot_user_id):
+            return  # someone else joined
+        event_id = str(body.get("event_id") or "")
+        if event_id and not await self.chat.first_delivery(event_id):
+            return
+        channel = str(event.get("channel") or "")
+        inviter = User(PLATFORM, str(event.get("inviter") or ""))
+        logger.info("slack: added to channel platform=slack channel=%s by=%s", channel, inviter.user_id)
+        hello = Reply(Kind.NOTE, self.chat.team.words.hello_group(), to={"channel": channel})
+        self._spawn(Sender(self._client, self.chat, inviter, Origin(), self._answers).send(hello), "hello", inviter)
 
     async def _on_team_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """A rating or the interviewer's own question: acked at once (the modal closes), worked in the space's turn."""
