@@ -27,7 +27,7 @@ from adapters.telegram import TelegramAdapter, TelegramConfig
 from adapters.web import ReportLinks, WebConfig, WebPages
 from bot.config import HttpConfig
 from bot.server import create_app
-from engine import InterviewEngine, User
+from engine import InterviewEngine, InterviewSpec, User, space_id
 from tests import audio_fixtures
 from tests.engine_support import build_engine
 from tests.fake_telegram import BotMessage, FakeTelegram
@@ -287,6 +287,32 @@ async def test_on_a_phone_nothing_scrolls_sideways_and_the_progress_page_works(b
     await page.emulate_media(media="print")
     await page.goto(bot.url)
     assert await page.locator("audio").first.is_hidden()
+    await page.context.close()
+
+
+async def test_a_team_interviews_page_shows_the_teams_view_accessibly(bot: Bot, browser: Any) -> None:
+    group, mate = User("telegram", space_id(-100901), "Backend guild"), User("telegram", "7003", "Mia")
+    spec = InterviewSpec("Data Engineer", "Numbers", "Finance")
+    await bot.engine.start_team(group, spec, candidate=User("telegram", "7002", "Cam"), interviewer=mate,
+                                place="Backend guild", route={"chat_id": -100901})  # fmt: skip
+    await bot.engine.accept_team(group, User("telegram", "7002", "Cam"))
+    await bot.engine.answer_text(group, "I moved our nightly batch to streaming and cut the delay to minutes.")
+    await bot.engine.rate(group, mate, 0, content=4, structure=3, delivery=5, comment=XSS)
+    await bot.engine.comment(group, mate, "Say what broke first.")
+    await bot.engine.end(group)
+    url = ReportLinks(SECRET, public_url=bot.origin).url_for(await bot.engine.latest_session(group))
+    assert url is not None
+    opened = await open_page(browser, bot, url, DESKTOP)
+    page = opened.page
+    await page.screenshot(path=str(bot.shots / "team-report.png"), full_page=True)
+    team = page.get_by_role("region", name="Your team's view")
+    assert "run by Mia: 1 teammate rated" in await team.inner_text()
+    answer = page.get_by_role("region", name="Your team on this answer")
+    assert "1 rating, average 4.0/5 (content 4.0, structure 3.0, delivery 5.0)" in await answer.inner_text()
+    assert f"Mia: {XSS}" in await answer.inner_text() and opened.dialogs == []
+    violations = await axe_violations(page)
+    assert violations == [], describe(violations)
+    assert opened.console == [] and bot.outside == []
     await page.context.close()
 
 
