@@ -184,8 +184,14 @@ def test_help_is_the_same_list_in_each_platforms_spelling(engine: InterviewEngin
     slack = Chat(engine, SLACK).words.help()
     assert "/repeat: show the current question again" in telegram
     assert "/interview repeat: show the current question again" in slack
-    # The same lines, word for word, once the command spelling and the name of a recording are set aside.
-    assert re.sub(r"/interview (?=[a-z])", "/", slack).replace("an audio clip", "a voice note") == telegram
+    # The same lines, word for word, once the command spelling, the name of a recording and the shared place where
+    # a team interview runs are set aside.
+    *telegram_commands, telegram_team = telegram.splitlines()
+    *slack_commands, slack_team = slack.splitlines()
+    assert telegram_team.startswith("👥 With your team: add me to a group and send /interview there")
+    assert slack_team == telegram_team.replace("to a group", "to a channel")
+    same = re.sub(r"/interview (?=[a-z])", "/", "\n".join(slack_commands)).replace("an audio clip", "a voice note")
+    assert same == "\n".join(telegram_commands)
     assert "a audio" not in slack
 
 

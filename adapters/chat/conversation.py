@@ -108,7 +108,9 @@ class Chat:
         self.engine = engine
         self.surface = surface
         self._report_link = report_link
-        self.words = Words(surface.cmd, voice=surface.voice, where=surface.where)
+        self.words = Words(
+            surface.cmd, voice=surface.voice, where=surface.where, shared="channel" if surface.threads else "group"
+        )
         self.wizard = Wizard(engine, self.words, clock)
         limit = engine.max_audio_bytes
         self.max_file_bytes = min(limit, surface.max_file_bytes) if surface.max_file_bytes else limit

@@ -84,11 +84,12 @@ REPORT_LABELS = {
 class Words:
     """The chat's sentences, spelled for one platform: `cmd("repeat")` is "/repeat" or "/interview repeat"."""
 
-    def __init__(self, cmd: Callable[[str], str], *, voice: str, where: str) -> None:
+    def __init__(self, cmd: Callable[[str], str], *, voice: str, where: str, shared: str = "group") -> None:
         self.cmd = cmd
         self.voice = voice  # what a recording is called there: "voice note", "audio clip"
         self.a_voice = f"{'an' if voice[:1] in 'aeiou' else 'a'} {voice}"
         self.where = where  # where the questions arrive: "this chat", "our direct messages"
+        self.shared = shared  # where a team interview runs: "group" (Telegram), "channel" (Slack)
 
     # ----- questions and answers --------------------------------------------------------------------------
 
@@ -359,6 +360,9 @@ class Words:
                 f"{c('forget')}: delete all your interviews and recordings",
                 f"{c('cancel')}: stop a set-up in progress",
                 f"{c('help')}: this list",
+                "",
+                f"👥 With your team: add me to a {self.shared} and send {c('interview')} there; teammates watch, "
+                "comment and rate each answer beside my score.",
             ]
         )
 
