@@ -194,6 +194,13 @@ async def test_the_bot_added_to_a_group_says_hello_once_and_how_team_interviews_
     await fake.push(fake.group_update(IVW, GROUP, text="/help"))
     await fake.wait_for_text(GROUP, "No interview is running here")
     assert len([t for t in fake.texts(GROUP) if "Hi! I run" in t]) == 1
+    # Groups get a command menu of their own: what works there; private chats keep theirs.
+    menus = {(c.params.get("scope") or {}).get("type"): c.params["commands"] for c in fake.calls_of("setMyCommands")}
+    assert [c["command"] for c in menus["all_group_chats"]] == [
+        "interview", "ask", "skip", "repeat", "retry", "end", "help",
+    ]  # fmt: skip
+    private = [c["command"] for c in menus[None]]
+    assert "forget" in private and "progress" in private and "ask" not in private
 
 
 async def test_a_team_voice_answer_a_restart_interrupted_is_delivered_in_the_group_as_a_team_answer(

@@ -14,7 +14,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import BotCommand, CallbackQuery, Update
+from telegram import BotCommand, BotCommandScopeAllGroupChats, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -59,12 +59,21 @@ COMMANDS = (
     ("end", "End the interview and get the report"),
     ("report", "Report of your latest interview"),
     ("progress", "Your interviews over time"),
-    ("ask", "Team interview in a group: the interviewer's own question"),
     ("retry", "Transcribe a failed voice answer again"),
     ("language", "Language of your voice answers"),
     ("voice", "Questions as voice notes: on or off"),
     ("forget", "Delete all your data"),
     ("help", "How this works"),
+)
+# The menu in groups, where team interviews run: only what works there.
+GROUP_COMMANDS = (
+    ("interview", "Start a team interview (as a reply: for that member)"),
+    ("ask", "Interviewer: ask your own question"),
+    ("skip", "Skip the current question"),
+    ("repeat", "Show the current question again"),
+    ("retry", "Candidate: transcribe a failed voice answer again"),
+    ("end", "End the interview and get the report"),
+    ("help", "How team interviews work"),
 )
 
 
@@ -177,6 +186,8 @@ class TelegramAdapter:
         app = self.application
         await app.initialize()
         try:
+            groups = BotCommandScopeAllGroupChats()
+            await app.bot.set_my_commands([BotCommand(name, text) for name, text in GROUP_COMMANDS], scope=groups)
             await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
         except TelegramError as exc:
             logger.warning("could not set the command menu platform=%s: %s", PLATFORM, exc)
