@@ -7,6 +7,7 @@ the model's only when its reply was valid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -397,7 +398,9 @@ def test_a_follow_up_that_gives_the_answer_away_is_dropped() -> None:
     assert follow_up_question("  What happened   next  ", rubric) == "What happened next?"
 
 
-async def test_telegram_edits_the_answer_in_place_and_asks_the_follow_up(fake: FakeOpenAI, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def telegram_with_model(fake: FakeOpenAI) -> AsyncIterator[Any]:
+    """The Telegram adapter on the fake Bot API, its engine grading with the fake model; yields the fake Bot API."""
     from adapters.telegram import TelegramAdapter, TelegramConfig
     from tests.fake_telegram import FakeTelegram
 
@@ -412,6 +415,15 @@ async def test_telegram_edits_the_answer_in_place_and_asks_the_follow_up(fake: F
     await adapter.open()
     await adapter.start()
     try:
+        yield telegram
+    finally:
+        await adapter.stop()
+        await grader.close()
+        await telegram.close()
+
+
+async def test_telegram_edits_the_answer_in_place_and_asks_the_follow_up(fake: FakeOpenAI) -> None:
+    async with telegram_with_model(fake) as telegram:
         fake.follow_up = "What did the client send with each retry"
         fake.gate = asyncio.Event()  # the model answers once the rule reply is out
         await telegram.push(telegram.text_update(77, "/interview Senior Backend Engineer at PayCo (FinTech)"))
@@ -429,30 +441,13 @@ async def test_telegram_edits_the_answer_in_place_and_asks_the_follow_up(fake: F
         assert "before question 2" in new[0].text
         await telegram.push(telegram.text_update(77, "/repeat"))
         await telegram.wait_for_text(77, "Follow-up question 1a", after=sent_before + 1)
-    finally:
-        await adapter.stop()
-        await grader.close()
-        await telegram.close()
 
 
 async def test_in_a_telegram_team_interview_the_models_feedback_keeps_the_teams_line_and_buttons(
     fake: FakeOpenAI,
 ) -> None:
-    from adapters.telegram import TelegramAdapter, TelegramConfig
-    from tests.fake_telegram import FakeTelegram
-
     group, candidate, mate = -100555, 71, 72
-    telegram = FakeTelegram()
-    await telegram.start()
-    grader = LlmGrader(llm_config(fake))
-    engine = InterviewEngine(MemoryStore(), None, grader=grader)
-    adapter = TelegramAdapter(
-        engine,
-        TelegramConfig(token=telegram.token, api_base_url=telegram.base_url, file_base_url=telegram.file_base_url),
-    )
-    await adapter.open()
-    await adapter.start()
-    try:
+    async with telegram_with_model(fake) as telegram:
         fake.gate = asyncio.Event()  # the model answers once the rule reply is out
         await telegram.push(telegram.group_update(candidate, group, text="/interview Senior Backend Engineer at PayCo"))
         invite = await telegram.wait_for_text(group, "Team mock interview")
@@ -467,10 +462,6 @@ async def test_in_a_telegram_team_interview_the_models_feedback_keeps_the_teams_
         assert "Say what happens when two retries race." in answer.text
         assert "👥 Team on answer 1: 1 rating, average 4.0/5" in answer.text  # the team's line stays
         assert [b["text"] for b in answer.buttons] == ["1⭐", "2⭐", "3⭐", "4⭐", "5⭐"]  # and so do the buttons
-    finally:
-        await adapter.stop()
-        await grader.close()
-        await telegram.close()
 
 
 async def test_a_finished_interview_gets_the_models_summary_in_its_report(fake: FakeOpenAI, tmp_path: Path) -> None:

@@ -6,18 +6,16 @@ candidate's private chat (or a button to open one), one interview per group and 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine import AudioInput, User, space_id
+from engine import User, space_id
 from tests import audio_fixtures
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.test_telegram import GatedTranscriber, Running, start_bot
+from tests.test_telegram import GatedTranscriber, Running, crash_mid_answer, start_bot
 
 pytestmark = pytest.mark.slow
 
@@ -214,18 +212,7 @@ async def test_a_team_voice_answer_a_restart_interrupted_is_delivered_in_the_gro
     await fake.wait_for_text(GROUP, "Question 1 of")
     await first.adapter.stop()
 
-    # A crash in the middle of the candidate's voice answer: saved, its transcription never finishes.
-    gated.gate.clear()
-    space = User("telegram", space_id(GROUP))
-    answer = asyncio.create_task(first.engine.answer_audio(space, AudioInput(voice_ogg, "audio/ogg")))
-    await asyncio.to_thread(gated.entered.wait, 30)
-    answer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await answer
-    gated.gate.set()
-    assert first.pipeline is not None
-    await first.pipeline.close()
-    first.store.close()
+    await crash_mid_answer(first, gated, User("telegram", space_id(GROUP)), voice_ogg)  # the candidate's answer
 
     before = len(fake.chat(GROUP))
     second = await start_bot(tmp_path, vosk_transcriber, fake)

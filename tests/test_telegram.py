@@ -115,6 +115,22 @@ class GatedTranscriber:
         return self._real.has_language(language)
 
 
+async def crash_mid_answer(first: Running, gated: GatedTranscriber, user: User, voice_ogg: bytes) -> None:
+    """A crash in the middle of `user`'s voice answer (after `first.adapter` stopped): saved, its transcription never
+    finishes; then what a dying process leaves behind is closed."""
+    gated.gate.clear()
+    gated.entered.clear()
+    answer = asyncio.create_task(first.engine.answer_audio(user, AudioInput(voice_ogg, "audio/ogg")))
+    await asyncio.to_thread(gated.entered.wait, 30)
+    answer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answer
+    gated.gate.set()
+    assert first.pipeline is not None
+    await first.pipeline.close()
+    first.store.close()
+
+
 async def say(fake: FakeTelegram, user: int, text: str) -> None:
     await fake.push(fake.text_update(user, text))
 
@@ -321,18 +337,7 @@ async def test_restart_recovers_an_interrupted_answer_and_keeps_the_pending_ques
     await fake.wait_for_text(CANDIDATE, "Question 2 of 8")
     await first.adapter.stop()
 
-    # A crash in the middle of the next voice answer: saved, its transcription never finishes.
-    gated.gate.clear()
-    gated.entered.clear()
-    answer = asyncio.create_task(first.engine.answer_audio(tg_user(CANDIDATE), AudioInput(voice_ogg, "audio/ogg")))
-    await asyncio.to_thread(gated.entered.wait, 30)
-    answer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await answer
-    gated.gate.set()
-    assert first.pipeline is not None
-    await first.pipeline.close()
-    first.store.close()
+    await crash_mid_answer(first, gated, tg_user(CANDIDATE), voice_ogg)  # in the middle of the next voice answer
 
     before = len(fake.chat(CANDIDATE))
     second = await start_bot(tmp_path, vosk_transcriber, fake)
