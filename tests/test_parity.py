@@ -54,11 +54,13 @@ class Recorder:
 
 
 def normalised(replies: list[Reply]) -> list[tuple[str, str, tuple[str, ...], bool]]:
-    """What a user sees, with the platform's command spelling and the name of a recording set aside."""
+    """What a user sees, with the platform's command spelling, the name of a recording and of the place where a team
+    interview runs set aside."""
     out = []
     for reply in replies:
         text = re.sub(r"/interview (?=[a-z])", "/", reply.text)
         text = text.replace("an audio clip", "a voice note").replace("our direct messages", "this chat")
+        text = text.replace("add me to a channel", "add me to a group")
         out.append((reply.kind.value, text, tuple(o.label for o in reply.options), reply.pointer))
     return out
 
