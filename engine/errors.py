@@ -81,7 +81,8 @@ class QuestionNotFound(EngineError):
 class NotAllowed(EngineError):
     """Someone in a team interview asked for what their part does not allow; `reason` says which rule:
     not_candidate, not_interviewer, not_runner (interviewer or candidate), own_answer (the candidate rating
-    themselves), no_answer (a rating of an answer not given), not_accepted (before the candidate accepted)."""
+    themselves), no_answer (a rating of an answer not given), not_accepted (before the candidate accepted), accepted
+    (declining an invitation the candidate has already accepted)."""
 
     code = "not_allowed"
     default_message = "That is not yours to do in this interview."

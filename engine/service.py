@@ -603,16 +603,22 @@ class InterviewEngine:
             return StartResult(SessionView.of(session), question)
 
     async def decline_team(self, space: User, person: User) -> SessionView:
-        """The candidate says "not now": the interview ends before any question, and nothing more is asked."""
+        """The candidate says "not now", or the interviewer withdraws the invitation: the interview ends before any
+        question, and nothing more is asked. Once the candidate has accepted, it is ended as any interview is."""
         async with self._lock(space):
             session = await self._team_session(space)
-            if person.user_id != _team(session).candidate:
-                raise errors.NotAllowed("not_candidate")
+            team = _team(session)
+            if not team.runs_it(person.user_id):
+                raise errors.NotAllowed("not_runner" if team.interviewer else "not_candidate")
             self._require_active(session)
+            if team.accepted:
+                raise errors.NotAllowed("accepted")
             session.status = ENDED
             session.finished_at = session.updated_at = self._clock()
             await self._save(session)
-            logger.info("team interview declined platform=%s space=%s", space.platform, space.user_id)
+            logger.info(
+                "team interview declined platform=%s space=%s by=%s", space.platform, space.user_id, person.user_id
+            )
             return SessionView.of(session)
 
     async def rate(

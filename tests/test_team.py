@@ -32,7 +32,12 @@ async def test_nothing_is_answered_before_the_candidate_accepts_and_only_they_ca
     assert refused.value.reason == "not_accepted"
     with pytest.raises(errors.NotAllowed):
         await engine.accept_team(SPACE, MATE)
+    with pytest.raises(errors.NotAllowed):  # only the candidate declines, or the interviewer withdraws
+        await engine.decline_team(SPACE, MATE)
     await engine.accept_team(SPACE, CAND)
+    with pytest.raises(errors.NotAllowed) as late:  # once accepted, it is ended as any interview is
+        await engine.decline_team(SPACE, IVW)
+    assert late.value.reason == "accepted"
     await engine.answer_text(SPACE, "I built a queue.")
     assert (await engine.get_session(SPACE)).answered_count == 1
 

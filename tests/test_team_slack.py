@@ -235,6 +235,21 @@ async def test_not_now_ends_it_politely_and_nothing_is_asked(bot: SlackBot):
     assert session.status == "ended" and session.answers == ()
 
 
+async def test_the_interviewer_withdraws_an_invitation_not_yet_accepted_and_a_teammate_cannot(bot: SlackBot):
+    fake = bot.fake
+    parent = await invite(bot, IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp")
+    name = await bot.click_message(MATE, parent, "Not now")
+    refused = await fake.wait_for(lambda: fake.responses(name))
+    assert refused[0]["response_type"] == "ephemeral" and "Only the interviewer or the candidate" in refused[0]["text"]
+    await bot.click_message(IVW, parent, "Not now")
+    await fake.wait_for(lambda: "withdrew the invitation" in fake.posted[parent["ts"]]["text"])
+    assert f"<@{IVW}> withdrew the invitation. Nothing was asked." in fake.posted[parent["ts"]]["text"]
+    assert not any(b["type"] == "actions" for b in fake.posted[parent["ts"]]["blocks"])  # Start is gone
+    assert fake.thread(CHANNEL, parent["ts"]) == []
+    session = await bot.engine.latest_session(User("slack", space_id(CHANNEL, parent["ts"])))
+    assert session.status == "ended" and session.answers == ()
+
+
 async def test_a_candidate_who_left_the_channel_ends_it_and_reads_the_report_from_their_dm(bot: SlackBot):
     fake = bot.fake
     parent = await invite(bot, IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp")

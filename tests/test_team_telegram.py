@@ -118,6 +118,16 @@ async def test_the_interviewers_ask_command_and_one_interview_at_a_time_per_plac
     refused = await fake.wait_for_text(GROUP, "already running here")
     assert len([m for m in fake.chat(GROUP) if "Team mock interview" in m.text]) == 1 and refused.reply_to
 
+    # /end before the invitation is accepted: it is called off, with no report, and the group is free again.
+    await fake.push(fake.group_update(MATE, GROUP, text="/end"))
+    await fake.wait_until(lambda: any("Only the candidate" in t for t in fake.texts(GROUP)))
+    await fake.push(fake.group_update(CAND, GROUP, text="/end"))
+    await fake.wait_for_text(GROUP, "would rather not right now")
+    assert not any("Team ratings" in t for t in fake.texts(GROUP))
+    await fake.push(fake.group_update(CAND, GROUP, text="/interview Backend Engineer at TechCorp"))
+    invite = await fake.wait_until(lambda: [m for m in fake.chat(GROUP) if "Team mock interview" in m.text][1:])
+    invite = invite[0]
+
     # Each topic of a forum group is a place of its own: an interview there runs beside the group's.
     await fake.push(fake.group_update(MATE, GROUP, topic=77, text="/interview Data Analyst at Numbers"))
     other = await fake.wait_for_text(GROUP, "Team mock interview for User6003")

@@ -276,7 +276,8 @@ class TeamChat:
                 yield reply
         elif verb == "decline":
             await self._engine.decline_team(holder, person)
-            yield Reply(Kind.NOTE, self.words.declined(team), edit=Edit.CHOSEN)
+            said = self.words.declined(team) if person.user_id == team.candidate else self.words.withdrawn(team)
+            yield Reply(Kind.NOTE, said, edit=Edit.CHOSEN)
         elif verb in ("rate", "r"):
             async for reply in self._rate_choice(person, holder, session, verb, index_text, score_text):
                 yield reply
@@ -402,6 +403,12 @@ class TeamChat:
             yield reply
 
     async def _end(self, person: User, holder: User, session: SessionView) -> AsyncIterator[Reply]:
+        team = session.team
+        if team is not None and not team.accepted:  # before anything was asked: no report, the invitation is off
+            await self._engine.decline_team(holder, person)
+            said = self.words.declined(team) if person.user_id == team.candidate else self.words.withdrawn(team)
+            yield Reply(Kind.NOTE, said, to=session.route)
+            return
         report = await self._engine.end(holder)
         lead = self.words.ended_by(self.words.mention(person.user_id, person.name))
         text = f"{lead}\n\n{self._chat.words.report(report)}"

@@ -849,6 +849,9 @@ class TeamWords:
     def declined(self, team: Team) -> str:
         return f"👋 {self.candidate_of(team)} would rather not right now. No problem: maybe another time."
 
+    def withdrawn(self, team: Team) -> str:
+        return f"👋 {self.mention(team.interviewer, team.interviewer_name)} withdrew the invitation. Nothing was asked."
+
     @staticmethod
     def already_running() -> str:
         return "An interview is already running here. End it first (the End button under its question)."
@@ -971,6 +974,7 @@ class TeamWords:
             "not_candidate": "Only the candidate can do that.",
             "not_interviewer": "Only the interviewer can do that.",
             "not_runner": "Only the interviewer or the candidate can do that.",
+            "accepted": "The interview has started: end it with End under its question.",
             "own_answer": "You can't rate your own answer; your teammates will.",
             "no_answer": "That answer hasn't been given yet, so it can't be rated.",
             "not_accepted": "The interview starts when the candidate presses Start.",
