@@ -442,3 +442,15 @@ async def test_added_to_a_channel_the_bot_says_hello_once_and_not_when_others_jo
     await bot.channel_command(IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp", CHANNEL)
     await fake.wait_for(lambda: len(fake.top_level(CHANNEL)) == 2)
     assert sum("Hi! I run" in m["text"] for m in fake.top_level(CHANNEL)) == 1
+
+
+async def test_thread_chatter_where_no_interview_runs_is_never_kept_and_an_interviews_is(bot: SlackBot):
+    await bot.thread_message(MATE, CHANNEL, "1700000000.999999", "Anyone for lunch?", event_id="EvChatter01")
+    # Never kept: not waiting in the inbox, and a first delivery still, for all the bot knows.
+    assert "EvChatter01" not in [entry for entry, _ in await bot.engine.inbox_pending("slack")]
+    assert await bot.engine.first_delivery("slack", "EvChatter01")
+    parent = await invite(bot, IVW, f"<@{CAND}|cand> Backend Engineer at TechCorp")
+    await bot.thread_message(MATE, CHANNEL, parent["ts"], "Good luck!", event_id="EvComment01")
+    space = User("slack", space_id(CHANNEL, parent["ts"]))
+    await bot.fake.wait_for(lambda: bot.store.latest_for("slack", space.user_id)["team"]["comments"])
+    assert not await bot.engine.first_delivery("slack", "EvComment01")  # kept, and handled once

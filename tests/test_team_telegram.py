@@ -282,3 +282,16 @@ async def test_the_candidate_retries_a_failed_voice_answer_in_the_group(
         assert [a.source for a in session.answers] == ["voice"] and session.pending_count == 0
     finally:
         await running.stop()
+
+
+async def test_group_chatter_with_no_interview_running_is_never_kept(bot: Running, fake: FakeTelegram):
+    chatter = fake.group_update(MATE, GROUP, text="Lunch at noon?")
+    voice = fake.group_update(MATE, GROUP, text="")
+    voice["message"].pop("text")
+    voice["message"]["voice"] = {"file_id": "unused", "file_unique_id": "u1", "duration": 1, "mime_type": "audio/ogg"}
+    await fake.push(chatter, voice, fake.group_update(MATE, GROUP, text="/help"))
+    await fake.wait_for_text(GROUP, "No interview is running here")
+    # Never in the inbox, never downloaded: a first delivery still, for all the bot knows.
+    for update in (chatter, voice):
+        assert await bot.engine.first_delivery("telegram", str(update["update_id"]))
+    assert fake.downloads == [] and await bot.engine.inbox_pending("telegram") == []

@@ -174,6 +174,11 @@ class TeamChat:
             self.platform, started.session.user_id, candidate.user_id, person.user_id,
         )  # fmt: skip
 
+    async def listening(self, space: Space) -> bool:
+        """Whether people's messages in `space` are for us: an interview runs there. Chatter in other threads and
+        groups is left alone before it costs a write to the inbox."""
+        return await self._running_in(space)
+
     async def _running_in(self, space: Space) -> bool:
         """Whether the place holds an interview not yet ended (offered, or under way)."""
         try:

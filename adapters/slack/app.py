@@ -341,6 +341,9 @@ class SlackAdapter:
             return
         if parse.message_event(event, self._files.fetch) is None:
             return
+        space = parse.thread_space(event)
+        if space is not None and not await self.chat.team.listening(space):
+            return  # a thread with no interview in it: people talking to each other
         event_id = str(body.get("event_id") or "")
         # Into the durable inbox before this listener returns, which is when Slack gets its ack over HTTP: a crash
         # from here on loses nothing, and a retry of the same event_id is a duplicate. A failure to keep it fails

@@ -22,6 +22,7 @@ from adapters.chat import (
     MAX_QUEUED_VOICE,
     SORRY,
     Chat,
+    Choice,
     Command,
     Document,
     DownloadFailed,
@@ -341,7 +342,10 @@ class TelegramAdapter:
         return Turn(incoming.user.user_id, voice=isinstance(incoming.event, Voice))
 
     async def _keep(self, update: Update) -> bool:
-        """Into the durable inbox before Telegram learns it arrived; False for a redelivery (retries, restarts)."""
+        """Into the durable inbox before Telegram learns it arrived; False for a redelivery (retries, restarts), and for
+        a group's chatter while no interview runs there (privacy mode off: every message), which is not for us."""
+        if await self._chatter(update):
+            return False
         if await self.chat.received(str(update.update_id), update.to_dict()):
             return True
         user = update.effective_user.id if update.effective_user else None
@@ -350,6 +354,12 @@ class TelegramAdapter:
             update.update_id, PLATFORM, user,
         )  # fmt: skip
         return False
+
+    async def _chatter(self, update: Update) -> bool:
+        incoming = translate(update, self._download)
+        if incoming is None or incoming.space is None or isinstance(incoming.event, Command | Choice | Refusal):
+            return False
+        return not await self.chat.team.listening(incoming.space)
 
     async def _handled(self, update: object) -> None:
         """PTB is done with the update (replies shown, or the error handler apologised): it leaves the inbox."""
