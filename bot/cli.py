@@ -18,7 +18,7 @@ from bot.store import open_store
 from engine.errors import EngineError
 from engine.service import InterviewEngine
 from engine.session import STATUSES
-from engine.types import PLATFORMS
+from engine.types import PLATFORMS, SessionSummary
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def cmd_sessions(args: argparse.Namespace, config: Config) -> int:
     table = [header] + [
         (
             r.platform,
-            r.name or r.user_id,
+            _who(r),
             r.session_id,
             f"{r.role_title} at {r.company_name}"[:40],
             r.status + (" (stale)" if r.stale else ""),
@@ -149,6 +149,13 @@ def cmd_sessions(args: argparse.Namespace, config: Config) -> int:
     for row in table:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _who(row: SessionSummary) -> str:
+    """The person interviewed: for a team interview the candidate, and where it runs."""
+    if row.candidate:
+        return f"{row.candidate_name or row.candidate} (team, {row.place or 'shared space'})"
+    return row.name or row.user_id
 
 
 def _ago(seconds: float) -> str:

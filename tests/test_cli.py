@@ -13,6 +13,7 @@ import pytest
 
 from engine.session import Session
 from engine.store import TinyDBStore
+from engine.team import Team, space_id
 from engine.types import InterviewSpec, Question
 
 ROOT = Path(__file__).parent.parent
@@ -68,13 +69,19 @@ def test_sessions_table_and_json_read_the_store_even_while_the_bot_holds_it(tmp_
     store = TinyDBStore(tmp_path / "db" / "sessions.json")  # the running bot holds the lock
     store.save(_session("telegram", "alice", "s1", "active", 2))
     store.save(_session("slack", "bob", "s2", "completed", 4))
+    team = _session("telegram", space_id(-100777), "s3", "active", 1)
+    store.save({**team, "team": Team("4242", "Cara", place="Backend guild").to_dict()})
     try:
         table = run_cli("--config", str(config), "sessions", cwd=tmp_path)
         assert table.returncode == 0, table.stderr
         assert "Alice" in table.stdout and "Bob" in table.stdout and "Data Engineer at Acme" in table.stdout
+        assert "Cara (team, Backend guild)" in table.stdout
         only_active = run_cli("sessions", "--status", "active", "--json", "--config", str(config), cwd=tmp_path)
         rows = json.loads(only_active.stdout)
-        assert [(r["user_id"], r["status"], r["total"]) for r in rows] == [("alice", "active", 4)]
+        assert [(r["user_id"], r["status"], r["total"]) for r in rows] == [
+            ("team:-100777", "active", 4),
+            ("alice", "active", 4),
+        ]
     finally:
         store.close()
 
