@@ -739,6 +739,29 @@ class InterviewEngine:
             )  # fmt: skip
             return StartResult(SessionView.of(session), question)
 
+    async def move_team(self, old: User, new: User, *, route: Mapping[str, Any]) -> SessionView | None:
+        """The running team interview of space `old` goes to space `new` (a Telegram group upgraded to a supergroup has
+        a new id), with its new `route`; None when `old` runs none or `new` runs one already. Moved once: a second
+        notice of the same move finds nothing left to move."""
+        async with self._lock(old), self._lock(new):
+            try:
+                session = await self._find(old, None, active_only=True)
+            except errors.SessionNotFound:
+                return None
+            running = await asyncio.to_thread(self._store.active_for, new.platform, new.user_id)
+            if session.team is None or running is not None:
+                return None
+            moved = Session.from_dict({**session.to_dict(), "user_id": new.user_id, "route": dict(route), "rev": 0})
+            moved.name = new.name or session.name
+            moved.updated_at = self._clock()
+            await self._save(moved)  # first the new copy: a crash before the removal leaves a copy, never none
+            await asyncio.to_thread(self._store.delete_session, old.platform, old.user_id, session.session_id)
+            logger.info(
+                "team interview moved platform=%s from=%s to=%s session=%s",
+                old.platform, old.user_id, new.user_id, session.session_id,
+            )  # fmt: skip
+            return SessionView.of(moved)
+
     async def team_interview_of(self, candidate: User, *, active_only: bool = False) -> SessionView | None:
         """The latest team interview (on the candidate's platform) in which this person is the candidate: for /end and
         /report from a private chat when the channel or group is out of reach (they left it, the thread is gone).

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine import User, space_id
+from engine import User, errors, space_id
 from tests import audio_fixtures
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.test_telegram import GatedTranscriber, Running, crash_mid_answer, start_bot
@@ -295,3 +295,34 @@ async def test_group_chatter_with_no_interview_running_is_never_kept(bot: Runnin
     for update in (chatter, voice):
         assert await bot.engine.first_delivery("telegram", str(update["update_id"]))
     assert fake.downloads == [] and await bot.engine.inbox_pending("telegram") == []
+
+
+async def test_a_group_upgraded_to_a_supergroup_takes_its_running_interview_along(bot: Running, fake: FakeTelegram):
+    new_group = -1001234567
+    hello = fake.group_update(CAND, GROUP, text="Interview me")
+    await fake.push(hello)
+    await fake.push(fake.group_update(IVW, GROUP, reply_to=hello, text="/interview Backend Engineer at TechCorp"))
+    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
+    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
+    question = await fake.wait_for_text(GROUP, "Question 1 of")
+    await fake.push(fake.group_update(CAND, GROUP, reply_to=question, text="I led the move to PostgreSQL."))
+    answer = await fake.wait_for_text(GROUP, "Typed answer received")
+    await fake.push(fake.press_update(MATE, answer, answer.button_data("4")))
+    await fake.wait_until(lambda: "1 rating" in answer.text)
+
+    # Made an admin, the bot's group became a supergroup: Telegram says so in both chats.
+    await fake.push(
+        fake.group_update(IVW, GROUP, migrate_to_chat_id=new_group),
+        fake.group_update(IVW, new_group, migrate_from_chat_id=GROUP),
+    )
+    await fake.wait_for_text(new_group, "carries on here")
+    asked = await fake.wait_for_text(new_group, "Question 2 of")
+    assert {"⏭ Skip", "🗣 Ask my own question", "⏹ End"} <= {b["text"] for b in asked.buttons}
+    assert len([m for m in fake.chat(new_group) if "carries on here" in m.text]) == 1  # moved once
+    await fake.push(fake.group_update(CAND, new_group, reply_to=asked, text="I mentor two juniors every week."))
+    await fake.wait_for_text(new_group, "Typed answer received")
+    moved = await bot.engine.get_session(User("telegram", space_id(new_group)))
+    assert [a.text for a in moved.answers] == ["I led the move to PostgreSQL.", "I mentor two juniors every week."]
+    assert moved.team is not None and [(r.rater, r.overall) for r in moved.team.ratings] == [(str(MATE), 4.0)]
+    with pytest.raises(errors.SessionNotFound):
+        await bot.engine.get_session(User("telegram", space_id(GROUP)))

@@ -179,6 +179,18 @@ class TeamChat:
         groups is left alone before it costs a write to the inbox."""
         return await self._running_in(space)
 
+    async def moved(self, old: Space, new: Space) -> AsyncIterator[Reply]:
+        """The space became another (a Telegram group upgraded to a supergroup gets a new chat id): its running
+        interview goes on there, and the question waiting is asked again where people now are."""
+        session = await self._engine.move_team(self._holder(old), self._holder(new), route=new.route)
+        if session is None:
+            return
+        yield Reply(Kind.NOTE, self.words.moved(), to=session.route)
+        team = session.team
+        if team is not None and team.accepted:
+            async for reply in self._dress(self._chat.ask_current(session), self._holder(new), session):
+                yield reply
+
     async def _running_in(self, space: Space) -> bool:
         """Whether the place holds an interview not yet ended (offered, or under way)."""
         try:

@@ -1001,6 +1001,10 @@ class TeamWords:
             f"{how} Private practice stays in a private chat with me ({self.cmd('interview')} there)."
         )
 
+    @staticmethod
+    def moved() -> str:
+        return "🔁 This group became a supergroup: the interview carries on here, from the question below."
+
     def none_running_here(self) -> str:
         """A command in a group that holds no interview (/help, /start when the bot was just added)."""
         return f"No interview is running here. {self.usage()}"

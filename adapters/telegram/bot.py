@@ -385,6 +385,11 @@ class TelegramAdapter:
             answers=self._answers,
             topic=incoming.space.route.get("topic") if incoming.space is not None else None,
         )
+        if event is Refusal.MOVED:
+            assert incoming.space is not None and incoming.moved_to is not None
+            async for reply in self.chat.team.moved(incoming.space, incoming.moved_to):
+                await renderer.show(reply)
+            return
         if isinstance(event, Refusal):
             await renderer.send(self._refusal(event))
             return

@@ -34,6 +34,7 @@ class Refusal(enum.Enum):
     GROUP_CHAT = "group_chat"  # a command in a channel: interviews happen in private chats and groups only
     EDITED = "edited"  # an edited message: we use messages as first sent
     ADDED = "added"  # the bot was added to a group: it says how team interviews run there
+    MOVED = "moved"  # a group became a supergroup (a new chat id): its interview moves with it
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Incoming:
     pressed: Pressed | None = None  # set for a button press whose message Telegram still shows us
     space: Space | None = None  # a group: the team interview's place (one at a time per group)
     candidate: User | None = None  # a group's /interview sent as a reply to a member's message: that member
+    moved_to: Space | None = None  # Refusal.MOVED: the supergroup the group (`space`) became
 
 
 def user_of(account: TelegramUser) -> User:
@@ -85,6 +87,8 @@ def topic_of(message: Message) -> int | None:
 
 def translate(update: Update, download: Download) -> Incoming | None:
     """What an update means to the chat layer; None for updates we leave alone (channel posts, joins...)."""
+    if update.message is not None and (update.message.migrate_to_chat_id or update.message.migrate_from_chat_id):
+        return _migration(update.message)
     account = update.effective_user
     if account is None:
         return None
@@ -182,6 +186,19 @@ def unsupported_kind(message: Message) -> str:
         if getattr(message, attribute, None):
             return words
     return "that kind of message"
+
+
+def _migration(message: Message) -> Incoming:
+    """A group upgraded to a supergroup: Telegram says so in both (migrate_to in the old one, migrate_from in the
+    new), and either moves the interview; both are the old group's events, so they run one after the other."""
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    else:
+        old, new = int(message.migrate_from_chat_id or 0), message.chat.id
+    who = user_of(message.from_user) if message.from_user is not None else User(PLATFORM, "", "")
+    title = message.chat.title or ""
+    old_space = Space(space_id(old), {"chat_id": old}, title)
+    return Incoming(who, Refusal.MOVED, new, space=old_space, moved_to=Space(space_id(new), {"chat_id": new}, title))
 
 
 def _membership(change: ChatMemberUpdated, user: User) -> Incoming | None:
