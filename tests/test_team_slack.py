@@ -271,6 +271,12 @@ async def test_a_candidate_who_left_the_channel_ends_it_and_reads_the_report_fro
     again = await fake.wait_for(lambda: fake.responses(name) or fake.top_level("D" + CAND)[len(dm) :])
     shown_again = " ".join(m.get("text", "") for m in again)
     assert "Overall score" in shown_again and "Team ratings" in shown_again
+    # `/interview report team` reads it too (the way to it once they practise on their own as well).
+    before = len(fake.top_level("D" + CAND))
+    _, name = await bot.command(CAND, "report team")
+    team_again = await fake.wait_for(lambda: fake.responses(name) or fake.top_level("D" + CAND)[before:])
+    assert "Team ratings" in " ".join(m.get("text", "") for m in team_again)
+    assert bot.store.active_for("slack", CAND) is None  # not taken as a one-line start of an interview
     # Someone with no interview at all still gets the usual answer.
     _, nobody = await bot.command("UNOBODY1", "end")
     assert "There's no interview running" in (await fake.wait_for(lambda: fake.responses(nobody)))[0]["text"]

@@ -106,6 +106,13 @@ async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     assert first_line < team.text.index("Looking back, a strong opening.") < second_line
     private = await fake.wait_for_text(CAND, "Your full report from the team interview")
     assert "Team ratings" in private.text and "Overall score" in private.text
+    # Practising on their own since, the candidate still reads the team interview's report with /report team.
+    await fake.push(fake.text_update(CAND, "/interview Designer at Studio"))
+    await fake.wait_for_text(CAND, "Question 1 of")
+    before = len(fake.chat(CAND))
+    await fake.push(fake.text_update(CAND, "/report team"))
+    again = await fake.wait_for_text(CAND, "Your full report from the team interview", after=before)
+    assert "the team 3.0/5 (2)" in again.text
     session = await bot.engine.latest_session(User("telegram", space_id(GROUP)))
     assert session.status == "ended" and session.team is not None and len(session.team.comments) == 3
     assert [q.text for q in session.questions].count("How do you debug a flaky test?") == 1

@@ -62,6 +62,7 @@ COMMANDS = frozenset(
 )
 # Subcommands that take words after them on subcommand surfaces ("/interview language ko", "/interview retake 3").
 COMMANDS_WITH_ARGS = frozenset({"language", "sessions", "voice", "retake", "fix"})
+TEAM_REPORT = ("report", "team")  # `/report team`: the latest team interview's report, whatever came since
 # Voice answers one user may have waiting or being transcribed at once; surfaces refuse more (too_many_waiting),
 # so one user's backlog (or a stuck client resending) never grows without bound.
 MAX_QUEUED_VOICE = 3
@@ -309,13 +310,15 @@ class Chat:
         name, args = event.name.lower(), " ".join(event.args.split())
         if self.surface.subcommands and name == "interview" and args:
             verb, rest = split_command(args)
-            if verb in COMMANDS - {"interview", "start"} and (not rest or verb in COMMANDS_WITH_ARGS):
+            if verb in COMMANDS - {"interview", "start"} and (
+                not rest or verb in COMMANDS_WITH_ARGS or (verb, rest.lower()) == TEAM_REPORT
+            ):
                 return verb, rest
         return name, args
 
     async def _command(self, user: User, name: str, args: str, place: Place) -> AsyncIterator[Reply]:
         words = self.words
-        if name == "start" and args == PRIVATE_REPORT_START:  # from the group, where the private copy failed
+        if (name, args.lower()) in (("start", PRIVATE_REPORT_START), TEAM_REPORT):  # the latest team interview's
             try:
                 async for reply in self.team.report_privately(user):
                     yield reply

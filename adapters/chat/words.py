@@ -352,7 +352,8 @@ class Words:
                 f"{c('retake')} [number]: answer a question again (default your last) and compare the two",
                 f"{c('fix')} <what you said>: correct what I heard in your last answer",
                 f"{c('end')}: end the interview now and get the report",
-                f"{c('report')}: the report of your latest interview, with a chart",
+                f"{c('report')}: the report of your latest interview, with a chart ({c('report')} team: of your latest "
+                "team interview)",
                 f"{c('progress')}: your finished interviews over time, with a chart",
                 f"{c('language')} [code]: the language your voice answers are transcribed in "
                 f"(e.g. {c('language')} en-us)",
