@@ -1113,8 +1113,8 @@ class InterviewEngine:
                 continue
             space = User(user.platform, doc["user_id"], doc.get("name", ""))
             async with self._lock(space):
-                session = await self._find(space, doc["session_id"], active_only=False)
-                if session.team is None:
+                session = await self._load(space, doc["session_id"])
+                if session is None or session.team is None:  # gone meanwhile (moved, or its candidate forgotten)
                     continue
                 if session.team.candidate == user.user_id:
                     sid = session.session_id

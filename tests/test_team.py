@@ -160,3 +160,12 @@ async def test_forget_takes_a_person_out_of_every_team_interview(tmp_path):
     await engine.skip(other)
     report = await engine.team_report(other, session_id=(await engine.end(other)).session_id)
     assert report.lines[0].team.count == 1 and report.interviewer == ""
+
+
+async def test_forget_passes_over_a_team_interview_gone_since_the_listing():
+    """Another request deleted (or moved) a team interview between /forget's listing and its turn on it."""
+    engine, store = await started()
+    listed = store.space_sessions("slack")
+    store.delete_session("slack", SPACE.user_id, listed[0]["session_id"])
+    store.space_sessions = lambda platform: listed  # type: ignore[method-assign]  # the listing taken before
+    assert await engine.forget(CAND) == 0
