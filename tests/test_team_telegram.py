@@ -42,6 +42,22 @@ def last(fake: FakeTelegram, part: str) -> BotMessage:
     return [m for m in fake.chat(GROUP) if part in m.text][-1]
 
 
+async def first_answer_rated(fake: FakeTelegram, text: str, score: int) -> tuple[BotMessage, BotMessage]:
+    """The interviewer starts one for the candidate (by replying to them), who accepts and answers question 1 with
+    `text` as a reply; a teammate rates it `score`. Returns the invitation and the answer's message."""
+    hello = fake.group_update(CAND, GROUP, text="Interview me")
+    await fake.push(hello)
+    await fake.push(fake.group_update(IVW, GROUP, reply_to=hello, text="/interview Backend Engineer at TechCorp"))
+    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
+    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
+    question = await fake.wait_for_text(GROUP, "Question 1 of")
+    await fake.push(fake.group_update(CAND, GROUP, reply_to=question, text=text))
+    answer = await fake.wait_for_text(GROUP, "Typed answer received")
+    await fake.push(fake.press_update(MATE, answer, answer.button_data(str(score))))
+    await fake.wait_until(lambda: "1 rating" in answer.text)
+    return invite, answer
+
+
 async def test_a_team_interview_in_a_group(bot: Running, fake: FakeTelegram):
     hello = fake.group_update(CAND, GROUP, text="I'm up for a mock interview!")
     await fake.push(hello)
@@ -161,16 +177,7 @@ async def test_a_candidate_without_a_private_chat_gets_a_button_to_open_one_for_
     bot: Running, fake: FakeTelegram
 ):
     fake.unstarted.add(CAND)  # never opened a private chat with the bot: Telegram refuses to write to them
-    hello = fake.group_update(CAND, GROUP, text="Interview me")
-    await fake.push(hello)
-    await fake.push(fake.group_update(IVW, GROUP, reply_to=hello, text="/interview Backend Engineer at TechCorp"))
-    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
-    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
-    question = await fake.wait_for_text(GROUP, "Question 1 of")
-    await fake.push(fake.group_update(CAND, GROUP, reply_to=question, text="I led the migration to Postgres."))
-    answer = await fake.wait_for_text(GROUP, "Typed answer received")
-    await fake.push(fake.press_update(MATE, answer, answer.button_data("5")))
-    await fake.wait_until(lambda: "1 rating" in answer.text)
+    invite, _ = await first_answer_rated(fake, "I led the migration to Postgres.", 5)
     await fake.push(fake.press_update(IVW, last(fake, "❓"), last(fake, "❓").button_data("End")))
 
     missed = await fake.wait_for_text(GROUP, "couldn't send you your full report privately")
@@ -306,16 +313,7 @@ async def test_group_chatter_with_no_interview_running_is_never_kept(bot: Runnin
 
 async def test_a_group_upgraded_to_a_supergroup_takes_its_running_interview_along(bot: Running, fake: FakeTelegram):
     new_group = -1001234567
-    hello = fake.group_update(CAND, GROUP, text="Interview me")
-    await fake.push(hello)
-    await fake.push(fake.group_update(IVW, GROUP, reply_to=hello, text="/interview Backend Engineer at TechCorp"))
-    invite = await fake.wait_for_text(GROUP, "Team mock interview for User6002")
-    await fake.push(fake.press_update(CAND, invite, invite.button_data("Start")))
-    question = await fake.wait_for_text(GROUP, "Question 1 of")
-    await fake.push(fake.group_update(CAND, GROUP, reply_to=question, text="I led the move to PostgreSQL."))
-    answer = await fake.wait_for_text(GROUP, "Typed answer received")
-    await fake.push(fake.press_update(MATE, answer, answer.button_data("4")))
-    await fake.wait_until(lambda: "1 rating" in answer.text)
+    await first_answer_rated(fake, "I led the move to PostgreSQL.", 4)
 
     # Made an admin, the bot's group became a supergroup: Telegram says so in both chats.
     await fake.push(
