@@ -215,12 +215,7 @@ class RedisStore:
         removed = self.sessions_for(platform, user_id)
         pipe = self._redis.pipeline(transaction=True)
         for doc in removed:
-            sid = doc["session_id"]
-            member = SEP.join((platform, user_id, sid))
-            pipe.delete(self._session_key(platform, user_id, sid))
-            pipe.zrem(self._k("all"), member)
-            pipe.zrem(self._k(ACTIVE), member)
-            pipe.srem(self._k("pending"), member)
+            self._unlist(pipe, platform, user_id, doc["session_id"])
         pipe.delete(user_key)
         pipe.delete(self._k("d", platform, user_id))
         pipe.zrem(self._k("drafts"), SEP.join((platform, user_id)))
@@ -232,15 +227,19 @@ class RedisStore:
         found = self.get(platform, user_id, session_id)
         if found is None:
             return None
-        member = SEP.join((platform, user_id, session_id))
         pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(self._session_key(platform, user_id, session_id))
+        self._unlist(pipe, platform, user_id, session_id)
         pipe.zrem(self._user_key(platform, user_id), session_id)
-        for index in ("all", ACTIVE):
-            pipe.zrem(self._k(index), member)
-        pipe.srem(self._k("pending"), member)
         pipe.execute()
         return found
+
+    def _unlist(self, pipe: redis.client.Pipeline, platform: str, user_id: str, session_id: str) -> None:
+        """Queue one session's removal on `pipe`: its hash, and its place in every index but its user's set."""
+        member = SEP.join((platform, user_id, session_id))
+        pipe.delete(self._session_key(platform, user_id, session_id))
+        pipe.zrem(self._k("all"), member)
+        pipe.zrem(self._k(ACTIVE), member)
+        pipe.srem(self._k("pending"), member)
 
     # -- set-up drafts ---------------------------------------------------------------------------------------
 
