@@ -36,7 +36,7 @@ class Practice:
             session = await self._engine.latest_session(user)
         index: int | None = None
         if args.strip():
-            index = _index_of(session, args.strip())
+            index = index_of(session, args.strip())
             if index is None:
                 yield Reply(Kind.NOTE, words.retake_unknown(args.strip()))
                 return
@@ -109,7 +109,7 @@ class Practice:
         yield Reply(reply.kind, reply.text, to=session.route, attachment=reply.attachment)
 
 
-def _index_of(session: SessionView, label: str) -> int | None:
+def index_of(session: SessionView, label: str) -> int | None:
     """The question numbered `label` for people ("3", "3a", "#3", "Q3"), or None."""
     wanted = label.lower().lstrip("#q").strip()
     return next((n for n in range(session.total) if session.label(n) == wanted), None)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from adapters.chat import setup
 from adapters.chat.parse import parse_one_line
+from adapters.chat.practice import index_of
 from adapters.chat.replies import (
     Choice,
     Command,
@@ -41,6 +42,7 @@ from engine import (
     Report,
     SessionView,
     Team,
+    TeamReport,
     TeamScore,
     User,
     errors,
@@ -148,7 +150,7 @@ class TeamChat:
         team = Team(candidate.user_id, candidate.name, interviewer.user_id if interviewer else "",
                     interviewer.name if interviewer else "")  # fmt: skip
         options = (Option("▶️ Start", "t:accept", "primary"), Option("Not now", "t:decline"))
-        if known is not None and await self._running_in(known):
+        if known is not None and await self.listening(known):
             yield Reply(Kind.NOTE, words.already_running(), ephemeral=True)
             return
         # The place's route (a Slack thread, the invitation Telegram replies under) exists once the invitation is
@@ -175,9 +177,13 @@ class TeamChat:
         )  # fmt: skip
 
     async def listening(self, space: Space) -> bool:
-        """Whether people's messages in `space` are for us: an interview runs there. Chatter in other threads and
-        groups is left alone before it costs a write to the inbox."""
-        return await self._running_in(space)
+        """Whether an interview (offered, or under way) runs in `space`: then people's messages there are for us, and
+        no second one starts there. Chatter elsewhere is left alone before it costs a write to the inbox."""
+        try:
+            await self._engine.get_session(self._holder(space))
+        except errors.SessionNotFound:
+            return False
+        return True
 
     async def moved(self, old: Space, new: Space) -> AsyncIterator[Reply]:
         """The space became another (a Telegram group upgraded to a supergroup gets a new chat id): its running
@@ -190,14 +196,6 @@ class TeamChat:
         if team is not None and team.accepted:
             async for reply in self._dress(self._chat.ask_current(session), self._holder(new), session):
                 yield reply
-
-    async def _running_in(self, space: Space) -> bool:
-        """Whether the place holds an interview not yet ended (offered, or under way)."""
-        try:
-            await self._engine.get_session(self._holder(space))
-        except errors.SessionNotFound:
-            return False
-        return True
 
     # ----- events in the space ------------------------------------------------------------------------------
 
@@ -270,7 +268,7 @@ class TeamChat:
         if not isinstance(event, Text | Voice):
             return
         label = self.words.answer_quoted(event.quoting)
-        index = next((n for n in range(session.total) if session.label(n) == label), None) if label else None
+        index = index_of(session, label) if label else None
         text, voice = (event.text, False) if isinstance(event, Text) else ("", True)
         await self._engine.comment(holder, person, text, voice=voice, index=index, delivery_id=delivery_id)
         logger.info(
@@ -293,8 +291,7 @@ class TeamChat:
                 yield reply
         elif verb == "decline":
             await self._engine.decline_team(holder, person)
-            said = self.words.declined(team) if person.user_id == team.candidate else self.words.withdrawn(team)
-            yield Reply(Kind.NOTE, said, edit=Edit.CHOSEN)
+            yield Reply(Kind.NOTE, self.words.called_off(team, person.user_id), edit=Edit.CHOSEN)
         elif verb in ("rate", "r"):
             async for reply in self._rate_choice(person, holder, session, verb, index_text, score_text):
                 yield reply
@@ -423,8 +420,7 @@ class TeamChat:
         team = session.team
         if team is not None and not team.accepted:  # before anything was asked: no report, the invitation is off
             await self._engine.decline_team(holder, person)
-            said = self.words.declined(team) if person.user_id == team.candidate else self.words.withdrawn(team)
-            yield Reply(Kind.NOTE, said, to=session.route)
+            yield Reply(Kind.NOTE, self.words.called_off(team, person.user_id), to=session.route)
             return
         report = await self._engine.end(holder)
         lead = self.words.ended_by(self.words.mention(person.user_id, person.name))
@@ -452,10 +448,7 @@ class TeamChat:
         holder = self._holder_of(session)
         report = await self._engine.report(holder, session_id=session.session_id)
         team_report = await self._engine.team_report(holder, session_id=session.session_id)
-        intro = self.words.private_report_intro(team_report.place)
-        team_text = self.words.report(team_report)
-        text = f"{intro}\n\n{self._chat.words.report(report)}\n\n{team_text}"
-        yield Reply(Kind.REPORT, text, report=report, lead=intro, link=self._chat.link_to(session), footer=team_text)
+        yield self._private_copy(report, team_report, session)
 
     # ----- dressing the ordinary replies ----------------------------------------------------------------------
 
@@ -490,15 +483,20 @@ class TeamChat:
         team_text = self.words.report(team_report)
         yield reply
         yield Reply(Kind.NOTE, f"{team_text}\n\n{self.words.private_report_sent()}", to=session.route)
-        intro = self.words.private_report_intro(team_report.place)
-        private = f"{intro}\n\n{self._chat.words.report(report)}\n\n{team_text}"
         undelivered = self.words.private_report_undelivered(team_report.candidate, team_report.candidate_name)
-        yield Reply(Kind.REPORT, private, to=session.route, dm_to=team_report.candidate, report=report, lead=intro,
-                    link=self._chat.link_to(session), footer=team_text, undelivered=undelivered)  # fmt: skip
+        yield replace(self._private_copy(report, team_report, session), to=session.route, dm_to=team_report.candidate,
+                      undelivered=undelivered)  # fmt: skip
         logger.info(
             "team report delivered platform=%s space=%s session=%s raters=%d",
             self.platform, holder.user_id, session.session_id, team_report.raters,
         )  # fmt: skip
+
+    def _private_copy(self, report: Report, team_report: TeamReport, session: SessionView) -> Reply:
+        """The candidate's own report of a team interview: the bot's and the team's, with the private web link."""
+        intro = self.words.private_report_intro(team_report.place)
+        team_text = self.words.report(team_report)
+        text = f"{intro}\n\n{self._chat.words.report(report)}\n\n{team_text}"
+        return Reply(Kind.REPORT, text, report=report, lead=intro, link=self._chat.link_to(session), footer=team_text)
 
     def _answer_reply(
         self, result: AnswerResult, *, edit: Edit = Edit.NONE, lead: str = "", base: Reply | None = None

@@ -853,6 +853,10 @@ class TeamWords:
     def withdrawn(self, team: Team) -> str:
         return f"👋 {self.mention(team.interviewer, team.interviewer_name)} withdrew the invitation. Nothing was asked."
 
+    def called_off(self, team: Team, by: str) -> str:
+        """An invitation ended before Start: declined by the candidate, or withdrawn by the interviewer."""
+        return self.declined(team) if by == team.candidate else self.withdrawn(team)
+
     @staticmethod
     def already_running() -> str:
         return "An interview is already running here. End it first (the End button under its question)."
