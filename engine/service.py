@@ -501,9 +501,9 @@ class InterviewEngine:
         async with self._lock(user):
             session = await self._find(user, session_id, active_only=session_id is None)
             self._require_active(session)
-            # A finished interview reopened for a retake goes back to how it finished.
-            session.status, session.reopened, session.retake = session.reopened or ENDED, "", None
-            session.finished_at = session.updated_at = self._clock()
+            now = self._clock()
+            session.finish(ENDED, now)
+            session.updated_at = now
             unfinished = self._settle_pending(session, "the interview was ended")
             await self._save(session)
             self._start_summary(session)
@@ -1600,14 +1600,9 @@ class InterviewEngine:
             session.position += 1
         session.updated_at = now
         report = None
-        if session.reopened and retook:  # a finished interview's one retake: finished again, as it was
-            session.status, session.reopened = session.reopened, ""
-            session.finished_at = now
-            self._settle_pending(session, "the interview finished")
-            report = build_report(session)
-        elif session.position >= session.total and not retook:
-            session.status = COMPLETED
-            session.finished_at = now
+        # The last question answered, or a finished interview's one retake (it finishes again, as it was).
+        if (session.position >= session.total and not retook) or (session.reopened and retook):
+            session.finish(COMPLETED, now)
             # Nothing can be recorded any more: failed answers leave (their recordings stay until the retention
             # period ends), so the session archives instead of holding them for ever.
             self._settle_pending(session, "the interview finished")

@@ -204,6 +204,11 @@ class Session(Progress):
         """Voice answers whose transcription failed, kept to be retried from their recordings."""
         return sum(1 for entry in self.pending if entry.get("failed"))
 
+    def finish(self, status: str, at: float) -> None:
+        """Over, with `status`; an interview reopened for a retake goes back to the status it had finished with."""
+        self.status, self.reopened, self.retake = self.reopened or status, "", None
+        self.finished_at = at
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "platform": self.platform,
